@@ -1,0 +1,2 @@
+/** Placeholder until the handler lands; keeps `serverless package` working. */
+export const handler = async (): Promise<void> => {};
