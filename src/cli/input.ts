@@ -1,0 +1,141 @@
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { pipeline, Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { InputError } from "../errors";
+
+/** A named byte stream to read chat log records from. */
+export interface InputSource {
+  name: string;
+  open(): Readable;
+}
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+// `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
+const CLI_DOCUMENT =
+  /^\s*\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:/;
+
+function describe(error: unknown): string {
+  const err = error as NodeJS.ErrnoException;
+  switch (err.code) {
+    case "ENOENT":
+      return "no such file";
+    case "EACCES":
+      return "permission denied";
+    case "EISDIR":
+      return "is a directory";
+    case "Z_DATA_ERROR":
+    case "Z_BUF_ERROR":
+      return `corrupt gzip data (${err.message})`;
+    default:
+      return err.message ?? String(error);
+  }
+}
+
+/** Files named on the command line; each is opened first so a missing one fails before any work. */
+export async function fileSources(paths: readonly string[]): Promise<InputSource[]> {
+  for (const path of paths) {
+    try {
+      const handle = await open(path, "r");
+      const stat = await handle.stat();
+      await handle.close();
+      if (stat.isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    } catch (error) {
+      throw new InputError(`cannot read ${path}: ${describe(error)}`, { cause: error });
+    }
+  }
+  return paths.map((path) => ({
+    name: path,
+    open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
+  }));
+}
+
+/** Standard input as a source. */
+export function stdinSource(stdin: Readable = process.stdin): InputSource {
+  return { name: "standard input", open: () => stdin };
+}
+
+async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield head;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
+
+/** The stream's text, gunzipped when it starts with the gzip magic bytes, whatever its name. */
+async function* decoded(stream: Readable): AsyncGenerator<string> {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let head = Buffer.alloc(0);
+  while (head.length < GZIP_MAGIC.length) {
+    const next = await chunks.next();
+    if (next.done) break;
+    head = Buffer.concat([head, next.value]);
+  }
+  if (head.length === 0) return;
+  const body = Readable.from(prepend(head, chunks), { objectMode: false });
+  const gzip = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  // pipeline() destroys every stage with the first error, so a corrupt gzip surfaces below.
+  const text = gzip ? pipeline(body, createGunzip({ chunkSize: 1 << 18 }), () => {}) : body;
+  text.setEncoding("utf8");
+  for await (const chunk of text) yield chunk as string;
+}
+
+/** Splits text into lines (on "\n" only: U+2028 and a lone "\r" can appear inside records). */
+async function* lines(texts: AsyncIterable<string>): AsyncGenerator<string[]> {
+  let rest = "";
+  for await (const text of texts) {
+    const parts = (rest + text).split("\n");
+    rest = parts.pop() ?? "";
+    if (parts.length > 0) yield parts;
+  }
+  if (rest !== "") yield [rest];
+}
+
+function cliDocumentMessages(name: string, text: string): string[] {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new InputError(`cannot read ${name}: looks like aws logs JSON output but is not valid JSON`, {
+      cause: error,
+    });
+  }
+  const events = (document as { events?: unknown }).events;
+  if (!Array.isArray(events)) return [];
+  return events.map((event: unknown) => {
+    const message = (event as { message?: unknown } | null)?.message;
+    return typeof message === "string" ? message : JSON.stringify(message ?? null);
+  });
+}
+
+/**
+ * Reads chat log records from a source: newline-delimited records (as IVS writes to S3 and
+ * Firehose) or the JSON that `aws logs get-log-events` / `filter-log-events` print, plain or
+ * gzip. Yields records in batches; a read or gzip error becomes an InputError naming the source.
+ */
+export async function* readRecords(source: InputSource): AsyncGenerator<string[]> {
+  try {
+    const texts = decoded(source.open());
+    const first = await texts.next();
+    if (first.done) return;
+    if (CLI_DOCUMENT.test(first.value.slice(0, 4096))) {
+      // The CLI prints a single (pretty-printed) document; it must be parsed whole.
+      let text = first.value;
+      for await (const more of texts) text += more;
+      yield cliDocumentMessages(source.name, text);
+      return;
+    }
+    yield* lines(
+      (async function* () {
+        yield first.value;
+        yield* texts;
+      })(),
+    );
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw new InputError(`cannot read ${source.name}: ${describe(error)}`, { cause: error });
+  }
+}
+
+/** Records of several sources, one after the other in the order given. */
+export async function* readAll(sources: readonly InputSource[]): AsyncGenerator<string[]> {
+  for (const source of sources) yield* readRecords(source);
+}

@@ -1,0 +1,73 @@
+import { parseArgs } from "node:util";
+import { ArchiverError } from "../errors";
+import { replayCommand } from "./replay";
+
+const HELP = `ivs-chat-archiver: archive Amazon IVS chat as chat/replay.json next to the recording.
+
+Usage: npm run cli -- <command> [options]
+
+Commands:
+  replay [FILE ...] [--start ISO] [--end ISO] [--base ISO] [--out FILE]
+      Build a version 1 replay offline from chat log records: files (plain or gzip, newline-
+      delimited records as IVS writes to S3/Firehose, or the JSON printed by
+      aws logs get-log-events / filter-log-events), read in the order given, or standard input.
+      --start/--end bound the window (default unbounded); --base is the offset origin (default
+      --start, else the earliest sendTime written). Writes to --out or standard output; a
+      summary of counts goes to standard error.
+  help, --help
+      Show this text.
+
+Exit codes: 0 done; 2 bad arguments or unreadable input (nothing written); 1 anything else.`;
+
+type Command = (args: string[]) => Promise<void>;
+
+const commands: Record<string, Command> = {
+  async replay(args) {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        start: { type: "string" },
+        end: { type: "string" },
+        base: { type: "string" },
+        out: { type: "string", short: "o" },
+      },
+    });
+    await replayCommand(
+      { files: positionals, ...values },
+      { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+    );
+  },
+};
+
+/** Runs one command line; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    process.stdout.write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (command === undefined) {
+    process.stderr.write(`unknown command "${name}"; see --help\n`);
+    return 2;
+  }
+  try {
+    await command(args);
+    return 0;
+  } catch (error) {
+    const usage = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    if (error instanceof ArchiverError || usage) {
+      process.stderr.write(`${name}: ${(error as Error).message}\n`);
+      return 2;
+    }
+    process.stderr.write(`${name}: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

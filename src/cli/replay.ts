@@ -1,0 +1,82 @@
+import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import type { Readable, Writable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { ValidationError } from "../errors";
+import { buildReplay, type Instant, parseInstant, type Replay, type ReplayCounts } from "../replay";
+import { fileSources, readAll, stdinSource } from "./input";
+
+/** Options of `replay`, as parsed from the command line. */
+export interface ReplayCommand {
+  files: string[];
+  start?: string;
+  end?: string;
+  base?: string;
+  out?: string;
+}
+
+/** Parses a time option to the millisecond the replay writes it with. */
+function timeOption(flag: string, value: string | undefined): Instant | null {
+  if (value === undefined) return null;
+  const at = parseInstant(value);
+  if (at === undefined) {
+    throw new ValidationError(
+      `--${flag} "${value}" is not an ISO 8601 time with a zone, such as 2024-01-05T14:30:00Z`,
+    );
+  }
+  return { ms: at.ms, sub: "" };
+}
+
+async function writeAll(replay: Replay, stream: Writable): Promise<void> {
+  for (const chunk of replay.chunks()) {
+    if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
+  }
+}
+
+/** Writes to a temporary file renamed into place, so a failed run leaves no partial replay. */
+async function writeFileAtomically(replay: Replay, path: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  try {
+    const stream = createWriteStream(temporary);
+    await writeAll(replay, stream);
+    stream.end();
+    await finished(stream);
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/** One line for standard error: what was read, written and left out. */
+export function summary(counts: ReplayCounts, skipReasons: Partial<Record<string, number>>): string {
+  const reasons = Object.entries(skipReasons)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(", ");
+  return (
+    `replay: ${counts.records} records read; ${counts.messages} messages and ${counts.events} events written; ` +
+    `${counts.deleted} deleted, ${counts.duplicates} duplicates, ${counts.skipped} skipped` +
+    (reasons ? ` (${reasons})` : "")
+  );
+}
+
+/** `replay [FILE ...] [--start ISO] [--end ISO] [--base ISO] [--out FILE]`. */
+export async function replayCommand(
+  command: ReplayCommand,
+  io: { stdin: Readable; stdout: Writable; stderr: Writable },
+): Promise<void> {
+  const start = timeOption("start", command.start);
+  const end = timeOption("end", command.end);
+  const base = timeOption("base", command.base);
+  if (start !== null && end !== null && end.ms < start.ms) {
+    throw new ValidationError(`--end ${command.end} is before --start ${command.start}`);
+  }
+  const sources = command.files.length > 0 ? await fileSources(command.files) : [stdinSource(io.stdin)];
+  const replay = await buildReplay(readAll(sources), {
+    window: { start, end },
+    offsetBase: base ?? start,
+  });
+  if (command.out === undefined) await writeAll(replay, io.stdout);
+  else await writeFileAtomically(replay, command.out);
+  io.stderr.write(`${summary(replay.counts, replay.skipReasons)}\n`);
+}

@@ -1,0 +1,10 @@
+export { buildReplay, feed, type RecordSource, Replay, ReplayBuilder } from "./builder";
+export {
+  compareInstants,
+  floorDiffMs,
+  formatInstant,
+  type Instant,
+  instantFromDate,
+  parseInstant,
+} from "./time";
+export type { RecordingRef, ReplayCounts, ReplayOptions, SkipReason } from "./types";

@@ -1,0 +1,51 @@
+import type { Instant } from "./time";
+
+/** The `counts` block of a version 1 replay. */
+export interface ReplayCounts {
+  records: number;
+  messages: number;
+  events: number;
+  deleted: number;
+  duplicates: number;
+  skipped: number;
+}
+
+/** Why a record was skipped (SPEC section 3, rule 1); reported on standard error and in logs. */
+export type SkipReason =
+  | "notJson"
+  | "notAnObject"
+  | "unknownType"
+  | "missingPayload"
+  | "missingId"
+  | "badEventTimestamp"
+  | "badSendTime";
+
+/** Where the recording of a broadcast lies, as written in the replay. */
+export interface RecordingRef {
+  bucket: string;
+  prefix: string;
+  sessionId: string;
+  durationMs: number | null;
+}
+
+/** What a replay is built for: the window to keep and the header fields to write. */
+export interface ReplayOptions {
+  window: { start: Instant | null; end: Instant | null };
+  /** Offsets are measured from here; `null` means from the earliest `sendTime` written. */
+  offsetBase: Instant | null;
+  channelArn?: string | null;
+  roomArn?: string | null;
+  streamIds?: readonly string[];
+  recording?: RecordingRef | null;
+}
+
+/** A message or custom event kept for the replay, its JSON tail already rendered. */
+export interface KeptItem {
+  id: string;
+  /** `sendTime` exactly as logged. */
+  sendTime: string;
+  ms: number;
+  sub: string;
+  /** The item's JSON after `"offsetMs":N`, starting with the comma. */
+  tail: string;
+}
