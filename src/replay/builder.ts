@@ -58,24 +58,27 @@ export class ReplayBuilder {
     try {
       record = JSON.parse(raw);
     } catch {
-      return this.skip("notJson");
+      this.skip("notJson");
+      return;
     }
-    this.accept(record);
+    const skipped = this.accept(record);
+    if (skipped !== undefined) this.skip(skipped);
   }
 
-  private accept(record: unknown): void {
-    if (!isObject(record)) return this.skip("notAnObject");
+  /** Applies rules 1 to 4 and keeps the record if it belongs; returns why it was skipped, if it was. */
+  private accept(record: unknown): SkipReason | undefined {
+    if (!isObject(record)) return "notAnObject";
     const type = record.type;
-    if (type !== "MESSAGE" && type !== "EVENT") return this.skip("unknownType");
+    if (type !== "MESSAGE" && type !== "EVENT") return "unknownType";
     const payload = record.payload;
-    if (!isObject(payload)) return this.skip("missingPayload");
+    if (!isObject(payload)) return "missingPayload";
     const id = payload.Id;
-    if (typeof id !== "string" || id === "") return this.skip("missingId");
+    if (typeof id !== "string" || id === "") return "missingId";
     const loggedAt = parseInstant(record.event_timestamp);
-    if (loggedAt === undefined) return this.skip("badEventTimestamp");
+    if (loggedAt === undefined) return "badEventTimestamp";
     const sendTime = payload.SendTime;
     const sentAt = parseInstant(sendTime);
-    if (sentAt === undefined) return this.skip("badSendTime");
+    if (sentAt === undefined) return "badSendTime";
 
     if (this.seen.has(id)) {
       this.counts.duplicates++;
