@@ -1,0 +1,114 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const FIXTURES = join(__dirname, "..", "fixtures", "chat");
+const WINDOW = ["--start", "2024-01-05T14:30:00Z", "--end", "2024-01-05T15:30:00Z"];
+// Hand-checked: 24 records, 7 skipped, 1 duplicate, 2 deleted (one by MessageID after the end).
+const EXPECTED = readFileSync(join(FIXTURES, "room.replay.json"), "utf8");
+
+function cli(args: string[], input?: Buffer) {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    cwd: join(__dirname, "..", ".."),
+    input,
+    encoding: "utf8",
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+function fixture(name: string) {
+  return join(FIXTURES, name);
+}
+
+describe("npm run cli -- replay", () => {
+  it.each([
+    ["newline-delimited records", "room.ndjson"],
+    ["gzip, detected by its magic bytes", "room-ndjson.gz"],
+    ["aws logs get-log-events JSON", "get-log-events.json"],
+    ["aws logs filter-log-events JSON", "filter-log-events.json"],
+  ])("turns %s into the expected replay", (_, name) => {
+    const { code, stdout, stderr } = cli(["replay", fixture(name), ...WINDOW]);
+
+    expect(code).toBe(0);
+    expect(stdout).toBe(EXPECTED);
+    expect(stderr).toContain(
+      "24 records read; 7 messages and 1 events written; 2 deleted, 1 duplicates, 7 skipped",
+    );
+  });
+
+  it("reads standard input when no file is named, gzip included", () => {
+    const { code, stdout } = cli(["replay", ...WINDOW], readFileSync(fixture("room-ndjson.gz")));
+
+    expect(code).toBe(0);
+    expect(stdout).toBe(EXPECTED);
+  });
+
+  it("reads several files in the order given, so the first copy of a record wins", () => {
+    const dir = mkdtempSync(join(tmpdir(), "replay-"));
+    const lines = readFileSync(fixture("room.ndjson"), "utf8").split("\n");
+    writeFileSync(join(dir, "part1.log"), lines.slice(0, 12).join("\n"));
+    writeFileSync(join(dir, "part2.log"), lines.slice(12).join("\n"));
+
+    const { code, stdout } = cli(["replay", join(dir, "part1.log"), join(dir, "part2.log"), ...WINDOW]);
+
+    expect(code).toBe(0);
+    expect(stdout).toBe(EXPECTED);
+  });
+
+  it("writes --out and measures offsets from --base", () => {
+    const out = join(mkdtempSync(join(tmpdir(), "replay-")), "replay.json");
+
+    const { code, stdout } = cli([
+      "replay",
+      fixture("room.ndjson"),
+      "--base",
+      "2024-01-05T14:33:32.894Z",
+      "--out",
+      out,
+    ]);
+
+    const replay = JSON.parse(readFileSync(out, "utf8"));
+    expect(code).toBe(0);
+    expect(stdout).toBe("");
+    expect(replay.offsetBase).toBe("2024-01-05T14:33:32.894Z");
+    expect(replay.window).toEqual({ start: null, end: null });
+    expect(replay.messages[0]).toMatchObject({ id: "PreWindow001", offsetMs: -212896 });
+  });
+
+  it.each([
+    [
+      "a missing file",
+      ["replay", "no-such-file.log"],
+      /^replay: cannot read no-such-file.log: no such file\n$/,
+    ],
+    ["a corrupt gzip", ["replay", "CORRUPT"], /^replay: cannot read .*corrupt.gz: corrupt gzip data/],
+    ["a bad --start", ["replay", "--start", "noon"], /^replay: --start "noon" is not an ISO 8601 time/],
+    ["an unknown option", ["replay", "--since", "x"], /^replay: Unknown option '--since'/],
+  ])("refuses %s with exit code 2, a one-line error and no output file", (_, args, message) => {
+    const dir = mkdtempSync(join(tmpdir(), "replay-"));
+    const corrupt = join(dir, "corrupt.gz");
+    writeFileSync(corrupt, readFileSync(fixture("room-ndjson.gz")).subarray(0, 200));
+    const out = join(dir, "out.json");
+
+    const { code, stdout, stderr } = cli(
+      [...args.map((a) => (a === "CORRUPT" ? corrupt : a)), "--out", out],
+      Buffer.from(""),
+    );
+
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(() => readFileSync(out)).toThrow();
+  });
+
+  it("documents every command in --help", () => {
+    const { code, stdout } = cli(["--help"]);
+
+    expect(code).toBe(0);
+    for (const command of ["replay"])
+      expect(stdout).toContain(command);
+  });
+});
