@@ -45,3 +45,11 @@ export class ChatNotFoundError extends ArchiverError {
     this.name = "ChatNotFoundError";
   }
 }
+
+/** The chat log could not be read to the end (still throttled after the retry budget, or a broken answer). */
+export class ChatLogReadError extends ArchiverError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ChatLogReadError";
+  }
+}

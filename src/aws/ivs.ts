@@ -1,0 +1,196 @@
+import {
+  GetChannelCommand,
+  GetStreamSessionCommand,
+  type IvsClient,
+  ListTagsForResourceCommand,
+} from "@aws-sdk/client-ivs";
+import {
+  GetLoggingConfigurationCommand,
+  GetRoomCommand,
+  type IvschatClient,
+  paginateListRooms,
+} from "@aws-sdk/client-ivschat";
+import { ChatNotFoundError, ValidationError } from "../errors";
+
+/** Channel tag whose value is the ARN of the channel's IVS Chat room. */
+export const CHAT_ROOM_TAG = "chat-room-arn";
+
+const ROOM_ARN = /^arn:aws[a-z-]*:ivschat:[a-z0-9-]+:\d{12}:room\/([A-Za-z0-9]+)$/;
+
+/** Where the room of a channel was found, in the order SPEC section 5 tries them. */
+export type RoomSource = "link" | "tag" | "name";
+
+/** The room found by the channel's name, or why there is none. */
+export type NameMatch = { roomArn: string } | { roomArn?: undefined; reason: string };
+
+/** Times of one IVS stream session; `endTime` is absent while the stream is live. */
+export interface StreamSessionTimes {
+  startTime?: Date;
+  endTime?: Date;
+}
+
+/** IVS and IVS Chat lookups; each resolves to undefined where the answer is not available. */
+export interface IvsLookups {
+  roomFromChannelTag(channelArn: string): Promise<string | undefined>;
+  roomByChannelName(channelArn: string): Promise<NameMatch>;
+  logGroupOfRoom(roomArn: string): Promise<string | undefined>;
+  streamSessionTimes(channelArn: string, streamId: string): Promise<StreamSessionTimes | undefined>;
+}
+
+// Why each name means "not here" rather than "not now": none of them goes away by retrying later.
+const UNAVAILABLE_ERRORS = new Set([
+  "ResourceNotFoundException", // channel, room, logging configuration or stream session gone or never existed
+  "AccessDeniedException", // the role may not read IVS/IVS Chat here; the next source may still work
+  "UnrecognizedClientException", // credentials the endpoint does not know, e.g. a local AWS
+  "UnknownOperationException", // the endpoint does not implement the operation
+]);
+
+/**
+ * True when an IVS or IVS Chat error means the answer is not available here, so the caller should
+ * fall back to its next source. Everything else (throttling, modelled 5xx such as
+ * InternalServerException, network errors to AWS, ValidationException) is left to propagate after
+ * the SDK's own retries, so the archive is retried later or the bug surfaces.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (UNAVAILABLE_ERRORS.has(error.name)) return true;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  // 404/501: an endpoint without this API; moto answers an HTML 404 for the IVS operations it lacks.
+  if (status === 404 || status === 501) return true;
+  // An unparseable 500 is not an AWS error (those are JSON): moto answers an HTML 500 for IVS Chat.
+  // A 502/503/504 page may come from a gateway in front of AWS, so those stay retryable.
+  if (status === 500 && error instanceof SyntaxError) return true;
+  // Nothing listening on a loopback endpoint: the local AWS is gone or never served this API.
+  const { code, address } = error as { code?: unknown; address?: unknown };
+  return code === "ECONNREFUSED" && typeof address === "string" && isLoopback(address);
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
+}
+
+async function orUndefined<T>(call: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isUnavailable(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Builds the IVS lookups on the given clients. */
+export function createIvsLookups({ ivs, ivschat }: { ivs: IvsClient; ivschat: IvschatClient }): IvsLookups {
+  async function roomArnsNamed(name: string): Promise<string[]> {
+    const arns: string[] = [];
+    // The `name` filter narrows the listing; equality is still checked here.
+    for await (const page of paginateListRooms({ client: ivschat }, { name })) {
+      for (const room of page.rooms ?? []) if (room.name === name && room.arn) arns.push(room.arn);
+    }
+    return arns;
+  }
+
+  return {
+    async roomFromChannelTag(channelArn) {
+      const answer = await orUndefined(() =>
+        ivs.send(new ListTagsForResourceCommand({ resourceArn: channelArn })),
+      );
+      return answer?.tags?.[CHAT_ROOM_TAG]?.trim() || undefined;
+    },
+
+    async roomByChannelName(channelArn) {
+      const answer = await orUndefined(() => ivs.send(new GetChannelCommand({ arn: channelArn })));
+      if (!answer) return { reason: "its name could not be read from IVS" };
+      const name = answer.channel?.name;
+      if (!name) return { reason: "the channel has no name" };
+      const arns = await orUndefined(() => roomArnsNamed(name));
+      if (!arns) return { reason: "IVS Chat rooms could not be listed" };
+      const [only, ...others] = arns;
+      if (!only) return { reason: `no room is named "${name}"` };
+      // Picking one of several would archive another broadcast's chat: better to fail loudly.
+      if (others.length > 0)
+        return { reason: `${arns.length} rooms are named "${name}": ${arns.join(", ")}` };
+      return { roomArn: only };
+    },
+
+    async logGroupOfRoom(roomArn) {
+      const room = await orUndefined(() => ivschat.send(new GetRoomCommand({ identifier: roomArn })));
+      let notActive: string | undefined;
+      for (const identifier of room?.loggingConfigurationIdentifiers ?? []) {
+        const config = await orUndefined(() =>
+          ivschat.send(new GetLoggingConfigurationCommand({ identifier })),
+        );
+        const logGroupName = config?.destinationConfiguration?.cloudWatchLogs?.logGroupName;
+        if (!logGroupName) continue;
+        if (config.state === "ACTIVE") return logGroupName;
+        // A configuration being updated may still have logged the broadcast; use it if nothing is ACTIVE.
+        notActive ??= logGroupName;
+      }
+      return notActive;
+    },
+
+    async streamSessionTimes(channelArn, streamId) {
+      const answer = await orUndefined(() => ivs.send(new GetStreamSessionCommand({ channelArn, streamId })));
+      const session = answer?.streamSession;
+      return session && { startTime: session.startTime, endTime: session.endTime };
+    },
+  };
+}
+
+/** What `resolveChat` needs to know about a channel. */
+export interface ChatQuery {
+  channelArn: string;
+  /** Room stored by `cli link` in the sessions table. */
+  linkedRoomArn?: string;
+  /** CHAT_LOG_GROUP. */
+  logGroupOverride?: string;
+}
+
+/** The chat of a channel: its room, the log group the room logs to, and how the room was found. */
+export interface ResolvedChat {
+  roomArn: string;
+  logGroupName: string;
+  roomSource: RoomSource;
+}
+
+type ChatLookups = Pick<IvsLookups, "roomFromChannelTag" | "roomByChannelName" | "logGroupOfRoom">;
+
+/** Finds a channel's room and log group in SPEC section 5 order, or throws ChatNotFoundError. */
+export async function resolveChat(query: ChatQuery, lookups: ChatLookups): Promise<ResolvedChat> {
+  const { roomArn, roomSource } = await findRoom(query, lookups);
+  if (!ROOM_ARN.test(roomArn)) {
+    throw new ValidationError(
+      `room "${roomArn}" (${roomSource} of channel ${query.channelArn}) is not an IVS Chat room ARN`,
+    );
+  }
+  // `||`, not `??`: an empty CHAT_LOG_GROUP (a blank variable in serverless.yml) means no override.
+  const logGroupName = query.logGroupOverride || (await lookups.logGroupOfRoom(roomArn));
+  if (!logGroupName) {
+    throw new ChatNotFoundError(
+      `room ${roomArn} has no CloudWatch Logs logging configuration; set CHAT_LOG_GROUP`,
+    );
+  }
+  return { roomArn, logGroupName, roomSource };
+}
+
+async function findRoom(
+  query: ChatQuery,
+  lookups: ChatLookups,
+): Promise<{ roomArn: string; roomSource: RoomSource }> {
+  if (query.linkedRoomArn) return { roomArn: query.linkedRoomArn, roomSource: "link" };
+  const tagged = await lookups.roomFromChannelTag(query.channelArn);
+  if (tagged) return { roomArn: tagged, roomSource: "tag" };
+  const named = await lookups.roomByChannelName(query.channelArn);
+  if (named.roomArn === undefined) {
+    throw new ChatNotFoundError(
+      `no chat room linked, tagged or named like channel ${query.channelArn} (${named.reason})`,
+    );
+  }
+  return { roomArn: named.roomArn, roomSource: "name" };
+}
+
+/** The CloudWatch Logs stream IVS Chat writes a room's log to: `aws/IVSChatLogs/1.0/room_<room id>`. */
+export function chatLogStreamName(roomArn: string): string {
+  const roomId = ROOM_ARN.exec(roomArn)?.[1];
+  if (!roomId) throw new ValidationError(`not an IVS Chat room ARN: "${roomArn}"`);
+  return `aws/IVSChatLogs/1.0/room_${roomId}`;
+}
