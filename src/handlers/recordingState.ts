@@ -1,2 +1,18 @@
-/** Placeholder until the handler lands; keeps `serverless package` working. */
-export const handler = async (): Promise<void> => {};
+import { parseRecordingStateEvent } from "../sessions/events";
+import { trackRecording } from "../sessions/track";
+import { lambda, logger, trackingDeps } from "./shared";
+
+const deps = trackingDeps();
+
+/** EventBridge `IVS Recording State Change` -> the recording session; schedules the archive at its end. */
+export const handler = lambda(async (event: unknown) => {
+  const fact = parseRecordingStateEvent(event);
+  if (fact.kind === "ignored") {
+    logger.debug("event ignored", { reason: fact.reason });
+    return { ignored: fact.reason };
+  }
+  logger.appendKeys({ channelArn: fact.channelArn, recordingSessionId: fact.sessionId });
+  const outcome = await trackRecording(fact, deps);
+  logger.info(`${fact.kind} tracked`, { at: fact.at.toISOString(), streamIds: fact.streamIds, ...outcome });
+  return outcome;
+});

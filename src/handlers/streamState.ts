@@ -1,2 +1,18 @@
-/** Placeholder until the handler lands; keeps `serverless package` working. */
-export const handler = async (): Promise<void> => {};
+import { parseStreamStateEvent } from "../sessions/events";
+import { trackStream } from "../sessions/track";
+import { lambda, logger, trackingDeps } from "./shared";
+
+const deps = trackingDeps();
+
+/** EventBridge `IVS Stream State Change` -> the stream's window; schedules the archive once it ended. */
+export const handler = lambda(async (event: unknown) => {
+  const fact = parseStreamStateEvent(event);
+  if (fact.kind === "ignored") {
+    logger.debug("event ignored", { reason: fact.reason });
+    return { ignored: fact.reason };
+  }
+  logger.appendKeys({ channelArn: fact.channelArn, streamId: fact.streamId });
+  const outcome = await trackStream(fact, deps);
+  logger.info(`${fact.kind} tracked`, { at: fact.at.toISOString(), ...outcome });
+  return outcome;
+});

@@ -1,0 +1,281 @@
+import { ConditionalCheckFailedException, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from "@aws-sdk/lib-dynamodb";
+import type { RecordingFact, StreamFact } from "../sessions/events";
+import type {
+  ArchiveRequest,
+  ArchiveState,
+  RecordingRecord,
+  SessionsStore,
+  StreamRecord,
+} from "../sessions/model";
+
+// Broadcast items expire (TTL attribute expiresAt) this long after their last event; links never do.
+const RETENTION_SECONDS = 400 * 24 * 3600;
+
+const streamKey = (streamId: string) => ({ pk: `STREAM#${streamId}` });
+const recordingKey = (sessionId: string) => ({ pk: `RECORDING#${sessionId}` });
+const linkKey = (channelArn: string) => ({ pk: `LINK#${channelArn}` });
+
+// Named condition fragments: a start only moves earlier, an end only later, a failure is kept once.
+const EARLIER = (field: string) => `attribute_not_exists(#${field}) OR #${field} > :at`;
+const LATER = (field: string) => `attribute_not_exists(#${field}) OR #${field} < :at`;
+const FIRST = (field: string) => `attribute_not_exists(#${field})`;
+
+/** Builds the DynamoDB document client, once per cold start. */
+export function createDocumentClient(client = new DynamoDBClient({})): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+function toStream(item: Record<string, unknown>): StreamRecord {
+  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, ...rest } = item;
+  return rest as unknown as StreamRecord;
+}
+
+function toRecording(item: Record<string, unknown>): RecordingRecord {
+  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, streamIds, ...rest } = item;
+  const ids = streamIds instanceof Set ? [...(streamIds as Set<string>)].sort() : [];
+  return { ...(rest as unknown as RecordingRecord), streamIds: ids };
+}
+
+/** Adds ExpressionAttributeNames for every `#name` used, so no attribute collides with a reserved word. */
+function named(input: UpdateCommandInput): UpdateCommandInput {
+  const text = `${input.UpdateExpression ?? ""} ${input.ConditionExpression ?? ""}`;
+  const names = Object.fromEntries([...text.matchAll(/#(\w+)/g)].map((match) => [match[0], match[1] ?? ""]));
+  return { ...input, ExpressionAttributeNames: names };
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error as Error).name === "ConditionalCheckFailedException"
+  );
+}
+
+/** The sessions table (see README, "Data model"): one item per stream, recording session and link. */
+export class SessionsTable implements SessionsStore {
+  constructor(
+    private readonly tableName: string,
+    private readonly client: DynamoDBDocumentClient,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private stamp(): Record<string, unknown> {
+    const now = this.now();
+    return { ":now": now.toISOString(), ":exp": Math.floor(now.getTime() / 1000) + RETENTION_SECONDS };
+  }
+
+  /** Runs an update whose condition may fail; on failure runs `fallback` (or reads the item) instead. */
+  private async conditional(
+    update: UpdateCommandInput,
+    fallback: UpdateCommandInput | undefined,
+  ): Promise<{ item: Record<string, unknown>; changed: boolean }> {
+    try {
+      const out = await this.client.send(new UpdateCommand(named({ ...update, ReturnValues: "ALL_NEW" })));
+      return { item: out.Attributes ?? {}, changed: true };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    if (fallback !== undefined) {
+      const out = await this.client.send(new UpdateCommand(named({ ...fallback, ReturnValues: "ALL_NEW" })));
+      return { item: out.Attributes ?? {}, changed: false };
+    }
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: update.Key, ConsistentRead: true }),
+    );
+    return { item: out.Item ?? {}, changed: false };
+  }
+
+  async recordStream(fact: StreamFact): Promise<{ stream: StreamRecord; changed: boolean }> {
+    const field = fact.kind === "streamStart" ? "startAt" : "endAt";
+    const { item, changed } = await this.conditional(
+      {
+        TableName: this.tableName,
+        Key: streamKey(fact.streamId),
+        UpdateExpression: `SET #kind = :kind, #channelArn = :channel, #streamId = :stream, #${field} = :at, #updatedAt = :now, #expiresAt = :exp`,
+        ConditionExpression: field === "startAt" ? EARLIER(field) : LATER(field),
+        ExpressionAttributeValues: {
+          ":kind": "stream",
+          ":channel": fact.channelArn,
+          ":stream": fact.streamId,
+          ":at": fact.at.toISOString(),
+          ...this.stamp(),
+        },
+      },
+      undefined,
+    );
+    return { stream: toStream(item), changed };
+  }
+
+  async recordRecording(fact: RecordingFact): Promise<{ recording: RecordingRecord; changed: boolean }> {
+    // Always merged, whatever the condition: only values the event carries, so nothing is erased.
+    const set = [
+      "#kind = :kind",
+      "#channelArn = :channel",
+      "#sessionId = :session",
+      "#updatedAt = :now",
+      "#expiresAt = :exp",
+    ];
+    const values: Record<string, unknown> = {
+      ":kind": "recording",
+      ":channel": fact.channelArn,
+      ":session": fact.sessionId,
+      ...this.stamp(),
+    };
+    if (fact.bucket !== undefined) {
+      set.push("#bucket = :bucket");
+      values[":bucket"] = fact.bucket;
+    }
+    if (fact.prefix !== undefined) {
+      set.push("#prefix = :prefix");
+      values[":prefix"] = fact.prefix;
+    }
+    const add = fact.streamIds.length > 0 ? " ADD #streamIds :ids" : "";
+    if (add) values[":ids"] = new Set(fact.streamIds);
+    const merge: UpdateCommandInput = {
+      TableName: this.tableName,
+      Key: recordingKey(fact.sessionId),
+      UpdateExpression: `SET ${set.join(", ")}${add}`,
+      ExpressionAttributeValues: values,
+    };
+
+    const at = fact.at.toISOString();
+    const failure = { at, ...(fact.reason === undefined ? {} : { reason: fact.reason }) };
+    const factUpdate = {
+      recordingStart: { set: "#startAt = :at", condition: EARLIER("startAt"), values: { ":at": at } },
+      recordingEnd: {
+        set: fact.durationMs === undefined ? "#endAt = :at" : "#endAt = :at, #durationMs = :duration",
+        condition: LATER("endAt"),
+        values: { ":at": at, ...(fact.durationMs === undefined ? {} : { ":duration": fact.durationMs }) },
+      },
+      recordingStartFailure: {
+        set: "#startFailure = :failure",
+        condition: FIRST("startFailure"),
+        values: { ":failure": failure },
+      },
+      recordingEndFailure: {
+        set: "#endFailure = :failure",
+        condition: FIRST("endFailure"),
+        values: { ":failure": failure },
+      },
+    }[fact.kind];
+    const { item, changed } = await this.conditional(
+      {
+        ...merge,
+        UpdateExpression: `SET ${[...set, factUpdate.set].join(", ")}${add}`,
+        ConditionExpression: factUpdate.condition,
+        ExpressionAttributeValues: { ...values, ...factUpdate.values },
+      },
+      merge,
+    );
+    return { recording: toRecording(item), changed };
+  }
+
+  async attachStreams(
+    channelArn: string,
+    streamIds: readonly string[],
+    sessionId: string,
+  ): Promise<StreamRecord[]> {
+    return Promise.all(
+      streamIds.map(async (streamId) => {
+        const out = await this.client.send(
+          new UpdateCommand(
+            named({
+              TableName: this.tableName,
+              Key: streamKey(streamId),
+              UpdateExpression:
+                "SET #kind = :kind, #channelArn = if_not_exists(#channelArn, :channel), #streamId = :stream, #recordingSessionId = :session, #updatedAt = :now, #expiresAt = :exp",
+              ExpressionAttributeValues: {
+                ":kind": "stream",
+                ":channel": channelArn,
+                ":stream": streamId,
+                ":session": sessionId,
+                ...this.stamp(),
+              },
+              ReturnValues: "ALL_NEW",
+            }),
+          ),
+        );
+        return toStream(out.Attributes ?? {});
+      }),
+    );
+  }
+
+  async getStream(streamId: string): Promise<StreamRecord | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: streamKey(streamId), ConsistentRead: true }),
+    );
+    return out.Item === undefined ? undefined : toStream(out.Item);
+  }
+
+  async getStreams(streamIds: readonly string[]): Promise<StreamRecord[]> {
+    const found: StreamRecord[] = [];
+    // BatchGet takes 100 keys; a recording session merges a handful of streams.
+    for (let i = 0; i < streamIds.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = streamIds.slice(i, i + 100).map(streamKey);
+      for (let attempt = 0; keys !== undefined && keys.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const out: BatchGetCommandOutput = await this.client.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+        );
+        found.push(...(out.Responses?.[this.tableName] ?? []).map(toStream));
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found.sort((a, b) => (a.streamId < b.streamId ? -1 : 1));
+  }
+
+  async getRecording(sessionId: string): Promise<RecordingRecord | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: recordingKey(sessionId), ConsistentRead: true }),
+    );
+    return out.Item === undefined ? undefined : toRecording(out.Item);
+  }
+
+  async getLink(channelArn: string): Promise<string | undefined> {
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: linkKey(channelArn) }),
+    );
+    const roomArn = out.Item?.roomArn;
+    return typeof roomArn === "string" ? roomArn : undefined;
+  }
+
+  async putLink(channelArn: string, roomArn: string): Promise<void> {
+    await this.client.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          ...linkKey(channelArn),
+          kind: "link",
+          channelArn,
+          roomArn,
+          updatedAt: this.now().toISOString(),
+        },
+      }),
+    );
+  }
+
+  async saveArchive(request: ArchiveRequest, state: ArchiveState): Promise<void> {
+    const key =
+      "recordingSessionId" in request
+        ? recordingKey(request.recordingSessionId)
+        : streamKey(request.streamId);
+    await this.client.send(
+      new UpdateCommand(
+        named({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp",
+          ExpressionAttributeValues: { ":archive": state, ...this.stamp() },
+        }),
+      ),
+    );
+  }
+}

@@ -1,0 +1,38 @@
+import { z } from "zod";
+import { ConfigError } from "./errors";
+
+const nonEmpty = z.string().trim().min(1);
+
+const schema = z.object({
+  SESSIONS_TABLE: nonEmpty,
+  ARCHIVE_QUEUE_URL: nonEmpty,
+  ARCHIVE_BUCKET: nonEmpty,
+  // CloudWatch delivers chat logs up to ~10 s late; SQS delays are capped at 15 minutes.
+  SETTLE_SECONDS: z.coerce.number().int().min(0).max(900).default(60),
+  CHAT_LOG_GROUP: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value) => (value === "" ? undefined : value)),
+});
+
+/** The service's configuration, from the environment (SPEC section 5). */
+export type Config = z.infer<typeof schema>;
+
+/** Reads and validates the variables named; fails with the variable's name when one is missing or bad. */
+export function loadConfig<K extends keyof Config>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<Config, K> {
+  const config: Partial<Config> = {};
+  for (const key of keys) {
+    const result = schema.shape[key].safeParse(env[key]);
+    if (!result.success) {
+      const problem =
+        env[key] === undefined ? "is not set" : `is invalid (${result.error.issues[0]?.message})`;
+      throw new ConfigError(`environment variable ${key} ${problem}`, { cause: result.error });
+    }
+    Object.assign(config, { [key]: result.data });
+  }
+  return config as Pick<Config, K>;
+}

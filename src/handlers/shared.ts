@@ -1,0 +1,38 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import middy, { type MiddlewareObj } from "@middy/core";
+import type { Context } from "aws-lambda";
+import { ArchiveQueue } from "../aws/archiveQueue";
+import { createDocumentClient, SessionsTable } from "../aws/sessionsTable";
+import { loadConfig } from "../config";
+import { ArchiverError } from "../errors";
+
+/** The one logger of the service; per-broadcast keys are appended per invocation. */
+export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "ivs-chat-archiver" });
+
+/** Logs a failing invocation once, with the error as an object, then lets it fail (retry, DLQ). */
+const logFailure: MiddlewareObj = {
+  onError: async (request) => {
+    const error = request.error;
+    const expected = error instanceof ArchiverError;
+    logger.error(expected ? error.message : "unexpected failure", { error: error ?? undefined });
+  },
+};
+
+/** Wraps a handler in middy with the Powertools logger context and failure logging. */
+export function lambda<E, R>(handler: (event: E, context: Context) => Promise<R>) {
+  return middy(handler)
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logFailure);
+}
+
+/** What the two tracking handlers need, built once per cold start from the environment. */
+export function trackingDeps() {
+  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS"]);
+  return {
+    store: new SessionsTable(config.SESSIONS_TABLE, createDocumentClient()),
+    scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, new SQSClient({})),
+    settleSeconds: config.SETTLE_SECONDS,
+  };
+}

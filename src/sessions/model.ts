@@ -1,0 +1,140 @@
+import type { ReplayCounts } from "../replay";
+import type { RecordingFact, StreamFact } from "./events";
+
+/** The outcome of the last archive of a broadcast, kept on its item. */
+export interface ArchiveState {
+  status: "archived" | "failed";
+  at: string;
+  reason?: string;
+  location?: { bucket: string; key: string };
+  window?: { start: string | null; end: string | null };
+  counts?: ReplayCounts;
+}
+
+/** What the table knows of one stream (times are ISO strings; start is the earliest seen, end the latest). */
+export interface StreamRecord {
+  streamId: string;
+  channelArn: string;
+  startAt?: string;
+  endAt?: string;
+  recordingSessionId?: string;
+  archive?: ArchiveState;
+}
+
+/** A recording failure as IVS reported it. */
+export interface RecordingFailure {
+  at: string;
+  reason?: string;
+}
+
+/** What the table knows of one recording session, which may merge several streams. */
+export interface RecordingRecord {
+  sessionId: string;
+  channelArn: string;
+  streamIds: string[];
+  bucket?: string;
+  prefix?: string;
+  /** Time of the earliest `Recording Start`. */
+  startAt?: string;
+  /** Time of the latest `Recording End`. */
+  endAt?: string;
+  durationMs?: number;
+  startFailure?: RecordingFailure;
+  endFailure?: RecordingFailure;
+  archive?: ArchiveState;
+}
+
+/** Which broadcast to archive: a recording session, or a stream that may not be recorded. */
+export type ArchiveRequest = { recordingSessionId: string } | { channelArn: string; streamId: string };
+
+/** The persistence the tracking and archive use cases need; src/aws/sessionsTable.ts implements it. */
+export interface SessionsStore {
+  /** Merges a stream fact; `changed` is false when an earlier start (or later end) was already known. */
+  recordStream(fact: StreamFact): Promise<{ stream: StreamRecord; changed: boolean }>;
+  /** Merges a recording fact; never erases what an earlier, fuller event stored. */
+  recordRecording(fact: RecordingFact): Promise<{ recording: RecordingRecord; changed: boolean }>;
+  /** Marks streams as part of a recording session; returns them as stored now. */
+  attachStreams(channelArn: string, streamIds: readonly string[], sessionId: string): Promise<StreamRecord[]>;
+  getStream(streamId: string): Promise<StreamRecord | undefined>;
+  getStreams(streamIds: readonly string[]): Promise<StreamRecord[]>;
+  getRecording(sessionId: string): Promise<RecordingRecord | undefined>;
+  getLink(channelArn: string): Promise<string | undefined>;
+  putLink(channelArn: string, roomArn: string): Promise<void>;
+  saveArchive(request: ArchiveRequest, state: ArchiveState): Promise<void>;
+}
+
+/** Sends a broadcast to the archive queue. */
+export interface ArchiveScheduler {
+  schedule(request: ArchiveRequest, delaySeconds: number): Promise<void>;
+}
+
+/** True once IVS has recorded anything of the session (a failed start alone means nothing was recorded). */
+export function isRecorded(recording: RecordingRecord | undefined): recording is RecordingRecord {
+  return recording !== undefined && (recording.startAt !== undefined || isFinished(recording));
+}
+
+/** True once the recording session is over: IVS sends Recording End after the reconnect window. */
+export function isFinished(recording: RecordingRecord): boolean {
+  return recording.endAt !== undefined || recording.endFailure !== undefined;
+}
+
+function earliest(times: (string | undefined)[]): string | undefined {
+  return times.filter((t): t is string => t !== undefined).sort()[0];
+}
+
+function latest(times: (string | undefined)[]): string | undefined {
+  return times
+    .filter((t): t is string => t !== undefined)
+    .sort()
+    .at(-1);
+}
+
+function plusMs(iso: string, ms: number): string {
+  return new Date(Date.parse(iso) + ms).toISOString();
+}
+
+/** Stream times IVS can give when an event is missing (GetStreamSession). */
+export interface SessionTimes {
+  startTime?: Date;
+  endTime?: Date;
+}
+
+/** A broadcast's window and offset base (SPEC sections 2 and 3); `null` where nothing tells. */
+export interface BroadcastTimes {
+  window: { start: string | null; end: string | null };
+  offsetBase: string | null;
+}
+
+/**
+ * The window runs from the earliest Stream Start to the latest Stream End of the broadcast's
+ * streams. Where an event never came, IVS's stream session times, then the recording's own
+ * times (start, start + duration, end) stand in, so one lost event does not lose the broadcast.
+ */
+export function broadcastTimes(
+  streams: readonly StreamRecord[],
+  recording: RecordingRecord | undefined,
+  sessions: readonly SessionTimes[] = [],
+): BroadcastTimes {
+  const recorded = isRecorded(recording) ? recording : undefined;
+  const firstStreamStart = earliest(streams.map((s) => s.startAt));
+  const start =
+    firstStreamStart ??
+    earliest(sessions.map((s) => s.startTime?.toISOString())) ??
+    recorded?.startAt ??
+    (recorded?.endAt !== undefined && recorded.durationMs !== undefined
+      ? plusMs(recorded.endAt, -recorded.durationMs)
+      : undefined);
+  const everyStreamEnded = streams.length > 0 && streams.every((s) => s.endAt !== undefined);
+  const end =
+    (everyStreamEnded ? latest(streams.map((s) => s.endAt)) : undefined) ??
+    latest(sessions.map((s) => s.endTime?.toISOString())) ??
+    (recorded?.startAt !== undefined && recorded.durationMs !== undefined
+      ? plusMs(recorded.startAt, recorded.durationMs)
+      : undefined) ??
+    recorded?.endAt ??
+    latest(streams.map((s) => s.endAt));
+  return {
+    window: { start: start ?? null, end: end ?? null },
+    offsetBase: recorded?.startAt ?? firstStreamStart ?? start ?? null,
+  };
+}
