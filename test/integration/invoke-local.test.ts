@@ -1,0 +1,141 @@
+import { execFile } from "node:child_process";
+import { cp, mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { CloudFormationClient, CreateStackCommand } from "@aws-sdk/client-cloudformation";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDocumentClient } from "../../src/aws/sessionsTable";
+import { provision } from "../../src/cli/provision";
+import { readServerlessConfig } from "../../src/cli/serverless-config";
+import { CHANNEL_ARN } from "../support/ivsEvents";
+import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
+
+const run = promisify(execFile);
+const root = resolve(__dirname, "..", "..");
+
+const STREAM_ID = "st-1A2b3c4D5e6F78ghij9Klmn";
+const SESSION_ID = "a6RfV23ES97iyfoQ";
+
+describe("serverless invoke local on moto", () => {
+  let moto: Moto;
+  let dir: string;
+  let env: Record<string, string>;
+  let sqs: SQSClient;
+  let dynamodb: DynamoDBClient;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    // osls resolves the `!Ref`s of the functions' environment through the stack's resources before it applies
+    // --env, so the local AWS needs the stack: serverless.yml's own resources, created by moto's CloudFormation.
+    const config = await readServerlessConfig(join(root, "serverless.yml"));
+    const cloudFormation = new CloudFormationClient(motoClientConfig(moto.endpoint));
+    await cloudFormation.send(
+      new CreateStackCommand({
+        StackName: `${config.service}-${config.stage}`,
+        TemplateBody: JSON.stringify({ Resources: config.resources }),
+      }),
+    );
+    cloudFormation.destroy();
+    env = await provision({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION });
+    sqs = new SQSClient(motoClientConfig(moto.endpoint));
+    dynamodb = new DynamoDBClient(motoClientConfig(moto.endpoint));
+
+    // A private copy of the service: serverless-esbuild bundles into a work folder next to serverless.yml,
+    // which would collide with another serverless run in the checkout.
+    dir = await mkdtemp(join(tmpdir(), "ivs-chat-archiver-invoke-"));
+    for (const entry of ["serverless.yml", "package.json", "tsconfig.json", "src", "events"]) {
+      await cp(join(root, entry), join(dir, entry), { recursive: true });
+    }
+    await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
+  }, 120_000);
+
+  afterAll(async () => {
+    sqs?.destroy();
+    dynamodb?.destroy();
+    await moto?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Runs one function on one sample of events/ with the provisioned environment, SETTLE_SECONDS 0. */
+  async function invokeLocal(functionName: string, eventFile: string): Promise<string> {
+    const variables = { ...env, SETTLE_SECONDS: "0" };
+    const { stdout } = await run(
+      join(root, "node_modules", ".bin", "serverless"),
+      [
+        "invoke",
+        "local",
+        "--function",
+        functionName,
+        "--path",
+        join("events", eventFile),
+        ...Object.entries(variables).flatMap(([key, value]) => ["--env", `${key}=${value}`]),
+      ],
+      {
+        cwd: dir,
+        env: { ...process.env, ...MOTO_ENV, AWS_ENDPOINT_URL: moto.endpoint },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
+    return stdout;
+  }
+
+  async function drain(): Promise<unknown[]> {
+    const { Messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: env.ARCHIVE_QUEUE_URL,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+      }),
+    );
+    for (const message of Messages) {
+      await sqs.send(
+        new DeleteMessageCommand({ QueueUrl: env.ARCHIVE_QUEUE_URL, ReceiptHandle: message.ReceiptHandle }),
+      );
+    }
+    return Messages.map((message) => JSON.parse(message.Body ?? "null"));
+  }
+
+  async function item(pk: string): Promise<Record<string, unknown> | undefined> {
+    const out = await createDocumentClient(dynamodb).send(
+      new GetCommand({ TableName: env.SESSIONS_TABLE, Key: { pk }, ConsistentRead: true }),
+    );
+    return out.Item;
+  }
+
+  it("tracks a recorded broadcast through the real handlers and queues its archive at Recording End", async () => {
+    const streamStart = await invokeLocal("streamState", "stream-start.json");
+    await invokeLocal("recordingState", "recording-started.json");
+    const streamEnd = await invokeLocal("streamState", "stream-end.json");
+    const queuedBeforeRecordingEnd = await drain();
+    const recordingEnd = await invokeLocal("recordingState", "recording-ended.json");
+
+    expect(streamStart).toContain('"waitingFor": "Stream End"');
+    expect(streamEnd).toContain('"waitingFor": "Recording End"');
+    expect(recordingEnd).toContain('"recordingSessionId": "a6RfV23ES97iyfoQ"');
+    expect(queuedBeforeRecordingEnd).toEqual([]);
+    expect(await drain()).toEqual([{ recordingSessionId: SESSION_ID }]);
+    expect(await item(`STREAM#${STREAM_ID}`)).toMatchObject({
+      kind: "stream",
+      channelArn: CHANNEL_ARN,
+      streamId: STREAM_ID,
+      startAt: "2024-01-05T14:30:00.000Z",
+      endAt: "2024-01-05T15:30:00.000Z",
+      recordingSessionId: SESSION_ID,
+    });
+    expect(await item(`RECORDING#${SESSION_ID}`)).toMatchObject({
+      kind: "recording",
+      channelArn: CHANNEL_ARN,
+      sessionId: SESSION_ID,
+      streamIds: new Set([STREAM_ID]),
+      bucket: "ivs-recordings-example",
+      prefix: "ivs/v1/123456789012/AbCdef1G2hij/2024/1/5/14/30/a6RfV23ES97iyfoQ",
+      startAt: "2024-01-05T14:30:01.000Z",
+      endAt: "2024-01-05T15:30:10.000Z",
+      durationMs: 3_600_000,
+    });
+  }, 180_000);
+});
