@@ -60,8 +60,8 @@ async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerat
   for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
 }
 
-/** The stream's text, gunzipped when it starts with the gzip magic bytes, whatever its name. */
-async function* decoded(stream: Readable): AsyncGenerator<string> {
+/** The stream's bytes, gunzipped when it starts with the gzip magic bytes, whatever its name. */
+async function* decoded(stream: Readable): AsyncGenerator<Buffer> {
   const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let head = Buffer.alloc(0);
   while (head.length < GZIP_MAGIC.length) {
@@ -73,20 +73,29 @@ async function* decoded(stream: Readable): AsyncGenerator<string> {
   const body = Readable.from(prepend(head, chunks), { objectMode: false });
   const gzip = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
   // pipeline() destroys every stage with the first error, so a corrupt gzip surfaces below.
-  const text = gzip ? pipeline(body, createGunzip({ chunkSize: 1 << 18 }), () => {}) : body;
-  text.setEncoding("utf8");
-  for await (const chunk of text) yield chunk as string;
+  const bytes = gzip ? pipeline(body, createGunzip({ chunkSize: 1 << 18 }), () => {}) : body;
+  yield* bytes as AsyncIterable<Buffer>;
 }
 
-/** Splits text into lines (on "\n" only: U+2028 and a lone "\r" can appear inside records). */
-async function* lines(texts: AsyncIterable<string>): AsyncGenerator<string[]> {
-  let rest = "";
-  for await (const text of texts) {
-    const parts = (rest + text).split("\n");
-    rest = parts.pop() ?? "";
-    if (parts.length > 0) yield parts;
+/**
+ * Cuts byte chunks at their last newline, so each batch holds whole lines (UTF-8 never has 0x0A
+ * inside a character). Each batch owns its memory, so it can be moved to a worker without a copy.
+ */
+async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Uint8Array> {
+  let carry = new Uint8Array(0);
+  for await (const chunk of chunks) {
+    const cut = chunk.lastIndexOf(0x0a);
+    if (cut < 0) {
+      carry = Buffer.concat([carry, chunk]);
+      continue;
+    }
+    const batch = new Uint8Array(carry.length + cut + 1);
+    batch.set(carry);
+    batch.set(chunk.subarray(0, cut + 1), carry.length);
+    carry = new Uint8Array(chunk.subarray(cut + 1)); // a copy: the chunk's memory may be pooled
+    yield batch;
   }
-  if (rest !== "") yield [rest];
+  if (carry.length > 0) yield carry;
 }
 
 function cliDocumentMessages(name: string, text: string): string[] {
@@ -106,36 +115,38 @@ function cliDocumentMessages(name: string, text: string): string[] {
   });
 }
 
+/** A batch of input: whole newline-delimited lines as UTF-8 bytes, or records already split out. */
+export type RecordBatch = { lines: Uint8Array } | { records: string[] };
+
 /**
  * Reads chat log records from a source: newline-delimited records (as IVS writes to S3 and
  * Firehose) or the JSON that `aws logs get-log-events` / `filter-log-events` print, plain or
- * gzip. Yields records in batches; a read or gzip error becomes an InputError naming the source.
+ * gzip. Yields batches; a read or gzip error becomes an InputError naming the source.
  */
-export async function* readRecords(source: InputSource): AsyncGenerator<string[]> {
+export async function* readRecords(source: InputSource): AsyncGenerator<RecordBatch> {
   try {
-    const texts = decoded(source.open());
-    const first = await texts.next();
+    const chunks = decoded(source.open());
+    const first = await chunks.next();
     if (first.done) return;
-    if (CLI_DOCUMENT.test(first.value.slice(0, 4096))) {
+    if (CLI_DOCUMENT.test(first.value.subarray(0, 4096).toString("utf8"))) {
       // The CLI prints a single (pretty-printed) document; it must be parsed whole.
-      let text = first.value;
-      for await (const more of texts) text += more;
-      yield cliDocumentMessages(source.name, text);
+      const parts = [first.value];
+      for await (const more of chunks) parts.push(more);
+      yield { records: cliDocumentMessages(source.name, Buffer.concat(parts).toString("utf8")) };
       return;
     }
-    yield* lines(
-      (async function* () {
-        yield first.value;
-        yield* texts;
-      })(),
-    );
+    const rest = (async function* () {
+      yield first.value;
+      yield* chunks;
+    })();
+    for await (const lines of wholeLines(rest)) yield { lines };
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(`cannot read ${source.name}: ${describe(error)}`, { cause: error });
   }
 }
 
-/** Records of several sources, one after the other in the order given. */
-export async function* readAll(sources: readonly InputSource[]): AsyncGenerator<string[]> {
+/** Batches of several sources, one after the other in the order given. */
+export async function* readAll(sources: readonly InputSource[]): AsyncGenerator<RecordBatch> {
   for (const source of sources) yield* readRecords(source);
 }

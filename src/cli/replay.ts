@@ -3,8 +3,17 @@ import { rename, rm } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { ValidationError } from "../errors";
-import { buildReplay, type Instant, parseInstant, type Replay, type ReplayCounts } from "../replay";
-import { fileSources, readAll, stdinSource } from "./input";
+import {
+  type Instant,
+  parseInstant,
+  type Replay,
+  ReplayBuilder,
+  type ReplayCounts,
+  type ReplayOptions,
+} from "../replay";
+import type { PreparedBatch } from "../replay/prepare";
+import { fileSources, type RecordBatch, readAll, stdinSource } from "./input";
+import { PreparePool } from "./preparePool";
 
 /** Options of `replay`, as parsed from the command line. */
 export interface ReplayCommand {
@@ -48,6 +57,32 @@ async function writeFileAtomically(replay: Replay, path: string): Promise<void> 
   }
 }
 
+/** Builds the replay with worker threads preparing batches while this thread applies them in order. */
+async function buildInParallel(batches: AsyncIterable<RecordBatch>, options: ReplayOptions): Promise<Replay> {
+  const builder = new ReplayBuilder(options);
+  const pool = new PreparePool(options.window);
+  // Results are applied in input order; a bounded number in flight bounds memory.
+  const inFlight: Promise<PreparedBatch>[] = [];
+  const applyOldest = async () => {
+    const batch = await inFlight.shift();
+    if (batch !== undefined) builder.applyBatch(batch);
+  };
+  try {
+    for await (const batch of batches) {
+      if ("lines" in batch) inFlight.push(pool.submit(batch.lines));
+      else {
+        while (inFlight.length > 0) await applyOldest();
+        builder.addAll(batch.records);
+      }
+      if (inFlight.length >= 8) await applyOldest();
+    }
+    while (inFlight.length > 0) await applyOldest();
+  } finally {
+    await pool.close();
+  }
+  return builder.finish();
+}
+
 /** One line for standard error: what was read, written and left out. */
 export function summary(counts: ReplayCounts, skipReasons: Partial<Record<string, number>>): string {
   const reasons = Object.entries(skipReasons)
@@ -72,7 +107,7 @@ export async function replayCommand(
     throw new ValidationError(`--end ${command.end} is before --start ${command.start}`);
   }
   const sources = command.files.length > 0 ? await fileSources(command.files) : [stdinSource(io.stdin)];
-  const replay = await buildReplay(readAll(sources), {
+  const replay = await buildInParallel(readAll(sources), {
     window: { start, end },
     offsetBase: base ?? start,
   });

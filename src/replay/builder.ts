@@ -1,22 +1,58 @@
-import { compareInstants, floorDiffMs, formatInstant, type Instant, parseInstant } from "./time";
+import {
+  isBlank,
+  Outcome,
+  type PreparedBatch,
+  type PrepareWindow,
+  prepareBatch,
+  SKIP_REASONS,
+} from "./prepare";
+import { compareInstants, floorDiffMs, formatInstant, type Instant } from "./time";
 import type { KeptItem, ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
-type Json = Record<string, unknown>;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+function restText(item: KeptItem): string {
+  return decoder.decode(item.bytes.subarray(item.start, item.end));
 }
 
-function objectOrEmpty(value: unknown): Json {
-  return isObject(value) ? value : {};
-}
+/** Fills fixed-size buffers with text and byte ranges, handing out full ones. */
+class ChunkWriter {
+  private buffer: Buffer;
+  private length = 0;
 
-function deletedMessageId(attributes: unknown): string | undefined {
-  if (!isObject(attributes)) return undefined;
-  const current = attributes.MessageId;
-  if (typeof current === "string" && current !== "") return current;
-  const older = attributes.MessageID;
-  return typeof older === "string" && older !== "" ? older : undefined;
+  constructor(private readonly size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+
+  private room(bytes: number): void {
+    if (this.buffer.length - this.length >= bytes) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.size, this.length + bytes));
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
+  }
+
+  text(text: string): void {
+    this.room(text.length * 3);
+    this.length += this.buffer.write(text, this.length, "utf8");
+  }
+
+  bytes(source: Uint8Array, start: number, end: number): void {
+    this.room(end - start);
+    this.buffer.set(source.subarray(start, end), this.length);
+    this.length += end - start;
+  }
+
+  full(): boolean {
+    return this.length >= this.size - 4096;
+  }
+
+  take(): Buffer {
+    const chunk = this.buffer.subarray(0, this.length);
+    this.buffer = Buffer.allocUnsafe(this.size);
+    this.length = 0;
+    return chunk;
+  }
 }
 
 function byTimeThenId(a: KeptItem, b: KeptItem): number {
@@ -41,83 +77,119 @@ export class ReplayBuilder {
   private readonly deletedIds = new Set<string>();
   private readonly messages: KeptItem[] = [];
   private readonly events: KeptItem[] = [];
-  private readonly start: Instant | null;
-  private readonly end: Instant | null;
+  private readonly window: PrepareWindow;
 
   constructor(private readonly options: ReplayOptions) {
-    this.start = options.window.start;
-    this.end = options.window.end;
+    this.window = options.window;
   }
 
   /** Adds one raw record (a log event's message or a line); blank text is not a record. */
   add(raw: string): void {
-    // Most records start with "{": test that before paying for trim().
-    if (raw.length === 0 || (raw.charCodeAt(0) <= 32 && raw.trim() === "")) return;
-    this.counts.records++;
-    let record: unknown;
-    try {
-      record = JSON.parse(raw);
-    } catch {
-      this.skip("notJson");
-      return;
-    }
-    const skipped = this.accept(record);
-    if (skipped !== undefined) this.skip(skipped);
+    if (!isBlank(raw)) this.applyBatch(prepareBatch([raw], this.window));
   }
 
-  /** Applies rules 1 to 4 and keeps the record if it belongs; returns why it was skipped, if it was. */
-  private accept(record: unknown): SkipReason | undefined {
-    if (!isObject(record)) return "notAnObject";
-    const type = record.type;
-    if (type !== "MESSAGE" && type !== "EVENT") return "unknownType";
-    const payload = record.payload;
-    if (!isObject(payload)) return "missingPayload";
-    const id = payload.Id;
-    if (typeof id !== "string" || id === "") return "missingId";
-    const loggedAt = parseInstant(record.event_timestamp);
-    if (loggedAt === undefined) return "badEventTimestamp";
-    const sendTime = payload.SendTime;
-    const sentAt = parseInstant(sendTime);
-    if (sentAt === undefined) return "badSendTime";
+  /** Adds raw records; blank ones are not records. */
+  addAll(raws: readonly string[]): void {
+    this.applyBatch(
+      prepareBatch(
+        raws.filter((raw) => !isBlank(raw)),
+        this.window,
+      ),
+    );
+  }
 
-    if (this.seen.has(id)) {
-      this.counts.duplicates++;
-      return;
-    }
-    this.seen.add(id);
-
-    const name = payload.EventName;
-    if (type === "EVENT" && name === "aws:DELETE_MESSAGE") {
-      const target = deletedMessageId(payload.Attributes);
-      if (target !== undefined) this.deletedIds.add(target);
-      return;
-    }
-    if (!this.inWindow(loggedAt)) return;
-    const head = { id, sendTime: sendTime as string, ms: sentAt.ms, sub: sentAt.sub };
-    if (type === "MESSAGE") {
-      const sender = objectOrEmpty(payload.Sender);
-      const tail =
-        `,"sendTime":${JSON.stringify(sendTime)},"content":${JSON.stringify(payload.Content ?? null)}` +
-        `,"attributes":${JSON.stringify(objectOrEmpty(payload.Attributes))}` +
-        `,"sender":{"userId":${JSON.stringify(typeof sender.UserId === "string" ? sender.UserId : null)}` +
-        `,"attributes":${JSON.stringify(objectOrEmpty(sender.Attributes))}}}`;
-      this.messages.push({ ...head, tail });
-    } else if (typeof name !== "string" || !name.startsWith("aws:")) {
-      const tail =
-        `,"sendTime":${JSON.stringify(sendTime)},"name":${JSON.stringify(typeof name === "string" ? name : null)}` +
-        `,"attributes":${JSON.stringify(objectOrEmpty(payload.Attributes))}}`;
-      this.events.push({ ...head, tail });
+  /** Applies the rules that depend on earlier records to a prepared batch (see `prepareBatch`). */
+  applyBatch(batch: PreparedBatch): void {
+    const { outcomes, ids, ms, subs, rests, restEnds, targets } = batch;
+    let kept = 0;
+    let deletion = 0;
+    this.counts.records += outcomes.length;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i] as number;
+      if (outcome >= Outcome.Skipped) {
+        const reason = SKIP_REASONS[outcome - Outcome.Skipped] as SkipReason;
+        this.counts.skipped++;
+        this.skipReasons[reason] = (this.skipReasons[reason] ?? 0) + 1;
+        continue;
+      }
+      const id = ids[i] as string;
+      const k = outcome === Outcome.Message || outcome === Outcome.Event ? kept++ : -1;
+      const d = outcome === Outcome.Delete ? deletion++ : -1;
+      if (this.seen.has(id)) {
+        this.counts.duplicates++;
+        continue;
+      }
+      this.seen.add(id);
+      if (d >= 0) {
+        const target = targets[d] as string;
+        if (target !== "") this.deletedIds.add(target);
+      } else if (k >= 0) {
+        const start = k === 0 ? 0 : (restEnds[k - 1] as number);
+        const item = {
+          id,
+          ms: ms[k] as number,
+          sub: subs[k] as string,
+          bytes: rests,
+          start,
+          end: restEnds[k] as number,
+        };
+        (outcome === Outcome.Message ? this.messages : this.events).push(item);
+      }
     }
   }
 
-  private inWindow(at: Instant): boolean {
-    if (this.start !== null && compareInstants(at, this.start) < 0) return false;
-    return this.end === null || compareInstants(at, this.end) < 0;
+  /** The state so far as newline-terminated JSON text, for a later run to `restore` and continue. */
+  *snapshot(batch = 1000): Generator<string> {
+    yield `${JSON.stringify({ counts: this.counts, skipReasons: this.skipReasons })}\n`;
+    const parts: [string, Iterable<unknown>][] = [
+      ["seen", this.seen],
+      ["deleted", this.deletedIds],
+      ["messages", this.messages.map((m) => [m.id, m.ms, m.sub, restText(m)])],
+      ["events", this.events.map((e) => [e.id, e.ms, e.sub, restText(e)])],
+    ];
+    for (const [part, values] of parts) {
+      let rows: unknown[] = [];
+      for (const value of values) {
+        rows.push(value);
+        if (rows.length === batch) {
+          yield `${JSON.stringify([part, rows])}\n`;
+          rows = [];
+        }
+      }
+      if (rows.length > 0) yield `${JSON.stringify([part, rows])}\n`;
+    }
   }
 
-  private skip(reason: SkipReason): void {
-    this.counts.skipped++;
-    this.skipReasons[reason] = (this.skipReasons[reason] ?? 0) + 1;
+  /** A builder with the state a `snapshot` saved (lines in batches), to continue adding records. */
+  static async restore(
+    options: ReplayOptions,
+    lines: AsyncIterable<readonly string[]>,
+  ): Promise<ReplayBuilder> {
+    const builder = new ReplayBuilder(options);
+    let first = true;
+    for await (const batch of lines) {
+      for (const line of batch) {
+        if (line === "") continue;
+        if (first) {
+          const head = JSON.parse(line) as Pick<ReplayBuilder, "counts" | "skipReasons">;
+          Object.assign(builder.counts, head.counts);
+          Object.assign(builder.skipReasons, head.skipReasons);
+          first = false;
+          continue;
+        }
+        const [part, rows] = JSON.parse(line) as [string, unknown[]];
+        if (part === "seen") for (const id of rows as string[]) builder.seen.add(id);
+        else if (part === "deleted") for (const id of rows as string[]) builder.deletedIds.add(id);
+        else {
+          const items = part === "messages" ? builder.messages : builder.events;
+          for (const [id, ms, sub, rest] of rows as [string, number, string, string][]) {
+            const bytes = encoder.encode(rest);
+            items.push({ id, ms, sub, bytes, start: 0, end: bytes.length });
+          }
+        }
+      }
+    }
+    return builder;
   }
 
   /** Applies deletions and ordering; returns the finished replay, ready to serialize. */
@@ -150,11 +222,13 @@ export class Replay {
     const first = [this.messages[0], this.events[0]]
       .filter((item) => item !== undefined)
       .sort(byTimeThenId)[0];
-    return first === undefined ? null : { at: first, text: first.sendTime };
+    return first === undefined
+      ? null
+      : { at: first, text: (JSON.parse(restText(first)) as { sendTime: string }).sendTime };
   }
 
-  /** Serializes the replay as UTF-8 text chunks of about `chunkSize` characters. */
-  *chunks(chunkSize = 1 << 16): Generator<string> {
+  /** Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not re-encoded. */
+  *chunks(chunkSize = 1 << 20): Generator<Buffer> {
     const { options, counts } = this;
     const base = this.base();
     const window = options.window;
@@ -171,29 +245,26 @@ export class Replay {
       offsetBase: base === null ? null : base.text,
       counts,
     };
-    let buffer = `${JSON.stringify(header).slice(0, -1)},"messages":[`;
-    for (const [name, items] of [
-      ["messages", this.messages],
-      ["events", this.events],
-    ] as const) {
-      if (name === "events") buffer += `],"events":[`;
+    const out = new ChunkWriter(chunkSize);
+    out.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
+    for (const items of [this.messages, this.events]) {
+      if (items === this.events) out.text(`],"events":[`);
       for (let i = 0; i < items.length; i++) {
         const item = items[i] as KeptItem;
         const offset = base === null ? 0 : floorDiffMs(item, base.at);
-        buffer += `${i === 0 ? "\n" : ",\n"}{"id":${JSON.stringify(item.id)},"offsetMs":${offset}${item.tail}`;
-        if (buffer.length >= chunkSize) {
-          yield buffer;
-          buffer = "";
-        }
+        out.text(`${i === 0 ? "\n" : ",\n"}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
+        out.bytes(item.bytes, item.start + 1, item.end); // the rest without its opening brace
+        if (out.full()) yield out.take();
       }
-      if (items.length > 0) buffer += "\n";
+      if (items.length > 0) out.text("\n");
     }
-    yield `${buffer}]}\n`;
+    out.text("]}\n");
+    yield out.take();
   }
 
   /** The whole replay as one string (tests, small replays). */
   toString(): string {
-    return Array.from(this.chunks()).join("");
+    return Buffer.concat(Array.from(this.chunks())).toString("utf8");
   }
 }
 
@@ -211,6 +282,6 @@ export async function buildReplay(records: RecordSource, options: ReplayOptions)
 export async function feed(builder: ReplayBuilder, records: RecordSource): Promise<void> {
   for await (const item of records) {
     if (typeof item === "string") builder.add(item);
-    else for (const record of item) builder.add(record);
+    else builder.addAll(item);
   }
 }

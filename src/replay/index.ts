@@ -1,4 +1,5 @@
 export { buildReplay, feed, type RecordSource, Replay, ReplayBuilder } from "./builder";
+export { splitLines } from "./lines";
 export {
   compareInstants,
   floorDiffMs,

@@ -116,6 +116,10 @@ export function compareInstants(a: Instant, b: Instant): number {
 
 function compareFraction(a: string, b: string): number {
   if (a === b) return 0;
+  // Without trailing zeros, an empty fraction is the smallest and equal widths compare as text.
+  if (b === "") return 1;
+  if (a === "") return -1;
+  if (a.length === b.length) return a < b ? -1 : 1;
   const width = Math.max(a.length, b.length);
   const pa = a.padEnd(width, "0");
   const pb = b.padEnd(width, "0");

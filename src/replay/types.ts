@@ -42,10 +42,11 @@ export interface ReplayOptions {
 /** A message or custom event kept for the replay, its JSON tail already rendered. */
 export interface KeptItem {
   id: string;
-  /** `sendTime` exactly as logged. */
-  sendTime: string;
+  /** `sendTime` as an instant (its text, as logged, is in `rest`). */
   ms: number;
   sub: string;
-  /** The item's JSON after `"offsetMs":N`, starting with the comma. */
-  tail: string;
+  /** `bytes[start, end)` is the item's JSON without id and offset, UTF-8: `{"sendTime":...}`. */
+  bytes: Uint8Array;
+  start: number;
+  end: number;
 }

@@ -1,0 +1,73 @@
+import { Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import type { Replay } from "../replay";
+
+/** Where a replay is written. */
+export interface ReplayLocation {
+  bucket: string;
+  key: string;
+}
+
+// Replays are rewritten when a redrive picks up later deletions: let caches notice within minutes.
+const CACHE_CONTROL = "public, max-age=300";
+
+/** Reads and writes replays and the recording's metadata in S3. */
+export class ReplayStore {
+  constructor(private readonly client: S3Client) {}
+
+  /**
+   * Streams the replay, gzipped, to S3. lib-storage uploads it in parts as it is produced and
+   * completes (or aborts) the multipart upload at the end, so readers see the whole file or the old one.
+   */
+  async write(location: ReplayLocation, replay: Replay): Promise<void> {
+    const body = Readable.from(replay.chunks()).pipe(createGzip());
+    const upload = new Upload({
+      client: this.client,
+      params: {
+        Bucket: location.bucket,
+        Key: location.key,
+        Body: body,
+        ContentType: "application/json; charset=utf-8",
+        ContentEncoding: "gzip",
+        CacheControl: CACHE_CONTROL,
+      },
+      queueSize: 2,
+      partSize: 8 * 1024 * 1024,
+      leavePartsOnError: false,
+    });
+    await upload.done();
+  }
+
+  /**
+   * The recording's exact start from IVS's `events/recording-started.json`, or undefined when
+   * that file cannot be read (not written yet, no permission, a local AWS without it).
+   */
+  async recordingStartedAt(bucket: string, prefix: string): Promise<Date | undefined> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/events/recording-started.json` }),
+      );
+      const metadata = JSON.parse((await out.Body?.transformToString()) ?? "{}") as {
+        recording_started_at?: unknown;
+      };
+      const at =
+        typeof metadata.recording_started_at === "string"
+          ? new Date(metadata.recording_started_at)
+          : undefined;
+      return at !== undefined && !Number.isNaN(at.getTime()) ? at : undefined;
+    } catch (error) {
+      const name = (error as Error).name;
+      if (
+        name === "NoSuchKey" ||
+        name === "AccessDenied" ||
+        name === "NoSuchBucket" ||
+        error instanceof SyntaxError
+      ) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+}

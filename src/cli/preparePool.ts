@@ -1,0 +1,67 @@
+import { availableParallelism } from "node:os";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { isBlank, type PreparedBatch, type PrepareWindow, prepareBatch } from "../replay/prepare";
+
+const ROLE = "ivs-chat-archiver:prepare";
+
+/**
+ * Worker threads that prepare batches of newline-delimited records (JSON.parse, validation,
+ * rendering: the costly, order-free part of a replay) while the main thread reads the input
+ * and applies the order-dependent rules. Results come back in submission order.
+ */
+export class PreparePool {
+  private readonly workers: Worker[];
+  private readonly waiting: { resolve(records: PreparedBatch): void; reject(error: Error): void }[][];
+  private next = 0;
+
+  constructor(window: PrepareWindow, size = Math.max(1, availableParallelism())) {
+    // Requiring this module (or the bundle holding it) in a worker starts the worker side below;
+    // run from source (`npm run cli`), the worker needs tsx's require hook first.
+    const hook = __filename.endsWith(".ts") ? 'require("tsx/cjs");' : "";
+    const code = `${hook}require(${JSON.stringify(__filename)});`;
+    this.workers = Array.from(
+      { length: size },
+      () => new Worker(code, { eval: true, workerData: { role: ROLE, window } }),
+    );
+    this.waiting = this.workers.map(() => []);
+    this.workers.forEach((worker, i) => {
+      const queue = this.waiting[i] ?? [];
+      worker.on("message", (records: PreparedBatch) => queue.shift()?.resolve(records));
+      worker.on("error", (error) => {
+        for (const pending of queue.splice(0)) pending.reject(error);
+      });
+    });
+  }
+
+  /** Prepares the whole lines in `bytes` (UTF-8); memory it owns whole is moved to the worker, not copied. */
+  submit(bytes: Uint8Array): Promise<PreparedBatch> {
+    const i = this.next++ % this.workers.length;
+    return new Promise((resolve, reject) => {
+      this.waiting[i]?.push({ resolve, reject });
+      const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+      const own = owned ? bytes : new Uint8Array(bytes);
+      this.workers[i]?.postMessage(own, [own.buffer as ArrayBuffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+}
+
+if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
+  const { window } = workerData as { window: PrepareWindow };
+  const decoder = new TextDecoder("utf-8");
+  parentPort?.on("message", (bytes: Uint8Array) => {
+    const lines = decoder.decode(bytes).split("\n");
+    const batch = prepareBatch(
+      lines.filter((line) => !isBlank(line)),
+      window,
+    );
+    parentPort?.postMessage(batch, [
+      batch.outcomes.buffer,
+      batch.rests.buffer,
+      batch.restEnds.buffer,
+    ] as ArrayBuffer[]);
+  });
+}
