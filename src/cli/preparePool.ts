@@ -51,17 +51,30 @@ export class PreparePool {
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
   const { window } = workerData as { window: PrepareWindow };
-  const decoder = new TextDecoder("utf-8");
   parentPort?.on("message", (bytes: Uint8Array) => {
-    const lines = decoder.decode(bytes).split("\n");
-    const batch = prepareBatch(
-      lines.filter((line) => !isBlank(line)),
-      window,
-    );
+    const batch = prepareBatch(lines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), window);
     parentPort?.postMessage(batch, [
       batch.outcomes.buffer,
       batch.rests.buffer,
       batch.restEnds.buffer,
     ] as ArrayBuffer[]);
   });
+}
+
+/**
+ * The non-blank lines of UTF-8 bytes, each decoded on its own: an ASCII line then becomes a
+ * one-byte string, which JSON.parse reads much faster than a slice of a two-byte batch string.
+ */
+function lines(bytes: Buffer): string[] {
+  const found: string[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline < 0 ? bytes.length : newline;
+    if (end > start) {
+      const line = bytes.toString("utf8", start, end);
+      if (!isBlank(line)) found.push(line);
+    }
+    start = end + 1;
+  }
+  return found;
 }
