@@ -58,8 +58,10 @@ export interface Ignored {
   reason: string;
 }
 
-function invalid(what: string, error: z.ZodError): ValidationError {
-  const problems = error.issues.map((issue) => `${issue.path.join(".") || "(event)"}: ${issue.message}`);
+function invalid(what: string, error: z.ZodError, within: string[] = []): ValidationError {
+  const problems = error.issues.map(
+    (issue) => `${[...within, ...issue.path].join(".") || "(event)"}: ${issue.message}`,
+  );
   return new ValidationError(`malformed ${what} event: ${problems.join("; ")}`, { cause: error });
 }
 
@@ -75,7 +77,7 @@ export function parseStreamStateEvent(event: unknown): StreamFact | Ignored {
   const base = envelope(event, what);
   if (base["detail-type"] !== what) return { kind: "ignored", reason: `detail-type ${base["detail-type"]}` };
   const detail = StreamStateDetail.safeParse(base.detail);
-  if (!detail.success) throw invalid(what, detail.error);
+  if (!detail.success) throw invalid(what, detail.error, ["detail"]);
   const kind = { "Stream Start": "streamStart", "Stream End": "streamEnd" } as const;
   const name = detail.data.event_name;
   if (name !== "Stream Start" && name !== "Stream End")
@@ -99,7 +101,7 @@ export function parseRecordingStateEvent(event: unknown): RecordingFact | Ignore
   const base = envelope(event, what);
   if (base["detail-type"] !== what) return { kind: "ignored", reason: `detail-type ${base["detail-type"]}` };
   const parsed = RecordingStateDetail.safeParse(base.detail);
-  if (!parsed.success) throw invalid(what, parsed.error);
+  if (!parsed.success) throw invalid(what, parsed.error, ["detail"]);
   const detail = parsed.data;
   const kind = RECORDING_KINDS[detail.recording_status];
   if (kind === undefined) return { kind: "ignored", reason: `recording_status ${detail.recording_status}` };

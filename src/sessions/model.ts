@@ -117,13 +117,16 @@ export function broadcastTimes(
 ): BroadcastTimes {
   const recorded = isRecorded(recording) ? recording : undefined;
   const firstStreamStart = earliest(streams.map((s) => s.startAt));
+  // With one stream's start missing, the earliest known start may belong to a later stream.
+  const everyStreamStarted = streams.length > 0 && streams.every((s) => s.startAt !== undefined);
   const start =
-    firstStreamStart ??
+    (everyStreamStarted ? firstStreamStart : undefined) ??
     earliest(sessions.map((s) => s.startTime?.toISOString())) ??
     recorded?.startAt ??
     (recorded?.endAt !== undefined && recorded.durationMs !== undefined
       ? plusMs(recorded.endAt, -recorded.durationMs)
-      : undefined);
+      : undefined) ??
+    firstStreamStart;
   const everyStreamEnded = streams.length > 0 && streams.every((s) => s.endAt !== undefined);
   const end =
     (everyStreamEnded ? latest(streams.map((s) => s.endAt)) : undefined) ??
@@ -135,6 +138,6 @@ export function broadcastTimes(
     latest(streams.map((s) => s.endAt));
   return {
     window: { start: start ?? null, end: end ?? null },
-    offsetBase: recorded?.startAt ?? firstStreamStart ?? start ?? null,
+    offsetBase: recorded?.startAt ?? (everyStreamStarted ? firstStreamStart : start) ?? null,
   };
 }

@@ -4,8 +4,27 @@ import {
   type ArchiveScheduler,
   isFinished,
   isRecorded,
+  type RecordingRecord,
   type SessionsStore,
 } from "./model";
+
+/*
+ * An event whose time is already stored may be this very event delivered again because its
+ * first run failed after the write (SQS down, timeout): it goes on to schedule, which is safe to
+ * repeat. Only an event superseded by another one (an earlier start, a later end) stops here.
+ */
+function storedTime(fact: RecordingFact, recording: RecordingRecord): string | undefined {
+  switch (fact.kind) {
+    case "recordingStart":
+      return recording.startAt;
+    case "recordingEnd":
+      return recording.endAt;
+    case "recordingStartFailure":
+      return recording.startFailure?.at;
+    case "recordingEndFailure":
+      return recording.endFailure?.at;
+  }
+}
 
 /** What tracking an event did, for the logs and tests. */
 export interface TrackOutcome {
@@ -31,7 +50,8 @@ async function schedule(request: ArchiveRequest, deps: Deps): Promise<TrackOutco
  */
 export async function trackStream(fact: StreamFact, deps: Deps): Promise<TrackOutcome> {
   const { stream, changed } = await deps.store.recordStream(fact);
-  if (!changed) return { changed };
+  const stored = fact.kind === "streamStart" ? stream.startAt : stream.endAt;
+  if (!changed && stored !== fact.at.toISOString()) return { changed };
   if (stream.endAt === undefined) return { changed, waitingFor: "Stream End" };
   const sessionId = stream.recordingSessionId;
   const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
@@ -50,7 +70,7 @@ export async function trackRecording(fact: RecordingFact, deps: Deps): Promise<T
   const { recording, changed } = await deps.store.recordRecording(fact);
   if (fact.streamIds.length > 0)
     await deps.store.attachStreams(fact.channelArn, fact.streamIds, fact.sessionId);
-  if (!changed) return { changed };
+  if (!changed && storedTime(fact, recording) !== fact.at.toISOString()) return { changed };
   if (fact.kind === "recordingStartFailure") return { changed };
   if (!isFinished(recording)) return { changed, waitingFor: "Recording End" };
   return schedule({ recordingSessionId: recording.sessionId }, deps);

@@ -108,7 +108,6 @@ describe("npm run cli -- replay", () => {
     const { code, stdout } = cli(["--help"]);
 
     expect(code).toBe(0);
-    for (const command of ["replay"])
-      expect(stdout).toContain(command);
+    for (const command of ["replay"]) expect(stdout).toContain(command);
   });
 });
