@@ -1,10 +1,10 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
-import { SQSClient } from "@aws-sdk/client-sqs";
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { ArchiveQueue } from "../aws/archiveQueue";
-import { createDocumentClient, SessionsTable } from "../aws/sessionsTable";
+import { createAwsClients } from "../aws/clients";
+import { SessionsTable } from "../aws/sessionsTable";
 import { loadConfig } from "../config";
 import { ArchiverError } from "../errors";
 
@@ -30,9 +30,10 @@ export function lambda<E, R>(handler: (event: E, context: Context) => Promise<R>
 /** What the two tracking handlers need, built once per cold start from the environment. */
 export function trackingDeps() {
   const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS"]);
+  const clients = createAwsClients();
   return {
-    store: new SessionsTable(config.SESSIONS_TABLE, createDocumentClient()),
-    scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, new SQSClient({})),
+    store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
+    scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
     settleSeconds: config.SETTLE_SECONDS,
   };
 }

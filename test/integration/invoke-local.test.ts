@@ -3,14 +3,12 @@ import { cp, mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { CloudFormationClient, CreateStackCommand } from "@aws-sdk/client-cloudformation";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDocumentClient } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
-import { readServerlessConfig } from "../../src/cli/serverless-config";
 import { CHANNEL_ARN } from "../support/ivsEvents";
 import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
 
@@ -29,17 +27,7 @@ describe("serverless invoke local on moto", () => {
 
   beforeAll(async () => {
     moto = await startMoto();
-    // osls resolves the `!Ref`s of the functions' environment through the stack's resources before it applies
-    // --env, so the local AWS needs the stack: serverless.yml's own resources, created by moto's CloudFormation.
-    const config = await readServerlessConfig(join(root, "serverless.yml"));
-    const cloudFormation = new CloudFormationClient(motoClientConfig(moto.endpoint));
-    await cloudFormation.send(
-      new CreateStackCommand({
-        StackName: `${config.service}-${config.stage}`,
-        TemplateBody: JSON.stringify({ Resources: config.resources }),
-      }),
-    );
-    cloudFormation.destroy();
+    // provision creates the stack osls resolves the functions' `!Ref`s from, as after a deployment.
     env = await provision({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION });
     sqs = new SQSClient(motoClientConfig(moto.endpoint));
     dynamodb = new DynamoDBClient(motoClientConfig(moto.endpoint));
