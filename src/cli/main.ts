@@ -1,6 +1,17 @@
 import { parseArgs } from "node:util";
-import { ArchiverError } from "../errors";
+import { isMainThread } from "node:worker_threads";
+import { archiveBroadcast } from "../archive/archive";
+import { parseArchiveRequest } from "../archive/request";
+import { createAwsClients } from "../aws/clients";
+import { chatLogStreamName } from "../aws/ivs";
+import { SessionsTable } from "../aws/sessionsTable";
+import { loadConfig } from "../config";
+import { ArchiverError, ValidationError } from "../errors";
+import { CHANNEL_ARN } from "../sessions/events";
+import { archiveDeps } from "../wiring";
+import { formatEnv, provision } from "./provision";
 import { replayCommand } from "./replay";
+import { start } from "./start";
 
 const HELP = `ivs-chat-archiver: archive Amazon IVS chat as chat/replay.json next to the recording.
 
@@ -14,6 +25,20 @@ Commands:
       --start/--end bound the window (default unbounded); --base is the offset origin (default
       --start, else the earliest sendTime written). Writes to --out or standard output; a
       summary of counts goes to standard error.
+  archive (--channel-arn ARN --stream-id ID | --recording-session-id ID)
+      Archive one broadcast now, as the archive Lambda would, with the default AWS credential
+      chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE, ARCHIVE_QUEUE_URL, ARCHIVE_BUCKET
+      (and optionally CHAT_LOG_GROUP); prints the result as JSON.
+  link --channel-arn ARN --room-arn ARN
+      Store which IVS Chat room belongs to a channel (needs SESSIONS_TABLE).
+  provision
+      On a local AWS (AWS_ENDPOINT_URL, e.g. moto) only: create the table, queues and buckets
+      serverless.yml declares, as its CloudFormation stack, and print their settings as KEY=value
+      lines, ready for \`export\`.
+  start
+      The whole flow on a local AWS: starts moto on a free port (unless AWS_ENDPOINT_URL is set),
+      provisions, plays a recorded broadcast with a synthetic chat through the real handlers,
+      archives it from the queue, and copies the replay to out/.
   help, --help
       Show this text.
 
@@ -21,7 +46,51 @@ Exit codes: 0 done; 2 bad arguments or unreadable input (nothing written); 1 any
 
 type Command = (args: string[]) => Promise<void>;
 
+const ARN = { type: "string" } as const;
+
+function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined) throw new ValidationError(`${flag} is required`);
+  return value;
+}
+
 const commands: Record<string, Command> = {
+  async archive(args) {
+    const { values } = parseArgs({
+      args,
+      options: { "channel-arn": ARN, "stream-id": ARN, "recording-session-id": ARN },
+    });
+    const request = parseArchiveRequest(
+      values["recording-session-id"] !== undefined
+        ? { recordingSessionId: values["recording-session-id"] }
+        : {
+            channelArn: required(values["channel-arn"], "--channel-arn"),
+            streamId: required(values["stream-id"], "--stream-id"),
+          },
+    );
+    const result = await archiveBroadcast(request, archiveDeps());
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (result.status === "failed") throw new ArchiverError(`broadcast not archived: ${result.reason}`);
+  },
+  async link(args) {
+    const { values } = parseArgs({ args, options: { "channel-arn": ARN, "room-arn": ARN } });
+    const channelArn = required(values["channel-arn"], "--channel-arn");
+    if (!CHANNEL_ARN.test(channelArn))
+      throw new ValidationError(`--channel-arn ${channelArn} is not an IVS channel ARN`);
+    const roomArn = required(values["room-arn"], "--room-arn");
+    chatLogStreamName(roomArn); // validates the room ARN
+    const { SESSIONS_TABLE } = loadConfig(["SESSIONS_TABLE"]);
+    await new SessionsTable(SESSIONS_TABLE, createAwsClients().documents).putLink(channelArn, roomArn);
+    process.stdout.write(`linked ${channelArn} -> ${roomArn}\n`);
+  },
+  async provision(args) {
+    parseArgs({ args, options: {} });
+    const env = await provision({ endpoint: process.env.AWS_ENDPOINT_URL ?? "" });
+    process.stdout.write(`${formatEnv(env)}\n`);
+  },
+  async start(args) {
+    parseArgs({ args, options: {} });
+    await start({ out: process.stdout });
+  },
   async replay(args) {
     const { values, positionals } = parseArgs({
       args,
@@ -66,7 +135,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
+// A worker thread loading this bundle must not run the command line again.
+if (require.main === module && isMainThread) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

@@ -1,6 +1,7 @@
 import { parseRecordingStateEvent } from "../sessions/events";
 import { trackRecording } from "../sessions/track";
-import { lambda, logger, trackingDeps } from "./shared";
+import { trackingDeps } from "../wiring";
+import { lambda, logger } from "./shared";
 
 const deps = trackingDeps();
 

@@ -2,10 +2,6 @@ import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
-import { ArchiveQueue } from "../aws/archiveQueue";
-import { createAwsClients } from "../aws/clients";
-import { SessionsTable } from "../aws/sessionsTable";
-import { loadConfig } from "../config";
 import { ArchiverError } from "../errors";
 
 /** The one logger of the service; per-broadcast keys are appended per invocation. */
@@ -25,15 +21,4 @@ export function lambda<E, R>(handler: (event: E, context: Context) => Promise<R>
   return middy(handler)
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logFailure);
-}
-
-/** What the two tracking handlers need, built once per cold start from the environment. */
-export function trackingDeps() {
-  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS"]);
-  const clients = createAwsClients();
-  return {
-    store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
-    scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
-    settleSeconds: config.SETTLE_SECONDS,
-  };
 }

@@ -1,6 +1,7 @@
 import { parseStreamStateEvent } from "../sessions/events";
 import { trackStream } from "../sessions/track";
-import { lambda, logger, trackingDeps } from "./shared";
+import { trackingDeps } from "../wiring";
+import { lambda, logger } from "./shared";
 
 const deps = trackingDeps();
 

@@ -2,7 +2,8 @@ import { EventBridgeSchema } from "@aws-lambda-powertools/parser/schemas/eventbr
 import { z } from "zod";
 import { ValidationError } from "../errors";
 
-const CHANNEL_ARN = /^arn:aws[a-z-]*:ivs:[a-z0-9-]+:\d{12}:channel\/[A-Za-z0-9]+$/;
+/** The shape of an IVS channel ARN. */
+export const CHANNEL_ARN = /^arn:aws[a-z-]*:ivs:[a-z0-9-]+:\d{12}:channel\/[A-Za-z0-9]+$/;
 
 const IvsEnvelope = EventBridgeSchema.extend({
   source: z.literal("aws.ivs"),
