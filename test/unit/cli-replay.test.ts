@@ -108,6 +108,7 @@ describe("npm run cli -- replay", () => {
     const { code, stdout } = cli(["--help"]);
 
     expect(code).toBe(0);
-    for (const command of ["replay"]) expect(stdout).toContain(command);
+    for (const command of ["replay", "archive", "provision", "link", "start"])
+      expect(stdout).toContain(command);
   });
 });
