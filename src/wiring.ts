@@ -17,10 +17,10 @@ export function trackingDeps(clients: AwsClients = createAwsClients()) {
   };
 }
 
-/** What the archive needs, from the environment; `scheduler` continues long archives in a new run. */
-export function archiveDeps(clients: AwsClients = createAwsClients()) {
-  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP"]);
-  const deps: ArchiveDeps = {
+/** What the archive needs, from the environment. */
+export function archiveDeps(clients: AwsClients = createAwsClients()): ArchiveDeps {
+  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP"]);
+  return {
     store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
     lookups: createIvsLookups({ ivs: clients.ivs, ivschat: clients.ivschat }),
     readChat: (request) => readChatLogPages(request, { client: clients.logs }),
@@ -30,5 +30,9 @@ export function archiveDeps(clients: AwsClients = createAwsClients()) {
     logGroupOverride: config.CHAT_LOG_GROUP,
     now: () => new Date(),
   };
-  return { ...deps, scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs) };
+}
+
+/** The archive queue, where a long archive queues its own continuation. */
+export function archiveQueue(clients: AwsClients = createAwsClients()): ArchiveQueue {
+  return new ArchiveQueue(loadConfig(["ARCHIVE_QUEUE_URL"]).ARCHIVE_QUEUE_URL, clients.sqs);
 }

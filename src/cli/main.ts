@@ -27,7 +27,7 @@ Commands:
       summary of counts goes to standard error.
   archive (--channel-arn ARN --stream-id ID | --recording-session-id ID)
       Archive one broadcast now, as the archive Lambda would, with the default AWS credential
-      chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE, ARCHIVE_QUEUE_URL, ARCHIVE_BUCKET
+      chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE and ARCHIVE_BUCKET
       (and optionally CHAT_LOG_GROUP); prints the result as JSON.
   link --channel-arn ARN --room-arn ARN
       Store which IVS Chat room belongs to a channel (needs SESSIONS_TABLE).

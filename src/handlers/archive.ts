@@ -1,11 +1,14 @@
 import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { archiveBroadcast } from "../archive/archive";
 import { parseArchiveRequest } from "../archive/request";
+import { createAwsClients } from "../aws/clients";
 import type { ArchiveRequest } from "../sessions/model";
-import { archiveDeps } from "../wiring";
+import { archiveDeps, archiveQueue } from "../wiring";
 import { lambda, logger } from "./shared";
 
-const deps = archiveDeps();
+const clients = createAwsClients();
+const deps = archiveDeps(clients);
+const queue = archiveQueue(clients);
 
 function isSqsEvent(event: unknown): event is SQSEvent {
   return Array.isArray((event as SQSEvent | null)?.Records);
@@ -17,7 +20,7 @@ async function archive(request: ArchiveRequest, context: Context) {
     ...deps,
     remainingMs: () => context.getRemainingTimeInMillis(),
   });
-  if (result.status === "continuing") await deps.scheduler.schedule(request, 0);
+  if (result.status === "continuing") await queue.schedule(request, 0);
   const log = result.status === "failed" ? logger.error.bind(logger) : logger.info.bind(logger);
   log(`archive ${result.status}`, { result });
   return result;
