@@ -90,6 +90,11 @@ async function resolveBroadcast(request: ArchiveRequest, store: SessionsStore): 
     return { key: request, channelArn: recording.channelArn, streams, recording };
   }
   const stream = await store.getStream(request.streamId);
+  if (stream !== undefined && stream.channelArn !== request.channelArn) {
+    throw new ValidationError(
+      `stream ${request.streamId} belongs to ${stream.channelArn}, not ${request.channelArn}`,
+    );
+  }
   const sessionId = stream?.recordingSessionId;
   const recording = sessionId === undefined ? undefined : await store.getRecording(sessionId);
   if (isRecorded(recording)) {
@@ -101,11 +106,6 @@ async function resolveBroadcast(request: ArchiveRequest, store: SessionsStore): 
       streams,
       recording,
     };
-  }
-  if (stream !== undefined && stream.channelArn !== request.channelArn) {
-    throw new ValidationError(
-      `stream ${request.streamId} belongs to ${stream.channelArn}, not ${request.channelArn}`,
-    );
   }
   // A stream never seen may still be archived from IVS's own stream session times.
   const streams =
@@ -258,23 +258,16 @@ async function readReplay(
     endTime: saved?.mark.readUntil ?? Math.min(end, deps.now().getTime()),
     nextToken: saved?.mark.nextToken,
   };
-  try {
-    for await (const page of deps.readChat(request)) {
-      for (const message of page.messages) builder.add(message);
-      if (
-        deps.checkpoints !== undefined &&
-        (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < CHECKPOINT_MARGIN_MS
-      ) {
-        const mark = { nextToken: page.nextToken, readUntil: request.endTime, window };
-        await deps.checkpoints.save(key, mark, builder.snapshot());
-        return { continuing: true, records: builder.counts.records };
-      }
+  for await (const page of deps.readChat(request)) {
+    builder.addAll(page.messages);
+    if (
+      deps.checkpoints !== undefined &&
+      (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < CHECKPOINT_MARGIN_MS
+    ) {
+      const mark = { nextToken: page.nextToken, readUntil: request.endTime, window };
+      await deps.checkpoints.save(key, mark, builder.snapshot());
+      return { continuing: true, records: builder.counts.records };
     }
-  } catch (error) {
-    // A room nobody has chatted in has a log group but no log stream yet: its replay is empty.
-    const missingStream =
-      error instanceof ChatNotFoundError && /log stream/i.test(String((error.cause as Error)?.message));
-    if (!missingStream) throw error;
   }
   return builder.finish();
 }

@@ -3,6 +3,7 @@ import {
   CloudWatchLogsClient,
   type CloudWatchLogsClientConfig,
   CloudWatchLogsServiceException,
+  DescribeLogStreamsCommand,
   GetLogEventsCommand,
   type GetLogEventsCommandInput,
   type GetLogEventsCommandOutput,
@@ -66,6 +67,8 @@ export async function* readChatLogPages(
   let token = request.nextToken;
   for (;;) {
     const response = await getLogEvents(request, token, deps);
+    // A room nobody has chatted in yet has no log stream: nothing to read.
+    if (response === undefined) return;
     const next = response.nextForwardToken;
     if (next === undefined) {
       // Neither continuing nor checkpointing is possible; a silently truncated replay would be worse.
@@ -83,7 +86,7 @@ async function getLogEvents(
   request: ChatLogReadRequest,
   token: string | undefined,
   deps: ChatLogReaderDeps,
-): Promise<GetLogEventsCommandOutput> {
+): Promise<GetLogEventsCommandOutput | undefined> {
   const { sleep = (ms) => delay(ms), random = Math.random } = deps;
   const maxRetries = deps.maxThrottleRetries ?? DEFAULT_MAX_THROTTLE_RETRIES;
   // Window bounds go with every request: tokens are positions within the window they came from.
@@ -101,7 +104,10 @@ async function getLogEvents(
       return await deps.client.send(new GetLogEventsCommand(input));
     } catch (error) {
       if (error instanceof Error && error.name === "ResourceNotFoundException") {
-        throw new ChatNotFoundError(`Chat log ${describe(request)} does not exist`, { cause: error });
+        if (await groupExists(request, deps.client)) return undefined;
+        throw new ChatNotFoundError(`Chat log group ${request.logGroupName} does not exist`, {
+          cause: error,
+        });
       }
       if (!isThrottledOrUnavailable(error)) throw error;
       if (retry >= maxRetries) {
@@ -111,6 +117,22 @@ async function getLogEvents(
       // Full jitter: the read quota is shared by the whole account, so retries must spread out.
       await sleep(Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry)));
     }
+  }
+}
+
+/** Tells a missing log group (an error) from a missing stream (no chat yet), without reading error texts. */
+async function groupExists(request: ChatLogReadRequest, client: CloudWatchLogsClient): Promise<boolean> {
+  try {
+    await client.send(
+      new DescribeLogStreamsCommand({
+        logGroupName: request.logGroupName,
+        logStreamNamePrefix: request.logStreamName,
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof Error && error.name === "ResourceNotFoundException") return false;
+    throw error;
   }
 }
 

@@ -121,11 +121,24 @@ describe("readChatLogPages on moto", () => {
     expect(idsOf(resumed)).toEqual(ids.slice(3));
   });
 
-  it("reports a room without a log stream as ChatNotFoundError", async () => {
+  it("reads nothing from a room without a log stream yet", async () => {
     // Act
-    const reading = readAll({
+    const messages = await readAll({
       logGroupName: LOG_GROUP,
       logStreamName: "aws/IVSChatLogs/1.0/room_doesNotExist",
+      startTime: BASE,
+      endTime: BASE + 60_000,
+    });
+
+    // Assess
+    expect(messages).toEqual([]);
+  });
+
+  it("reports a missing log group as ChatNotFoundError", async () => {
+    // Act
+    const reading = readAll({
+      logGroupName: "/aws/vendedlogs/ivschat/no-such-group",
+      logStreamName: "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu",
       startTime: BASE,
       endTime: BASE + 60_000,
     });

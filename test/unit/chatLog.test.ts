@@ -1,6 +1,7 @@
 import {
   CloudWatchLogsClient,
   CloudWatchLogsServiceException,
+  DescribeLogStreamsCommand,
   GetLogEventsCommand,
   type GetLogEventsCommandOutput,
   InvalidParameterException,
@@ -322,13 +323,14 @@ describe("readChatLogPages", () => {
     expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(3);
   });
 
-  it("maps a missing log group or stream to ChatNotFoundError with the SDK error as cause", async () => {
+  it("maps a missing log group to ChatNotFoundError with the SDK error as cause", async () => {
     // Prepare
     const missing = new ResourceNotFoundException({
-      message: "The specified log stream does not exist.",
+      message: "The specified log group does not exist.",
       $metadata: { httpStatusCode: 400 },
     });
     cwl.on(GetLogEventsCommand).rejects(missing);
+    cwl.on(DescribeLogStreamsCommand).rejects(missing);
 
     // Act
     const error = await readAll(window(), deps()).catch((e: unknown) => e);
@@ -336,7 +338,27 @@ describe("readChatLogPages", () => {
     // Assess
     expect(error).toBeInstanceOf(ChatNotFoundError);
     expect((error as ChatNotFoundError).cause).toBe(missing);
-    expect((error as Error).message).toContain("aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu");
+    expect((error as Error).message).toContain(window().logGroupName);
+  });
+
+  it("reads nothing when the group exists but the room's stream does not, without parsing error texts", async () => {
+    // Prepare: moto words this error as if the group were missing.
+    cwl
+      .on(GetLogEventsCommand)
+      .rejects(
+        new ResourceNotFoundException({ message: "The specified log group does not exist.", $metadata: {} }),
+      );
+    cwl.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+
+    // Act
+    const messages = await readAll(window(), deps());
+
+    // Assess
+    expect(messages).toEqual([]);
+    expect(cwl.commandCalls(DescribeLogStreamsCommand)[0]?.args[0].input).toMatchObject({
+      logGroupName: window().logGroupName,
+      logStreamNamePrefix: window().logStreamName,
+    });
   });
 
   it("rethrows any other error unchanged and without retrying", async () => {

@@ -1,0 +1,515 @@
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSBatchResponse } from "aws-lambda";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
+import { provision } from "../../src/cli/provision";
+import { syntheticChatLog } from "../../src/cli/synthetic";
+import {
+  chatDeletion,
+  chatEvent,
+  chatMessage,
+  ensureLogGroup,
+  type LoggedRecord,
+  linesLoggedBetween,
+  putChat,
+  roomLogStream,
+} from "../support/chatRecords";
+import { type IvsEvent, ivsEvent, recordingStateEvent, streamStateEvent } from "../support/ivsEvents";
+import { type LambdaHandler, lambdaContext, sqsEvent } from "../support/lambda";
+import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { expectedReplayText, getReplayObject, objectExists } from "../support/replays";
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+// moto, like CloudWatch, refuses log events older than 14 days (or ahead of now): every broadcast here
+// started 4 h ago, so records logged 2 h after its end are still in the past.
+const START = Math.floor((Date.now() - 4 * HOUR) / MINUTE) * MINUTE;
+const END = START + HOUR;
+const RECORDING_START = START + 1000;
+const DURATION_MS = HOUR - 1000;
+const LOG_GROUP = "/aws/vendedlogs/ivschat/archive-test";
+const RECORDING_BUCKET = "ivs-recordings-example";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The names of one broadcast; each test has its own channel, room, stream and recording session. */
+interface Broadcast {
+  channelId: string;
+  channelArn: string;
+  roomArn: string;
+  streamId: string;
+  sessionId: string;
+  prefix: string;
+}
+
+function broadcast(name: string): Broadcast {
+  const channelId = `${name}Ch1G2hij`;
+  const sessionId = `${name}RfV23ES97iyfoQ`;
+  return {
+    channelId,
+    channelArn: `arn:aws:ivs:us-east-1:123456789012:channel/${channelId}`,
+    roomArn: `arn:aws:ivschat:us-east-1:123456789012:room/${name}Rm0wgOPVl4`,
+    streamId: `st-${name}1A2b3c4D5e6F78ghij`,
+    sessionId,
+    prefix: `ivs/v1/123456789012/${channelId}/${new Date(START).toISOString().slice(0, 16).replace(/[-T:]/g, "/")}/${sessionId}`,
+  };
+}
+
+/** The IVS events of a broadcast recorded from just after its Stream Start until its Stream End. */
+function eventsOf(b: Broadcast) {
+  const stream = { streamId: b.streamId, channelArn: b.channelArn };
+  const recording = {
+    sessionId: b.sessionId,
+    streamIds: [b.streamId],
+    bucket: RECORDING_BUCKET,
+    prefix: b.prefix,
+    channelArn: b.channelArn,
+  };
+  return {
+    sessionCreated: ivsEvent("session-created.json", {
+      time: iso(START - 2000),
+      channelArn: b.channelArn,
+      detail: { stream_id: b.streamId },
+    }),
+    streamStart: streamStateEvent("Stream Start", { ...stream, time: iso(START) }),
+    streamEnd: streamStateEvent("Stream End", { ...stream, time: iso(END) }),
+    recordingStart: recordingStateEvent("Recording Start", { ...recording, time: iso(RECORDING_START) }),
+    recordingEnd: recordingStateEvent("Recording End", {
+      ...recording,
+      time: iso(END + 10_000),
+      durationMs: DURATION_MS,
+    }),
+  };
+}
+
+function recordingRef(b: Broadcast) {
+  return { bucket: RECORDING_BUCKET, prefix: b.prefix, sessionId: b.sessionId, durationMs: DURATION_MS };
+}
+
+describe("archiving broadcasts through the real handlers and the archive queue (moto)", () => {
+  let moto: Moto;
+  let env: Record<string, string>;
+  let s3: S3Client;
+  let sqs: SQSClient;
+  let logs: CloudWatchLogsClient;
+  let dynamodb: DynamoDBClient;
+  let table: SessionsTable;
+  let streamState: LambdaHandler;
+  let recordingState: LambdaHandler;
+  let archive: LambdaHandler;
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    Object.assign(process.env, MOTO_ENV);
+    env = await provision({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION });
+    Object.assign(process.env, env, {
+      SETTLE_SECONDS: "0",
+      CHAT_LOG_GROUP: LOG_GROUP,
+      POWERTOOLS_LOG_LEVEL: "SILENT",
+    });
+    s3 = new S3Client(motoClientConfig(moto.endpoint));
+    sqs = new SQSClient(motoClientConfig(moto.endpoint));
+    logs = new CloudWatchLogsClient(motoClientConfig(moto.endpoint));
+    dynamodb = new DynamoDBClient(motoClientConfig(moto.endpoint));
+    table = new SessionsTable(env.SESSIONS_TABLE ?? "", createDocumentClient(dynamodb));
+    await s3.send(new CreateBucketCommand({ Bucket: RECORDING_BUCKET }));
+    await ensureLogGroup(logs, LOG_GROUP);
+    // The handlers read their configuration when loaded: load them now that it is set.
+    vi.resetModules();
+    const handlerOf = (loaded: { handler: unknown }) => loaded.handler as LambdaHandler;
+    streamState = handlerOf(await import("../../src/handlers/streamState.js"));
+    recordingState = handlerOf(await import("../../src/handlers/recordingState.js"));
+    archive = handlerOf(await import("../../src/handlers/archive.js"));
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const client of [s3, sqs, logs, dynamodb]) client?.destroy();
+    await moto?.stop();
+  });
+
+  /** Receives (and, with `remove`, deletes) every archive request now visible on the queue. */
+  async function receiveAll({ remove }: { remove: boolean }): Promise<Message[]> {
+    const received: Message[] = [];
+    for (;;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: env.ARCHIVE_QUEUE_URL,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+        }),
+      );
+      if (Messages.length === 0) return received;
+      received.push(...Messages);
+      if (remove) await Promise.all(Messages.map(deleteMessage));
+    }
+  }
+
+  async function deleteMessage(message: Message): Promise<void> {
+    await sqs.send(
+      new DeleteMessageCommand({ QueueUrl: env.ARCHIVE_QUEUE_URL, ReceiptHandle: message.ReceiptHandle }),
+    );
+  }
+
+  /** Runs the archive on queued messages as the SQS event source does, deleting those it did not report. */
+  async function archiveFromQueue(messages: readonly Message[]): Promise<SQSBatchResponse> {
+    const event = sqsEvent(messages.map((m) => ({ messageId: m.MessageId ?? "", body: m.Body ?? "" })));
+    const response = (await archive(event, lambdaContext("archive"))) as SQSBatchResponse;
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    await Promise.all(messages.filter((m) => !failed.has(m.MessageId ?? "")).map(deleteMessage));
+    return response;
+  }
+
+  /** Delivers EventBridge events to their handler, as the rules do. */
+  async function deliver(...events: IvsEvent[]): Promise<void> {
+    for (const event of events) {
+      const stream = event["detail-type"] === "IVS Stream State Change";
+      const handler = stream ? streamState : recordingState;
+      await handler(structuredClone(event), lambdaContext(stream ? "streamState" : "recordingState"));
+    }
+  }
+
+  /** Writes the metadata file IVS puts next to a recording, with its exact start. */
+  async function putRecordingStarted(b: Broadcast, startedAt: number): Promise<void> {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: RECORDING_BUCKET,
+        Key: `${b.prefix}/events/recording-started.json`,
+        ContentType: "application/json",
+        Body: JSON.stringify({
+          version: "v1",
+          recording_started_at: iso(startedAt),
+          recording_status: "RECORDING_STARTED",
+          media: { hls: { path: "media/hls" } },
+        }),
+      }),
+    );
+  }
+
+  beforeEach(async () => {
+    await receiveAll({ remove: true });
+  });
+
+  it("writes next to the recording the replay the offline core builds from the chat read, from out-of-order, duplicated events", async () => {
+    // Prepare
+    const b = broadcast("Flow");
+    const e = eventsOf(b);
+    const recordingStartedAt = RECORDING_START + 234;
+    await putRecordingStarted(b, recordingStartedAt);
+    await table.putLink(b.channelArn, b.roomArn);
+    const synthetic = [
+      ...syntheticChatLog({
+        records: 300,
+        start: new Date(START),
+        durationMs: HOUR,
+        seed: 11,
+        deleteRate: 0.05,
+        duplicateRate: 0.05,
+        junkRate: 0.03,
+        customEventRate: 0.05,
+        lateRate: 0.05,
+      }),
+    ].map(({ timestampMs, line }): LoggedRecord => ({ timestampMs, line }));
+    const outOfRange = [
+      chatMessage("beforeStart", START - 5 * MINUTE, "before the stream started"),
+      chatMessage("loggedTooLate", END + 2 * HOUR, "two hours after the end"),
+      chatDeletion("lateDeletion", END + 2 * HOUR + 1, "deletedTooLate"),
+    ];
+    const chosen = [
+      chatMessage("deletedAfterEnd", START + 10 * MINUTE, "deleted by a moderator after the stream"),
+      chatMessage("deletedTooLate", START + 20 * MINUTE, "deleted too late to matter"),
+      chatEvent("customEvent", START + 30 * MINUTE, "app:poll", { question: "Best map?" }),
+      chatDeletion("deletionAfterEnd", END + 30 * MINUTE, "deletedAfterEnd"),
+    ];
+    const logged = [...synthetic, ...chosen, ...outOfRange];
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    await deliver(
+      e.recordingStart,
+      e.streamStart,
+      e.sessionCreated,
+      e.recordingEnd,
+      e.streamStart,
+      e.streamEnd,
+      e.recordingEnd,
+      e.streamEnd,
+    );
+    const queued = await receiveAll({ remove: false });
+
+    // Act
+    const response = await archiveFromQueue(queued);
+
+    // Assess
+    expect(queued.length).toBeGreaterThan(0);
+    for (const message of queued)
+      expect(JSON.parse(message.Body ?? "")).toEqual({ recordingSessionId: b.sessionId });
+    expect(response).toEqual({ batchItemFailures: [] });
+    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(stored.contentType).toBe("application/json; charset=utf-8");
+    expect(stored.contentEncoding).toBe("gzip");
+    expect(stored.cacheControl).toMatch(/max-age=\d+/);
+    const read = linesLoggedBetween(logged, START, END + HOUR);
+    expect(stored.text).toBe(
+      await expectedReplayText(read, {
+        window: { start: START, end: END },
+        offsetBase: recordingStartedAt,
+        channelArn: b.channelArn,
+        roomArn: b.roomArn,
+        streamIds: [b.streamId],
+        recording: recordingRef(b),
+      }),
+    );
+    const replay = stored.json;
+    expect(replay.window).toEqual({ start: iso(START), end: iso(END) });
+    expect(replay.offsetBase).toBe(iso(recordingStartedAt));
+    expect(replay.counts.records).toBe(logged.length - outOfRange.length);
+    const ids = replay.messages.map((m) => m.id);
+    expect(ids).not.toContain("deletedAfterEnd");
+    expect(ids).toContain("deletedTooLate");
+    expect(ids).not.toContain("loggedTooLate");
+    expect(ids).not.toContain("beforeStart");
+    expect(replay.events.find((event) => event.id === "customEvent")).toMatchObject({
+      name: "app:poll",
+      offsetMs: START + 30 * MINUTE - recordingStartedAt,
+    });
+  });
+
+  it("marks the recording archived with location and counts; a redrive rewrites the same bytes, and removes a message deleted since", async () => {
+    // Prepare
+    const b = broadcast("Redrive");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, b.roomArn);
+    const logged = [
+      chatMessage("hello", START + MINUTE, "hello"),
+      chatMessage("regret", START + 2 * MINUTE, "something to regret"),
+      chatMessage("bye", END - MINUTE, "bye"),
+    ];
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
+    const key = `${b.prefix}/chat/replay.json`;
+
+    // Act
+    await archiveFromQueue(await receiveAll({ remove: false }));
+    const archived = await table.getRecording(b.sessionId);
+    const first = await getReplayObject(s3, RECORDING_BUCKET, key);
+    const redrive = await archive({ recordingSessionId: b.sessionId }, lambdaContext("archive"));
+    const again = await getReplayObject(s3, RECORDING_BUCKET, key);
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [
+      chatDeletion("lateModeration", END + 45 * MINUTE, "regret"),
+    ]);
+    const afterDeletion = await archive(
+      { channelArn: b.channelArn, streamId: b.streamId },
+      lambdaContext("archive"),
+    );
+    const cleaned = await getReplayObject(s3, RECORDING_BUCKET, key);
+
+    // Assess
+    expect(archived?.archive).toEqual({
+      status: "archived",
+      at: expect.any(String),
+      location: { bucket: RECORDING_BUCKET, key },
+      window: { start: iso(START), end: iso(END) },
+      counts: { records: 3, messages: 3, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
+    });
+    expect(redrive).toMatchObject({ status: "archived", location: { bucket: RECORDING_BUCKET, key } });
+    expect(Buffer.from(again.text).equals(Buffer.from(first.text))).toBe(true);
+    expect(afterDeletion).toMatchObject({
+      status: "archived",
+      counts: { records: 4, messages: 2, deleted: 1 },
+    });
+    expect(cleaned.json.messages.map((m) => m.id)).toEqual(["hello", "bye"]);
+    expect((await table.getRecording(b.sessionId))?.archive?.counts).toMatchObject({ deleted: 1 });
+  });
+
+  it("offsets a recording without events/recording-started.json from its Recording Start", async () => {
+    // Prepare
+    const b = broadcast("NoMeta");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, b.roomArn);
+    const logged = [chatMessage("early", START + 500), chatMessage("later", RECORDING_START + 1500)];
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    await deliver(e.recordingEnd, e.streamEnd, e.recordingStart, e.streamStart);
+
+    // Act
+    const response = await archiveFromQueue(await receiveAll({ remove: false }));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(stored.json.offsetBase).toBe(iso(RECORDING_START));
+    expect(stored.json.messages.map((m) => [m.id, m.offsetMs])).toEqual([
+      ["early", -500],
+      ["later", 1500],
+    ]);
+    expect(stored.text).toBe(
+      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
+        window: { start: START, end: END },
+        offsetBase: RECORDING_START,
+        channelArn: b.channelArn,
+        roomArn: b.roomArn,
+        streamIds: [b.streamId],
+        recording: recordingRef(b),
+      }),
+    );
+  });
+
+  it("continues an archive that ran low on time in a new run, from a checkpoint in the archive bucket", async () => {
+    // Prepare
+    const b = broadcast("Long");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, b.roomArn);
+    const logged = [
+      chatMessage("m1", START + MINUTE),
+      chatMessage("m2", START + 2 * MINUTE),
+      { timestampMs: START + 3 * MINUTE, line: chatMessage("m1", START + MINUTE).line },
+      chatDeletion("d1", END + 5 * MINUTE, "m2"),
+    ];
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
+    await receiveAll({ remove: true });
+    const checkpoints = () =>
+      s3
+        .send(new ListObjectsV2Command({ Bucket: env.ARCHIVE_BUCKET, Prefix: "checkpoints/" }))
+        .then((out) => (out.Contents ?? []).map((object) => object.Key));
+    const request = { recordingSessionId: b.sessionId };
+
+    // Act
+    const stopped = await archive(request, lambdaContext("archive", 60_000));
+    const savedCheckpoints = await checkpoints();
+    const continuation = await receiveAll({ remove: false });
+    const response = await archiveFromQueue(continuation);
+
+    // Assess
+    expect(stopped).toEqual({ status: "continuing", records: logged.length });
+    expect(savedCheckpoints).toHaveLength(1);
+    expect(continuation.map((m) => JSON.parse(m.Body ?? ""))).toEqual([request]);
+    expect(response).toEqual({ batchItemFailures: [] });
+    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(stored.text).toBe(
+      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
+        window: { start: START, end: END },
+        offsetBase: RECORDING_START,
+        channelArn: b.channelArn,
+        roomArn: b.roomArn,
+        streamIds: [b.streamId],
+        recording: recordingRef(b),
+      }),
+    );
+    expect(stored.json.counts).toMatchObject({ records: 4, messages: 1, deleted: 1, duplicates: 1 });
+    expect(await checkpoints()).toEqual([]);
+  });
+
+  it("writes the replay of a broadcast never recorded to the archive bucket under its channel and stream", async () => {
+    // Prepare
+    const b = broadcast("Unrec");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, b.roomArn);
+    const logged = [
+      chatMessage("m1", START + MINUTE),
+      chatEvent("ev1", START + 2 * MINUTE, "app:reaction", { emoji: "🔥" }),
+      chatMessage("m2", END - MINUTE),
+    ];
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    await deliver(e.streamEnd, e.streamStart, e.streamEnd);
+    const queued = await receiveAll({ remove: false });
+
+    // Act
+    const response = await archiveFromQueue(queued);
+
+    // Assess
+    expect(queued.map((m) => JSON.parse(m.Body ?? ""))).toContainEqual({
+      channelArn: b.channelArn,
+      streamId: b.streamId,
+    });
+    expect(response).toEqual({ batchItemFailures: [] });
+    const key = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;
+    const stored = await getReplayObject(s3, env.ARCHIVE_BUCKET ?? "", key);
+    expect(stored.contentEncoding).toBe("gzip");
+    expect(stored.text).toBe(
+      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
+        window: { start: START, end: END },
+        offsetBase: START,
+        channelArn: b.channelArn,
+        roomArn: b.roomArn,
+        streamIds: [b.streamId],
+        recording: null,
+      }),
+    );
+    expect((await table.getStream(b.streamId))?.archive).toMatchObject({
+      status: "archived",
+      location: { bucket: env.ARCHIVE_BUCKET, key },
+      counts: { records: 3, messages: 2, events: 1 },
+    });
+  });
+
+  it("marks a broadcast whose room cannot be found failed, naming the problem, without asking SQS to retry it", async () => {
+    // Prepare: no link, and moto has neither the channel's tags nor IVS Chat rooms
+    const b = broadcast("NoRoom");
+    const e = eventsOf(b);
+    await deliver(e.streamStart, e.streamEnd);
+    const queued = await receiveAll({ remove: false });
+
+    // Act
+    const response = await archiveFromQueue(queued);
+
+    // Assess
+    expect(queued).toHaveLength(1);
+    expect(response).toEqual({ batchItemFailures: [] });
+    const state = (await table.getStream(b.streamId))?.archive;
+    expect(state).toMatchObject({ status: "failed", reason: expect.stringContaining("no chat room") });
+    expect(state?.reason).toContain(b.channelArn);
+    const key = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;
+    expect(await objectExists(s3, env.ARCHIVE_BUCKET ?? "", key)).toBe(false);
+  });
+
+  it("reports malformed queue messages as batch item failures while the other message of the batch is archived", async () => {
+    // Prepare
+    const b = broadcast("Batch");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, b.roomArn);
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [chatMessage("m1", START + MINUTE)]);
+    await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
+    const [good, ...others] = await receiveAll({ remove: true });
+    const batch = [
+      { messageId: "not-json", body: "{recordingSessionId: oops" },
+      { messageId: good?.MessageId ?? "good", body: good?.Body ?? "" },
+      { messageId: "wrong-shape", body: JSON.stringify({ streamId: b.streamId }) },
+    ];
+
+    // Act
+    const response = (await archive(sqsEvent(batch), lambdaContext("archive"))) as SQSBatchResponse;
+
+    // Assess
+    expect(others).toEqual([]);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: "not-json" },
+      { itemIdentifier: "wrong-shape" },
+    ]);
+    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(stored.json.messages.map((m) => m.id)).toEqual(["m1"]);
+  });
+
+  it("writes an empty replay, not a failure, for a room whose log group has no log stream yet (nobody chatted)", async () => {
+    // Prepare
+    const b = broadcast("Quiet");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, b.roomArn);
+    await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
+
+    // Act
+    const response = await archiveFromQueue(await receiveAll({ remove: false }));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect((await table.getRecording(b.sessionId))?.archive).toEqual({
+      status: "archived",
+      at: expect.any(String),
+      location: { bucket: RECORDING_BUCKET, key: `${b.prefix}/chat/replay.json` },
+      window: { start: iso(START), end: iso(END) },
+      counts: { records: 0, messages: 0, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
+    });
+    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(stored.json).toMatchObject({ messages: [], events: [], counts: { records: 0 } });
+  });
+});
