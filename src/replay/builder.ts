@@ -9,18 +9,11 @@ import {
 import { compareInstants, floorDiffMs, formatInstant, type Instant } from "./time";
 import type { KeptItem, ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
+const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The item's JSON without id and offset: `{"sendTime":…}`. */
 function restText(item: KeptItem): string {
-  return `{${decoder.decode(item.bytes.subarray(item.mid + 1, item.end))}`;
-}
-
-/** An item rendered from its id and `rest` JSON, as `prepareBatch` renders it. */
-function renderItem(id: string, ms: number, sub: string, rest: string): KeptItem {
-  const head = `{"id":${JSON.stringify(id)},"offsetMs":`;
-  const bytes = Buffer.from(`${head},${rest.slice(1)}`);
-  return { id, ms, sub, bytes, start: 0, mid: Buffer.byteLength(head), end: bytes.length };
+  return decoder.decode(item.bytes.subarray(item.start, item.end));
 }
 
 /** Fills fixed-size buffers with text and byte ranges, handing out full ones. */
@@ -44,14 +37,10 @@ class ChunkWriter {
     this.length += this.buffer.write(text, this.length, "utf8");
   }
 
-  bytes(source: Buffer, start: number, end: number): void {
+  bytes(source: Uint8Array, start: number, end: number): void {
     this.room(end - start);
-    this.length += source.copy(this.buffer, this.length, start, end);
-  }
-
-  ascii(text: string): void {
-    this.room(text.length);
-    this.length += this.buffer.write(text, this.length, "latin1");
+    this.buffer.set(source.subarray(start, end), this.length);
+    this.length += end - start;
   }
 
   full(): boolean {
@@ -112,7 +101,6 @@ export class ReplayBuilder {
   /** Applies the rules that depend on earlier records to a prepared batch (see `prepareBatch`). */
   applyBatch(batch: PreparedBatch): void {
     const { outcomes, ids, ms, subs, rests, restEnds, targets } = batch;
-    const rendered = Buffer.from(rests.buffer, rests.byteOffset, rests.byteLength);
     let kept = 0;
     let deletion = 0;
     this.counts.records += outcomes.length;
@@ -136,14 +124,14 @@ export class ReplayBuilder {
         const target = targets[d] as string;
         if (target !== "") this.deletedIds.add(target);
       } else if (k >= 0) {
+        const start = k === 0 ? 0 : (restEnds[k - 1] as number);
         const item = {
           id,
           ms: ms[k] as number,
           sub: subs[k] as string,
-          bytes: rendered,
-          start: k === 0 ? 0 : (restEnds[2 * k - 1] as number),
-          mid: restEnds[2 * k] as number,
-          end: restEnds[2 * k + 1] as number,
+          bytes: rests,
+          start,
+          end: restEnds[k] as number,
         };
         (outcome === Outcome.Message ? this.messages : this.events).push(item);
       }
@@ -195,7 +183,8 @@ export class ReplayBuilder {
         else {
           const items = part === "messages" ? builder.messages : builder.events;
           for (const [id, ms, sub, rest] of rows as [string, number, string, string][]) {
-            items.push(renderItem(id, ms, sub, rest));
+            const bytes = encoder.encode(rest);
+            items.push({ id, ms, sub, bytes, start: 0, end: bytes.length });
           }
         }
       }
@@ -263,10 +252,8 @@ export class Replay {
       for (let i = 0; i < items.length; i++) {
         const item = items[i] as KeptItem;
         const offset = base === null ? 0 : floorDiffMs(item, base.at);
-        out.ascii(i === 0 ? "\n" : ",\n");
-        out.bytes(item.bytes, item.start, item.mid);
-        out.ascii(String(offset));
-        out.bytes(item.bytes, item.mid, item.end);
+        out.text(`${i === 0 ? "\n" : ",\n"}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
+        out.bytes(item.bytes, item.start + 1, item.end); // the rest without its opening brace
         if (out.full()) yield out.take();
       }
       if (items.length > 0) out.text("\n");

@@ -33,11 +33,7 @@ export interface PreparedBatch {
   /** One per kept record (Message/Event), in order: `sendTime` epoch ms and sub-ms digits. */
   ms: number[];
   subs: string[];
-  /**
-   * The kept records rendered as UTF-8, back to back, each in two parts around its offset (which
-   * needs the offset base, known only at the end): `{"id":"…","offsetMs":` ends at `restEnds[2k]`,
-   * `,"sendTime":…}` at `restEnds[2k + 1]`.
-   */
+  /** The kept records' JSON (without id and offset) as UTF-8, back to back; `restEnds[k]` ends record k. */
   rests: Uint8Array;
   restEnds: Int32Array;
   /** One per Delete record, in order: the message id it names ("" when none). */
@@ -88,20 +84,13 @@ class ByteWriter {
   length = 0;
   readonly ends: number[] = [];
 
-  private write(text: string): void {
+  push(text: string): void {
     if (this.bytes.length - this.length < text.length * 3) {
       const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + text.length * 3));
       grown.set(this.bytes.subarray(0, this.length));
       this.bytes = grown;
     }
     this.length += encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
-  }
-
-  /** Adds an item: its id part, then the JSON object `rest` continued after the offset. */
-  push(id: string, rest: string): void {
-    this.write(`{"id":${JSON.stringify(id)},"offsetMs":`);
-    this.ends.push(this.length);
-    this.write(`,${rest.slice(1)}`);
     this.ends.push(this.length);
   }
 }
@@ -176,7 +165,6 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into, i: number):
   if (type === "MESSAGE") {
     const sender = objectOrEmpty(payload.Sender);
     batch.rests.push(
-      id,
       JSON.stringify({
         sendTime,
         content: payload.Content ?? null,
@@ -190,7 +178,6 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into, i: number):
     return Outcome.Message;
   }
   batch.rests.push(
-    id,
     JSON.stringify({
       sendTime,
       name: typeof name === "string" ? name : null,

@@ -45,9 +45,8 @@ export interface KeptItem {
   /** `sendTime` as an instant (its text, as logged, is in `rest`). */
   ms: number;
   sub: string;
-  /** The item rendered as UTF-8 around its offset: `{"id":…,"offsetMs":` is `bytes[start, mid)`, `,"sendTime":…}` is `bytes[mid, end)`. */
-  bytes: Buffer;
+  /** `bytes[start, end)` is the item's JSON without id and offset, UTF-8: `{"sendTime":...}`. */
+  bytes: Uint8Array;
   start: number;
-  mid: number;
   end: number;
 }
