@@ -10,10 +10,11 @@ import {
 } from "@aws-sdk/client-cloudwatch-logs";
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
+import type { SQSBatchResponse } from "aws-lambda";
 import { createAwsClients } from "../aws/clients";
 import { SessionsTable } from "../aws/sessionsTable";
 import type { ArchiveState } from "../sessions/model";
+import { type LambdaHandler, lambdaContext, sqsEvent } from "./lambda";
 import { MOTO_ENV, type Moto, startMoto } from "./moto";
 import { provision } from "./provision";
 import { syntheticChatLog } from "./synthetic";
@@ -26,25 +27,6 @@ const SAMPLE_START = Date.parse("2024-01-05T14:30:00Z"); // the broadcast of the
 const BROADCAST_MS = 60 * 60 * 1000;
 // CloudWatch Logs (and moto) refuse events older than 14 days: the demo broadcast ended an hour ago.
 const BROADCAST_START = Math.floor((Date.now() - 2 * BROADCAST_MS) / 60_000) * 60_000;
-
-type Handler = (event: unknown, context: Context) => Promise<unknown>;
-
-function lambdaContext(functionName: string): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName,
-    functionVersion: "$LATEST",
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: "1024",
-    awsRequestId: `npm-start-${functionName}`,
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: "npm-start",
-    getRemainingTimeInMillis: () => 900_000,
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-}
 
 /** A sample of events/, moved in time to the demo broadcast. */
 async function sampleEvent(
@@ -147,12 +129,12 @@ export async function start({ out }: { out: Writable }): Promise<void> {
       `logged ${count} chat records (deletes, duplicates, custom events, junk, some after the end) to ${LOG_GROUP}`,
     );
 
-    // Handlers read their configuration when loaded, so they are loaded now that it is set.
-    const load = (name: string) => (require(`../handlers/${name}`) as { handler: Handler }).handler;
+    // LambdaHandlers read their configuration when loaded, so they are loaded now that it is set.
+    const load = (name: string) => (require(`../handlers/${name}`) as { handler: LambdaHandler }).handler;
     const [streamState, recordingState, archive] = ["streamState", "recordingState", "archive"].map(
       load,
-    ) as Handler[];
-    const plays: [Handler | undefined, string, string][] = [
+    ) as LambdaHandler[];
+    const plays: [LambdaHandler | undefined, string, string][] = [
       [recordingState, "recordingState", "recording-started"],
       [streamState, "streamState", "stream-start"],
       [streamState, "streamState", "session-created"],
@@ -176,13 +158,8 @@ export async function start({ out }: { out: Writable }): Promise<void> {
       );
       const [message] = Messages;
       if (message === undefined) break;
-      const event = {
-        Records: [{ messageId: message.MessageId, body: message.Body, eventSource: "aws:sqs" }],
-      };
-      const response = (await archive?.(
-        event as unknown as SQSEvent,
-        lambdaContext("archive"),
-      )) as SQSBatchResponse;
+      const event = sqsEvent([{ messageId: message.MessageId ?? "", body: message.Body ?? "" }]);
+      const response = (await archive?.(event, lambdaContext("archive"))) as SQSBatchResponse;
       if (response.batchItemFailures.length > 0) throw new Error(`archive failed for ${message.Body}`);
       await sqs.send(
         new DeleteMessageCommand({ QueueUrl: env.ARCHIVE_QUEUE_URL, ReceiptHandle: message.ReceiptHandle }),
