@@ -12,6 +12,7 @@ import {
   readChatLogPages,
 } from "../../src/aws/chatLog";
 import { ChatNotFoundError } from "../../src/errors";
+import { chatMessage } from "../support/chatRecords";
 import { type Moto, motoClientConfig, startMoto } from "../support/moto";
 
 const LOG_GROUP = "/aws/vendedlogs/ivschat/chat-archiver-test";
@@ -20,21 +21,7 @@ const ROOM_STREAM = "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu";
 const BASE = Math.floor(Date.now() / 1000) * 1000 - 60 * 60 * 1000;
 
 function chatRecord(id: string, timestamp: number): string {
-  const at = new Date(timestamp).toISOString();
-  return JSON.stringify({
-    event_timestamp: at,
-    type: "MESSAGE",
-    version: "1.0",
-    payload: {
-      Type: "MESSAGE",
-      Id: id,
-      RequestId: "",
-      Attributes: { username: "gleningp" },
-      Content: `chat ${id}`,
-      SendTime: at.replace("Z", "089757Z"),
-      Sender: { UserId: "75758272-f3f2-4f65-83c5-9b8f144116b8", Attributes: {} },
-    },
-  });
+  return chatMessage(id, timestamp).line;
 }
 
 function idsOf(pages: ChatLogPage[]): string[] {

@@ -19,6 +19,7 @@ import {
   readChatLogPages,
 } from "../../src/aws/chatLog";
 import { ChatLogReadError, ChatNotFoundError } from "../../src/errors";
+import { chatMessage } from "../support/chatRecords";
 
 const cwl = mockClient(CloudWatchLogsClient);
 
@@ -36,21 +37,7 @@ function window(overrides: Partial<ChatLogReadRequest> = {}): ChatLogReadRequest
 }
 
 function chatRecord(id: string, timestamp: number): string {
-  const at = new Date(timestamp).toISOString();
-  return JSON.stringify({
-    event_timestamp: at,
-    type: "MESSAGE",
-    version: "1.0",
-    payload: {
-      Type: "MESSAGE",
-      Id: id,
-      RequestId: "",
-      Attributes: { username: "gleningp" },
-      Content: `message ${id}`,
-      SendTime: at.replace("Z", "089757Z"),
-      Sender: { UserId: "75758272-f3f2-4f65-83c5-9b8f144116b8", Attributes: {} },
-    },
-  });
+  return chatMessage(id, timestamp).line;
 }
 
 function page(
