@@ -1,17 +1,7 @@
 import { parseArgs } from "node:util";
 import { isMainThread } from "node:worker_threads";
-import { archiveBroadcast } from "../archive/archive";
-import { parseArchiveRequest } from "../archive/request";
-import { createAwsClients } from "../aws/clients";
-import { chatLogStreamName } from "../aws/ivs";
-import { SessionsTable } from "../aws/sessionsTable";
-import { loadConfig } from "../config";
-import { ArchiverError, ValidationError } from "../errors";
-import { CHANNEL_ARN } from "../sessions/events";
-import { archiveDeps } from "../wiring";
-import { formatEnv, provision } from "./provision";
+import { ArchiverError } from "../errors";
 import { replayCommand } from "./replay";
-import { start } from "./start";
 
 const HELP = `ivs-chat-archiver: archive Amazon IVS chat as chat/replay.json next to the recording.
 
@@ -46,51 +36,19 @@ Exit codes: 0 done; 2 bad arguments or unreadable input (nothing written); 1 any
 
 type Command = (args: string[]) => Promise<void>;
 
-const ARN = { type: "string" } as const;
-
-function required<T>(value: T | undefined, flag: string): T {
-  if (value === undefined) throw new ValidationError(`${flag} is required`);
-  return value;
-}
+// The AWS SDK is loaded only by the commands that use it, so `replay` (and its worker threads) start fast.
+const aws =
+  (name: string): Command =>
+  async (args) => {
+    const { awsCommands } = require("./awsCommands") as typeof import("./awsCommands");
+    await awsCommands[name]?.(args);
+  };
 
 const commands: Record<string, Command> = {
-  async archive(args) {
-    const { values } = parseArgs({
-      args,
-      options: { "channel-arn": ARN, "stream-id": ARN, "recording-session-id": ARN },
-    });
-    const request = parseArchiveRequest(
-      values["recording-session-id"] !== undefined
-        ? { recordingSessionId: values["recording-session-id"] }
-        : {
-            channelArn: required(values["channel-arn"], "--channel-arn"),
-            streamId: required(values["stream-id"], "--stream-id"),
-          },
-    );
-    const result = await archiveBroadcast(request, archiveDeps());
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    if (result.status === "failed") throw new ArchiverError(`broadcast not archived: ${result.reason}`);
-  },
-  async link(args) {
-    const { values } = parseArgs({ args, options: { "channel-arn": ARN, "room-arn": ARN } });
-    const channelArn = required(values["channel-arn"], "--channel-arn");
-    if (!CHANNEL_ARN.test(channelArn))
-      throw new ValidationError(`--channel-arn ${channelArn} is not an IVS channel ARN`);
-    const roomArn = required(values["room-arn"], "--room-arn");
-    chatLogStreamName(roomArn); // validates the room ARN
-    const { SESSIONS_TABLE } = loadConfig(["SESSIONS_TABLE"]);
-    await new SessionsTable(SESSIONS_TABLE, createAwsClients().documents).putLink(channelArn, roomArn);
-    process.stdout.write(`linked ${channelArn} -> ${roomArn}\n`);
-  },
-  async provision(args) {
-    parseArgs({ args, options: {} });
-    const env = await provision({ endpoint: process.env.AWS_ENDPOINT_URL ?? "" });
-    process.stdout.write(`${formatEnv(env)}\n`);
-  },
-  async start(args) {
-    parseArgs({ args, options: {} });
-    await start({ out: process.stdout });
-  },
+  archive: aws("archive"),
+  link: aws("link"),
+  provision: aws("provision"),
+  start: aws("start"),
   async replay(args) {
     const { values, positionals } = parseArgs({
       args,
