@@ -9,7 +9,6 @@ import {
 import { compareInstants, floorDiffMs, formatInstant, type Instant } from "./time";
 import type { KeptItem, ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 function restText(item: KeptItem): string {
@@ -37,10 +36,9 @@ class ChunkWriter {
     this.length += this.buffer.write(text, this.length, "utf8");
   }
 
-  bytes(source: Uint8Array, start: number, end: number): void {
+  bytes(source: Buffer, start: number, end: number): void {
     this.room(end - start);
-    this.buffer.set(source.subarray(start, end), this.length);
-    this.length += end - start;
+    this.length += source.copy(this.buffer, this.length, start, end);
   }
 
   full(): boolean {
@@ -101,6 +99,7 @@ export class ReplayBuilder {
   /** Applies the rules that depend on earlier records to a prepared batch (see `prepareBatch`). */
   applyBatch(batch: PreparedBatch): void {
     const { outcomes, ids, ms, subs, rests, restEnds, targets } = batch;
+    const rendered = Buffer.from(rests.buffer, rests.byteOffset, rests.byteLength);
     let kept = 0;
     let deletion = 0;
     this.counts.records += outcomes.length;
@@ -129,7 +128,7 @@ export class ReplayBuilder {
           id,
           ms: ms[k] as number,
           sub: subs[k] as string,
-          bytes: rests,
+          bytes: rendered,
           start,
           end: restEnds[k] as number,
         };
@@ -183,7 +182,7 @@ export class ReplayBuilder {
         else {
           const items = part === "messages" ? builder.messages : builder.events;
           for (const [id, ms, sub, rest] of rows as [string, number, string, string][]) {
-            const bytes = encoder.encode(rest);
+            const bytes = Buffer.from(rest);
             items.push({ id, ms, sub, bytes, start: 0, end: bytes.length });
           }
         }

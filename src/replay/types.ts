@@ -46,7 +46,7 @@ export interface KeptItem {
   ms: number;
   sub: string;
   /** `bytes[start, end)` is the item's JSON without id and offset, UTF-8: `{"sendTime":...}`. */
-  bytes: Uint8Array;
+  bytes: Buffer;
   start: number;
   end: number;
 }
