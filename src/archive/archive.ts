@@ -114,12 +114,14 @@ async function resolveBroadcast(request: ArchiveRequest, store: SessionsStore): 
 }
 
 /** IVS stream session times of the streams whose start or end event never came. */
-async function missingTimes(broadcast: Broadcast, lookups: IvsLookups): Promise<SessionTimes[]> {
+async function missingTimes(broadcast: Broadcast, lookups: IvsLookups): Promise<Map<string, SessionTimes>> {
   const incomplete = broadcast.streams.filter((s) => s.startAt === undefined || s.endAt === undefined);
   const times = await Promise.all(
-    incomplete.map((s) => lookups.streamSessionTimes(broadcast.channelArn, s.streamId)),
+    incomplete.map(
+      async (s) => [s.streamId, await lookups.streamSessionTimes(broadcast.channelArn, s.streamId)] as const,
+    ),
   );
-  return times.filter((t) => t !== undefined);
+  return new Map(times.flatMap(([id, t]) => (t === undefined ? [] : [[id, t] as const])));
 }
 
 function replayLocation(broadcast: Broadcast, archiveBucket: string): ReplayLocation {

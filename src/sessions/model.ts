@@ -107,37 +107,37 @@ export interface BroadcastTimes {
 
 /**
  * The window runs from the earliest Stream Start to the latest Stream End of the broadcast's
- * streams. Where an event never came, IVS's stream session times, then the recording's own
- * times (start, start + duration, end) stand in, so one lost event does not lose the broadcast.
+ * streams. A stream whose event never came takes IVS's stream session time instead (`sessions`,
+ * by stream id); when a stream has neither, the recording's own times (start, start + duration,
+ * end) stand in, so one lost event does not lose the broadcast.
  */
 export function broadcastTimes(
   streams: readonly StreamRecord[],
   recording: RecordingRecord | undefined,
-  sessions: readonly SessionTimes[] = [],
+  sessions: ReadonlyMap<string, SessionTimes> = new Map(),
 ): BroadcastTimes {
   const recorded = isRecorded(recording) ? recording : undefined;
-  const firstStreamStart = earliest(streams.map((s) => s.startAt));
-  // With one stream's start missing, the earliest known start may belong to a later stream.
-  const everyStreamStarted = streams.length > 0 && streams.every((s) => s.startAt !== undefined);
+  const starts = streams.map((s) => s.startAt ?? sessions.get(s.streamId)?.startTime?.toISOString());
+  const ends = streams.map((s) => s.endAt ?? sessions.get(s.streamId)?.endTime?.toISOString());
+  // With one stream's time unknown, the earliest (latest) known one may belong to another stream.
+  const allStarts = streams.length > 0 && starts.every((t) => t !== undefined);
+  const allEnds = streams.length > 0 && ends.every((t) => t !== undefined);
   const start =
-    (everyStreamStarted ? firstStreamStart : undefined) ??
-    earliest(sessions.map((s) => s.startTime?.toISOString())) ??
+    (allStarts ? earliest(starts) : undefined) ??
     recorded?.startAt ??
     (recorded?.endAt !== undefined && recorded.durationMs !== undefined
       ? plusMs(recorded.endAt, -recorded.durationMs)
       : undefined) ??
-    firstStreamStart;
-  const everyStreamEnded = streams.length > 0 && streams.every((s) => s.endAt !== undefined);
+    earliest(starts);
   const end =
-    (everyStreamEnded ? latest(streams.map((s) => s.endAt)) : undefined) ??
-    latest(sessions.map((s) => s.endTime?.toISOString())) ??
+    (allEnds ? latest(ends) : undefined) ??
     (recorded?.startAt !== undefined && recorded.durationMs !== undefined
       ? plusMs(recorded.startAt, recorded.durationMs)
       : undefined) ??
     recorded?.endAt ??
-    latest(streams.map((s) => s.endAt));
+    latest(ends);
   return {
     window: { start: start ?? null, end: end ?? null },
-    offsetBase: recorded?.startAt ?? (everyStreamStarted ? firstStreamStart : start) ?? null,
+    offsetBase: recorded?.startAt ?? start ?? null,
   };
 }

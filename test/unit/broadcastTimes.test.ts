@@ -55,9 +55,11 @@ describe("broadcastTimes: the window", () => {
       durationMs: HOUR_MS,
     });
 
-    const times = broadcastTimes(streams, ended, [
-      session("2024-01-05T14:29:58.000Z", "2024-01-05T15:29:59.000Z"),
-    ]);
+    const times = broadcastTimes(
+      streams,
+      ended,
+      new Map([["st-A", session("2024-01-05T14:29:58.000Z", "2024-01-05T15:29:59.000Z")]]),
+    );
 
     expect(times.window).toEqual({ start: "2024-01-05T14:30:00.000Z", end: "2024-01-05T15:30:00.000Z" });
   });
@@ -72,8 +74,8 @@ describe("broadcastTimes: the window", () => {
 describe("broadcastTimes: a missing Stream Start", () => {
   const streams = [stream("st-A", { endAt: "2024-01-05T15:30:00.000Z" })];
 
-  it("falls back to the earliest stream session start", () => {
-    const sessions = [session("2024-01-05T14:29:58.000Z"), session("2024-01-05T14:25:00.000Z")];
+  it("falls back to the stream's session start", () => {
+    const sessions = new Map([["st-A", session("2024-01-05T14:25:00.000Z")]]);
 
     const times = broadcastTimes(streams, recording({ startAt: "2024-01-05T14:30:01.000Z" }), sessions);
 
@@ -123,11 +125,8 @@ describe("broadcastTimes: a missing Stream Start", () => {
 describe("broadcastTimes: a missing Stream End", () => {
   const streams = [stream("st-A", { startAt: "2024-01-05T14:30:00.000Z" })];
 
-  it("falls back to the latest stream session end", () => {
-    const sessions = [
-      session(undefined, "2024-01-05T15:29:59.000Z"),
-      session(undefined, "2024-01-05T15:10:00.000Z"),
-    ];
+  it("falls back to the stream's session end", () => {
+    const sessions = new Map([["st-A", session(undefined, "2024-01-05T15:29:59.000Z")]]);
     const ended = recording({
       startAt: "2024-01-05T14:30:01.000Z",
       endAt: "2024-01-05T15:30:10.000Z",
@@ -215,7 +214,11 @@ describe("broadcastTimes: the offset base", () => {
   it("else the window start, wherever it came from", () => {
     const noStart = [stream("st-A", { endAt: "2024-01-05T15:30:00.000Z" })];
 
-    const fromSession = broadcastTimes(noStart, undefined, [session("2024-01-05T14:29:58.000Z")]);
+    const fromSession = broadcastTimes(
+      noStart,
+      undefined,
+      new Map([["st-A", session("2024-01-05T14:29:58.000Z")]]),
+    );
     const fromDuration = broadcastTimes(
       noStart,
       recording({ endAt: "2024-01-05T15:30:10.000Z", durationMs: HOUR_MS }),
@@ -268,5 +271,34 @@ describe("isRecorded", () => {
 
   it("is false for an unknown recording", () => {
     expect(isRecorded(undefined)).toBe(false);
+  });
+});
+
+describe("broadcastTimes: merged streams where one lost an event", () => {
+  it("keeps the other streams' times next to one stream's session end", () => {
+    const merged = [
+      stream("st-A", { startAt: "2024-01-05T10:00:00.000Z" }),
+      stream("st-B", { startAt: "2024-01-05T10:05:00.000Z", endAt: "2024-01-05T11:00:00.000Z" }),
+    ];
+
+    const times = broadcastTimes(
+      merged,
+      undefined,
+      new Map([["st-A", session(undefined, "2024-01-05T10:03:00.000Z")]]),
+    );
+
+    expect(times.window).toEqual({ start: "2024-01-05T10:00:00.000Z", end: "2024-01-05T11:00:00.000Z" });
+  });
+
+  it("keeps the other streams' times next to one stream's session start", () => {
+    const merged = [
+      stream("st-A", { startAt: "2024-01-05T10:00:00.000Z", endAt: "2024-01-05T10:03:00.000Z" }),
+      stream("st-B", { endAt: "2024-01-05T11:00:00.000Z" }),
+    ];
+
+    const times = broadcastTimes(merged, undefined, new Map([["st-B", session("2024-01-05T10:05:00.000Z")]]));
+
+    expect(times.window).toEqual({ start: "2024-01-05T10:00:00.000Z", end: "2024-01-05T11:00:00.000Z" });
+    expect(times.offsetBase).toBe("2024-01-05T10:00:00.000Z");
   });
 });
