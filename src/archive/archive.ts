@@ -22,6 +22,8 @@ export interface CheckpointMark {
   nextToken: string;
   readUntil: number;
   window: { start: string | null; end: string | null };
+  /** When it was saved (epoch ms): GetLogEvents tokens expire after 24 hours. */
+  savedAt: number;
 }
 
 /** Saved progress of a long archive, so the next run continues where this one stopped. */
@@ -67,6 +69,8 @@ interface Broadcast {
 
 // Stop reading with this much time left: enough to checkpoint a large state to S3.
 const CHECKPOINT_MARGIN_MS = 120_000;
+// A checkpoint older than this is a leftover (a dead-lettered continuation): start afresh.
+const CHECKPOINT_MAX_AGE_MS = 12 * 60 * 60 * 1000;
 
 function channelId(channelArn: string): string {
   return channelArn.slice(channelArn.lastIndexOf("/") + 1);
@@ -248,7 +252,10 @@ async function readReplay(
   const loaded = await deps.checkpoints?.load(key);
   // A checkpoint taken for another window (a late Stream End arrived since) cannot be continued.
   const saved =
-    loaded !== undefined && loaded.mark.window.start === window.start && loaded.mark.window.end === window.end
+    loaded !== undefined &&
+    loaded.mark.window.start === window.start &&
+    loaded.mark.window.end === window.end &&
+    deps.now().getTime() - loaded.mark.savedAt < CHECKPOINT_MAX_AGE_MS
       ? loaded
       : undefined;
   const builder =
@@ -260,16 +267,28 @@ async function readReplay(
     endTime: saved?.mark.readUntil ?? Math.min(end, deps.now().getTime()),
     nextToken: saved?.mark.nextToken,
   };
-  for await (const page of deps.readChat(request)) {
-    builder.addAll(page.messages);
-    if (
-      deps.checkpoints !== undefined &&
-      (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < CHECKPOINT_MARGIN_MS
-    ) {
-      const mark = { nextToken: page.nextToken, readUntil: request.endTime, window };
-      await deps.checkpoints.save(key, mark, builder.snapshot());
-      return { continuing: true, records: builder.counts.records };
+  try {
+    for await (const page of deps.readChat(request)) {
+      builder.addAll(page.messages);
+      if (
+        deps.checkpoints !== undefined &&
+        (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < CHECKPOINT_MARGIN_MS
+      ) {
+        const mark = {
+          nextToken: page.nextToken,
+          readUntil: request.endTime,
+          window,
+          savedAt: deps.now().getTime(),
+        };
+        await deps.checkpoints.save(key, mark, builder.snapshot());
+        return { continuing: true, records: builder.counts.records };
+      }
     }
+  } catch (error) {
+    // A saved token the service no longer accepts: read the whole window again instead.
+    if (saved === undefined || (error as Error).name !== "InvalidParameterException") throw error;
+    await deps.checkpoints?.remove(key);
+    return readReplay(broadcast, chat, options, window, deps);
   }
   return builder.finish();
 }

@@ -4,6 +4,7 @@ import {
   GetLogEventsCommand,
   type GetLogEventsCommandInput,
   type GetLogEventsCommandOutput,
+  InvalidParameterException,
   ResourceNotFoundException,
   ServiceUnavailableException,
   ThrottlingException,
@@ -406,8 +407,69 @@ describe("archiveBroadcast continuing a long read from a checkpoint", () => {
 
     // Assess
     expect([...checkpoints.saved.values()].map((c) => c.mark)).toEqual([
-      { nextToken: "f/1", readUntil: END + 30 * MINUTE, window: { start: iso(START), end: iso(END) } },
+      {
+        nextToken: "f/1",
+        readUntil: END + 30 * MINUTE,
+        window: { start: iso(START), end: iso(END) },
+        savedAt: END + 30 * MINUTE,
+      },
     ]);
+  });
+
+  it("starts afresh from a leftover checkpoint older than 12 hours", async () => {
+    // Prepare
+    servePages(THREE_PAGES);
+    const checkpoints = new MemoryCheckpoints();
+    await archiveBroadcast(
+      BY_STREAM,
+      harness(recordedBroadcast(), {
+        checkpoints,
+        now: () => new Date(END + 30 * MINUTE),
+        remainingMs: () => LITTLE_TIME_MS,
+      }).deps,
+    );
+    cwl.resetHistory();
+    const harnessed = harness(recordedBroadcast(), { checkpoints, now: () => new Date(END + 13 * HOUR) });
+
+    // Act
+    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived" });
+    expect(sentRequests()[0]?.nextToken).toBeUndefined();
+    expect(checkpoints.saved.size).toBe(0);
+  });
+
+  it("reads the window again when the service no longer accepts a saved token", async () => {
+    // Prepare
+    servePages(THREE_PAGES);
+    const checkpoints = new MemoryCheckpoints();
+    const now = () => new Date(END + 30 * MINUTE);
+    await archiveBroadcast(
+      BY_STREAM,
+      harness(recordedBroadcast(), { checkpoints, now, remainingMs: () => LITTLE_TIME_MS }).deps,
+    );
+    cwl.reset();
+    let expired = false;
+    cwl.on(GetLogEventsCommand).callsFake((input: GetLogEventsCommandInput) => {
+      if (input.nextToken === "f/1" && !expired) {
+        expired = true;
+        throw new InvalidParameterException({
+          message: "The specified nextToken is invalid.",
+          $metadata: {},
+        });
+      }
+      return (THREE_PAGES as Record<string, GetLogEventsCommandOutput>)[input.nextToken ?? "head"];
+    });
+    const harnessed = harness(recordedBroadcast(), { checkpoints, now });
+
+    // Act
+    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived" });
+    expect(sentRequests().map((r) => r.nextToken)).toEqual(["f/1", undefined, "f/1", "f/2", "f/3"]);
+    expect(checkpoints.saved.size).toBe(0);
   });
 
   it("does not reuse a checkpoint taken for another window (a later Stream End arrived since)", async () => {
