@@ -73,7 +73,7 @@ async function* decoded(stream: Readable): AsyncGenerator<Buffer> {
   const body = Readable.from(prepend(head, chunks), { objectMode: false });
   const gzip = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
   // pipeline() destroys every stage with the first error, so a corrupt gzip surfaces below.
-  const bytes = gzip ? pipeline(body, createGunzip({ chunkSize: 1 << 18 }), () => {}) : body;
+  const bytes = gzip ? pipeline(body, createGunzip({ chunkSize: 1 << 20 }), () => {}) : body;
   yield* bytes as AsyncIterable<Buffer>;
 }
 

@@ -57,6 +57,7 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
       batch.outcomes.buffer,
       batch.rests.buffer,
       batch.restEnds.buffer,
+      batch.ms.buffer,
     ] as ArrayBuffer[]);
   });
 }

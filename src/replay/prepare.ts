@@ -31,7 +31,7 @@ export interface PreparedBatch {
   /** One per record: `payload.Id` ("" when skipped). */
   ids: string[];
   /** One per kept record (Message/Event), in order: `sendTime` epoch ms and sub-ms digits. */
-  ms: number[];
+  ms: Float64Array;
   subs: string[];
   /** The kept records' JSON (without id and offset) as UTF-8, back to back; `restEnds[k]` ends record k. */
   rests: Uint8Array;
@@ -115,7 +115,7 @@ export function prepareBatch(raws: readonly string[], window: PrepareWindow): Pr
   return {
     outcomes,
     ids,
-    ms,
+    ms: Float64Array.from(ms),
     subs,
     rests: rests.bytes.slice(0, rests.length),
     restEnds: Int32Array.from(rests.ends),
