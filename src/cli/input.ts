@@ -101,7 +101,7 @@ async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Uint8A
 function cliDocumentMessages(name: string, text: string): string[] {
   let document: unknown;
   try {
-    document = JSON.parse(text);
+    document = JSON.parse(text.replace(/^\uFEFF/, ""));
   } catch (error) {
     throw new InputError(`cannot read ${name}: looks like aws logs JSON output but is not valid JSON`, {
       cause: error,

@@ -72,7 +72,8 @@ function lines(bytes: Buffer): string[] {
     const newline = bytes.indexOf(0x0a, start);
     const end = newline < 0 ? bytes.length : newline;
     if (end > start) {
-      const line = bytes.toString("utf8", start, end);
+      let line = bytes.toString("utf8", start, end);
+      if (start === 0 && line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a file's byte order mark
       if (!isBlank(line)) found.push(line);
     }
     start = end + 1;

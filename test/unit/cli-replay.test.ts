@@ -57,6 +57,17 @@ describe("npm run cli -- replay", () => {
     expect(stdout).toBe(EXPECTED);
   });
 
+  it.each(["room.ndjson", "get-log-events.json"])("ignores a byte order mark at the start of %s", (name) => {
+    const dir = mkdtempSync(join(tmpdir(), "replay-"));
+    const withBom = join(dir, name);
+    writeFileSync(withBom, Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), readFileSync(fixture(name))]));
+
+    const { code, stdout } = cli(["replay", withBom, ...WINDOW]);
+
+    expect(code).toBe(0);
+    expect(stdout).toBe(EXPECTED);
+  });
+
   it("writes --out and measures offsets from --base", () => {
     const out = join(mkdtempSync(join(tmpdir(), "replay-")), "replay.json");
 
