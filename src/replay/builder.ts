@@ -273,14 +273,9 @@ export type RecordSource = AsyncIterable<string | readonly string[]> | Iterable<
 /** Builds a replay from raw records, consumed as they come. */
 export async function buildReplay(records: RecordSource, options: ReplayOptions): Promise<Replay> {
   const builder = new ReplayBuilder(options);
-  await feed(builder, records);
-  return builder.finish();
-}
-
-/** Adds every record of a source to a builder. */
-export async function feed(builder: ReplayBuilder, records: RecordSource): Promise<void> {
   for await (const item of records) {
     if (typeof item === "string") builder.add(item);
     else builder.addAll(item);
   }
+  return builder.finish();
 }

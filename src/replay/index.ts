@@ -1,11 +1,10 @@
-export { buildReplay, feed, type RecordSource, Replay, ReplayBuilder } from "./builder";
+export { buildReplay, type RecordSource, Replay, ReplayBuilder } from "./builder";
 export { splitLines } from "./lines";
 export {
   compareInstants,
   floorDiffMs,
   formatInstant,
   type Instant,
-  instantFromDate,
   parseInstant,
 } from "./time";
 export type { RecordingRef, ReplayCounts, ReplayOptions, SkipReason } from "./types";

@@ -132,11 +132,6 @@ export function floorDiffMs(a: Instant, b: Instant): number {
   return compareFraction(a.sub, b.sub) < 0 ? whole - 1 : whole;
 }
 
-/** An instant at whole milliseconds, as the service computes times. */
-export function instantFromDate(date: Date): Instant {
-  return { ms: date.getTime(), sub: "" };
-}
-
 /** `Date.toISOString()` of the instant's millisecond, the form the service writes times in. */
 export function formatInstant(instant: Instant): string {
   return new Date(instant.ms).toISOString();
