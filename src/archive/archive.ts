@@ -3,7 +3,14 @@ import type { IvsLookups, ResolvedChat } from "../aws/ivs";
 import { chatLogStreamName, resolveChat } from "../aws/ivs";
 import type { ReplayLocation } from "../aws/replayStore";
 import { ArchiverError, BroadcastNotFoundError, ChatNotFoundError, ValidationError } from "../errors";
-import { parseInstant, type Replay, ReplayBuilder, type ReplayCounts, type ReplayOptions } from "../replay";
+import {
+  parseInstant,
+  type RecordingRef,
+  type Replay,
+  ReplayBuilder,
+  type ReplayCounts,
+  type ReplayOptions,
+} from "../replay";
 import {
   type ArchiveRequest,
   broadcastTimes,
@@ -128,11 +135,17 @@ async function missingTimes(broadcast: Broadcast, lookups: IvsLookups): Promise<
   return new Map(times.flatMap(([id, t]) => (t === undefined ? [] : [[id, t] as const])));
 }
 
-function replayLocation(broadcast: Broadcast, archiveBucket: string): ReplayLocation {
+/** The recording as the replay names it, when IVS recorded the broadcast and told where. */
+function recordingRef(broadcast: Broadcast): RecordingRef | null {
   const recording = broadcast.recording;
-  if (isRecorded(recording) && recording.bucket !== undefined && recording.prefix !== undefined) {
-    return { bucket: recording.bucket, key: `${recording.prefix}/chat/replay.json` };
-  }
+  if (!isRecorded(recording) || recording.bucket === undefined || recording.prefix === undefined) return null;
+  const { bucket, prefix, sessionId, durationMs } = recording;
+  return { bucket, prefix, sessionId, durationMs: durationMs ?? null };
+}
+
+function replayLocation(broadcast: Broadcast, archiveBucket: string): ReplayLocation {
+  const recording = recordingRef(broadcast);
+  if (recording !== null) return { bucket: recording.bucket, key: `${recording.prefix}/chat/replay.json` };
   const first = broadcast.streams[0]?.streamId ?? "unknown";
   return {
     bucket: archiveBucket,
@@ -165,11 +178,11 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
         "the broadcast's start is unknown: no Stream Start, stream session or recording",
       );
     }
-    const recording = isRecorded(broadcast.recording) ? broadcast.recording : undefined;
+    const recording = recordingRef(broadcast);
     const recordingStart =
-      recording?.bucket !== undefined && recording.prefix !== undefined
-        ? await deps.replays.recordingStartedAt(recording.bucket, recording.prefix)
-        : undefined;
+      recording === null
+        ? undefined
+        : await deps.replays.recordingStartedAt(recording.bucket, recording.prefix);
     const offsetBase = recordingStart?.toISOString() ?? times.offsetBase;
 
     const chat = await resolveChat(
@@ -186,15 +199,7 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
       channelArn: broadcast.channelArn,
       roomArn: chat.roomArn,
       streamIds: broadcast.streams.map((s) => s.streamId),
-      recording:
-        recording?.bucket !== undefined && recording.prefix !== undefined
-          ? {
-              bucket: recording.bucket,
-              prefix: recording.prefix,
-              sessionId: recording.sessionId,
-              durationMs: recording.durationMs ?? null,
-            }
-          : null,
+      recording,
     };
     const location = replayLocation(broadcast, deps.archiveBucket);
     const window = times.window;
