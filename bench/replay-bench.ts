@@ -56,7 +56,10 @@ async function ensureLog(records: number): Promise<void> {
   console.log(`generated .bench/chat.log.gz in ${seconds(started).toFixed(1)} s`);
 }
 
-/** Bundles the entry points the way a deployment would, so children run plain node without tsx. */
+/**
+ * Bundles the entry points so children run plain node without tsx. Packages stay in node_modules,
+ * as for `npm run cli` from a checkout, and are loaded only by the code that uses them.
+ */
 async function bundle(withCli: boolean): Promise<void> {
   await build({
     entryPoints: { floor: join(root, "bench/floor.ts"), ...(withCli ? { cli: cliEntry } : {}) },
@@ -64,6 +67,7 @@ async function bundle(withCli: boolean): Promise<void> {
     outExtension: { ".js": ".cjs" },
     bundle: true,
     platform: "node",
+    packages: "external",
     format: "cjs",
     target: "node20",
     logLevel: "warning",
