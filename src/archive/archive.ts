@@ -214,7 +214,6 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
       window,
       counts: replay.counts,
     });
-    await deps.checkpoints?.remove(checkpointKey(broadcast.key));
     return { status: "archived", location, counts: replay.counts, window };
   } catch (error) {
     if (!(error instanceof ArchiverError) || !isPermanent(error)) throw error;
@@ -295,5 +294,7 @@ async function readReplay(
     await deps.checkpoints?.remove(key);
     return readReplay(broadcast, chat, options, window, deps);
   }
+  // Only a run that found a checkpoint (continued, stale or for another window) has one to remove.
+  if (loaded !== undefined) await deps.checkpoints?.remove(key);
   return builder.finish();
 }

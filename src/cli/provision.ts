@@ -8,7 +8,7 @@ import {
 } from "@aws-sdk/client-cloudformation";
 import { DynamoDBClient, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { ConfigError } from "../errors";
-import { readServerlessConfig } from "./serverless-config";
+import { type CfnResource, readServerlessConfig } from "./serverless-config";
 
 /** Where to provision and which serverless.yml to read. */
 export interface ProvisionOptions {
@@ -44,7 +44,7 @@ async function stackExists(cloudFormation: CloudFormationClient, stackName: stri
 
 /** Applies the tables' TimeToLiveSpecification, which moto's CloudFormation leaves out. */
 async function enableTimeToLive(
-  resources: Record<string, { Type: string; Properties: Record<string, unknown> }>,
+  resources: Record<string, CfnResource>,
   physicalIds: Map<string, string>,
   config: ReturnType<typeof clientConfig>,
 ): Promise<void> {

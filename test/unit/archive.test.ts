@@ -18,19 +18,14 @@ import type { ReplayLocation } from "../../src/aws/replayStore";
 import type { Replay } from "../../src/replay";
 import type { ArchiveRequest } from "../../src/sessions/model";
 import { chatDeletion, chatEvent, chatMessage, type LoggedRecord } from "../support/chatRecords";
+import { BUCKET, CHANNEL_ARN, PREFIX, ROOM_ARN, SESSION_ID, STREAM_ID } from "../support/ivsEvents";
 import { MemoryCheckpoints, MemorySessionsStore } from "../support/memory";
 import { expectedReplayText, type ReplayJson } from "../support/replays";
 
 const cwl = mockClient(CloudWatchLogsClient);
 
-const CHANNEL_ARN = "arn:aws:ivs:us-east-1:123456789012:channel/AbCdef1G2hij";
-const ROOM_ARN = "arn:aws:ivschat:us-east-1:123456789012:room/0wgOPVl4ZRdu";
 const LOG_GROUP = "/aws/vendedlogs/ivschat/unit";
 const LOG_STREAM = "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu";
-const STREAM_ID = "st-1A2b3c4D5e6F78ghij9Klmn";
-const SESSION_ID = "a6RfV23ES97iyfoQ";
-const BUCKET = "ivs-recordings-example";
-const PREFIX = "ivs/v1/123456789012/AbCdef1G2hij/2024/1/5/14/30/a6RfV23ES97iyfoQ";
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const START = Date.parse("2024-01-05T14:30:00.000Z");
@@ -414,6 +409,21 @@ describe("archiveBroadcast continuing a long read from a checkpoint", () => {
         savedAt: END + 30 * MINUTE,
       },
     ]);
+  });
+
+  it("makes no checkpoint call but the load when there is no checkpoint", async () => {
+    // Prepare
+    servePages(THREE_PAGES);
+    const checkpoints = new MemoryCheckpoints();
+    const harnessed = harness(recordedBroadcast(), { checkpoints, now: () => new Date(END + 30 * MINUTE) });
+
+    // Act
+    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived" });
+    expect(checkpoints.removed).toEqual([]);
+    expect(checkpoints.saved.size).toBe(0);
   });
 
   it("starts afresh from a leftover checkpoint older than 12 hours", async () => {
