@@ -17,21 +17,13 @@ import {
   putChat,
   roomLogStream,
 } from "../support/chatRecords";
-import { type IvsEvent, ivsEvent, recordingStateEvent, streamStateEvent } from "../support/ivsEvents";
+import { BUCKET, type IvsEvent, ivsEvent, recordingStateEvent, streamStateEvent } from "../support/ivsEvents";
 import { type LambdaHandler, lambdaContext, sqsEvent } from "../support/lambda";
 import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { DURATION_MS, END, HOUR, MINUTE, RECORDING_START, START } from "../support/recentBroadcast";
 import { expectedReplayText, getReplayObject, objectExists } from "../support/replays";
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-// moto, like CloudWatch, refuses log events older than 14 days (or ahead of now): every broadcast here
-// started 4 h ago, so records logged 2 h after its end are still in the past.
-const START = Math.floor((Date.now() - 4 * HOUR) / MINUTE) * MINUTE;
-const END = START + HOUR;
-const RECORDING_START = START + 1000;
-const DURATION_MS = HOUR - 1000;
 const LOG_GROUP = "/aws/vendedlogs/ivschat/archive-test";
-const RECORDING_BUCKET = "ivs-recordings-example";
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -64,7 +56,7 @@ function eventsOf(b: Broadcast) {
   const recording = {
     sessionId: b.sessionId,
     streamIds: [b.streamId],
-    bucket: RECORDING_BUCKET,
+    bucket: BUCKET,
     prefix: b.prefix,
     channelArn: b.channelArn,
   };
@@ -86,7 +78,7 @@ function eventsOf(b: Broadcast) {
 }
 
 function recordingRef(b: Broadcast) {
-  return { bucket: RECORDING_BUCKET, prefix: b.prefix, sessionId: b.sessionId, durationMs: DURATION_MS };
+  return { bucket: BUCKET, prefix: b.prefix, sessionId: b.sessionId, durationMs: DURATION_MS };
 }
 
 describe("archiving broadcasts through the real handlers and the archive queue (moto)", () => {
@@ -115,7 +107,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     logs = new CloudWatchLogsClient(motoClientConfig(moto.endpoint));
     dynamodb = new DynamoDBClient(motoClientConfig(moto.endpoint));
     table = new SessionsTable(env.SESSIONS_TABLE ?? "", createDocumentClient(dynamodb));
-    await s3.send(new CreateBucketCommand({ Bucket: RECORDING_BUCKET }));
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await ensureLogGroup(logs, LOG_GROUP);
     // The handlers read their configuration when loaded: load them now that it is set.
     vi.resetModules();
@@ -175,7 +167,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
   async function putRecordingStarted(b: Broadcast, startedAt: number): Promise<void> {
     await s3.send(
       new PutObjectCommand({
-        Bucket: RECORDING_BUCKET,
+        Bucket: BUCKET,
         Key: `${b.prefix}/events/recording-started.json`,
         ContentType: "application/json",
         Body: JSON.stringify({
@@ -245,7 +237,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     for (const message of queued)
       expect(JSON.parse(message.Body ?? "")).toEqual({ recordingSessionId: b.sessionId });
     expect(response).toEqual({ batchItemFailures: [] });
-    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.contentType).toBe("application/json; charset=utf-8");
     expect(stored.contentEncoding).toBe("gzip");
     expect(stored.cacheControl).toMatch(/max-age=\d+/);
@@ -292,9 +284,9 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Act
     await archiveFromQueue(await receiveAll({ remove: false }));
     const archived = await table.getRecording(b.sessionId);
-    const first = await getReplayObject(s3, RECORDING_BUCKET, key);
+    const first = await getReplayObject(s3, BUCKET, key);
     const redrive = await archive({ recordingSessionId: b.sessionId }, lambdaContext("archive"));
-    const again = await getReplayObject(s3, RECORDING_BUCKET, key);
+    const again = await getReplayObject(s3, BUCKET, key);
     await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [
       chatDeletion("lateModeration", END + 45 * MINUTE, "regret"),
     ]);
@@ -302,17 +294,17 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       { channelArn: b.channelArn, streamId: b.streamId },
       lambdaContext("archive"),
     );
-    const cleaned = await getReplayObject(s3, RECORDING_BUCKET, key);
+    const cleaned = await getReplayObject(s3, BUCKET, key);
 
     // Assess
     expect(archived?.archive).toEqual({
       status: "archived",
       at: expect.any(String),
-      location: { bucket: RECORDING_BUCKET, key },
+      location: { bucket: BUCKET, key },
       window: { start: iso(START), end: iso(END) },
       counts: { records: 3, messages: 3, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
     });
-    expect(redrive).toMatchObject({ status: "archived", location: { bucket: RECORDING_BUCKET, key } });
+    expect(redrive).toMatchObject({ status: "archived", location: { bucket: BUCKET, key } });
     expect(Buffer.from(again.text).equals(Buffer.from(first.text))).toBe(true);
     expect(afterDeletion).toMatchObject({
       status: "archived",
@@ -336,7 +328,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [] });
-    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.json.offsetBase).toBe(iso(RECORDING_START));
     expect(stored.json.messages.map((m) => [m.id, m.offsetMs])).toEqual([
       ["early", -500],
@@ -385,7 +377,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect(savedCheckpoints).toHaveLength(1);
     expect(continuation.map((m) => JSON.parse(m.Body ?? ""))).toEqual([request]);
     expect(response).toEqual({ batchItemFailures: [] });
-    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.text).toBe(
       await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
         window: { start: START, end: END },
@@ -486,7 +478,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       { itemIdentifier: "not-json" },
       { itemIdentifier: "wrong-shape" },
     ]);
-    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.json.messages.map((m) => m.id)).toEqual(["m1"]);
   });
 
@@ -505,11 +497,11 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect((await table.getRecording(b.sessionId))?.archive).toEqual({
       status: "archived",
       at: expect.any(String),
-      location: { bucket: RECORDING_BUCKET, key: `${b.prefix}/chat/replay.json` },
+      location: { bucket: BUCKET, key: `${b.prefix}/chat/replay.json` },
       window: { start: iso(START), end: iso(END) },
       counts: { records: 0, messages: 0, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
     });
-    const stored = await getReplayObject(s3, RECORDING_BUCKET, `${b.prefix}/chat/replay.json`);
+    const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.json).toMatchObject({ messages: [], events: [], counts: { records: 0 } });
   });
 });

@@ -21,25 +21,24 @@ import {
   putChat,
   roomLogStream,
 } from "../support/chatRecords";
-import { CHANNEL_ARN, type IvsEvent, recordingStateEvent, streamStateEvent } from "../support/ivsEvents";
+import {
+  BUCKET,
+  CHANNEL_ARN,
+  type IvsEvent,
+  PREFIX,
+  ROOM_ARN,
+  recordingStateEvent,
+  SESSION_ID,
+  STREAM_ID,
+  streamStateEvent,
+} from "../support/ivsEvents";
 import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { DURATION_MS, END, HOUR, MINUTE, RECORDING_START, START } from "../support/recentBroadcast";
 import { expectedReplayText, getReplayObject } from "../support/replays";
 
 const run = promisify(execFile);
 const root = resolve(__dirname, "..", "..");
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
-// moto refuses log events older than 14 days: the broadcast started 4 h ago and ended 3 h ago.
-const START = Math.floor((Date.now() - 4 * HOUR) / MINUTE) * MINUTE;
-const END = START + HOUR;
-const RECORDING_START = START + 1000;
-const DURATION_MS = HOUR - 1000;
-const STREAM_ID = "st-1A2b3c4D5e6F78ghij9Klmn";
-const SESSION_ID = "a6RfV23ES97iyfoQ";
-const ROOM_ARN = "arn:aws:ivschat:us-east-1:123456789012:room/0wgOPVl4ZRdu";
-const BUCKET = "ivs-recordings-example";
-const PREFIX = "ivs/v1/123456789012/AbCdef1G2hij/2024/1/5/14/30/a6RfV23ES97iyfoQ";
 const KEY = `${PREFIX}/chat/replay.json`;
 const LOG_GROUP = "/aws/vendedlogs/ivschat/redrive-test";
 

@@ -6,6 +6,12 @@ export const EVENTS_DIR = resolve(__dirname, "..", "..", "events");
 
 /** The channel every sample event is about. */
 export const CHANNEL_ARN = "arn:aws:ivs:us-east-1:123456789012:channel/AbCdef1G2hij";
+/** The other names the samples in events/ use. */
+export const STREAM_ID = "st-1A2b3c4D5e6F78ghij9Klmn";
+export const SESSION_ID = "a6RfV23ES97iyfoQ";
+export const ROOM_ARN = "arn:aws:ivschat:us-east-1:123456789012:room/0wgOPVl4ZRdu";
+export const BUCKET = "ivs-recordings-example";
+export const PREFIX = "ivs/v1/123456789012/AbCdef1G2hij/2024/1/5/14/30/a6RfV23ES97iyfoQ";
 
 /** An EventBridge event from `aws.ivs`, as the samples under events/ hold it. */
 export interface IvsEvent {
