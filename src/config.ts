@@ -9,6 +9,8 @@ const schema = z.object({
   ARCHIVE_BUCKET: nonEmpty,
   // CloudWatch delivers chat logs up to ~10 s late; SQS delays are capped at 15 minutes.
   SETTLE_SECONDS: z.coerce.number().int().min(0).max(900).default(60),
+  // The share of the account's CloudWatch Logs read quota (GetLogEvents: 10-25 requests/s) the archive may use.
+  CHAT_LOG_READ_TPS: z.coerce.number().positive().max(100).default(8),
   CHAT_LOG_GROUP: z
     .string()
     .trim()

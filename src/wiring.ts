@@ -1,15 +1,20 @@
+import { randomUUID } from "node:crypto";
 import type { ArchiveDeps } from "./archive/archive";
 import { ArchiveQueue } from "./aws/archiveQueue";
-import { readChatLogPages } from "./aws/chatLog";
+import { CloudWatchChatLog } from "./aws/chatLog";
+import { S3Checkpoints } from "./aws/checkpoints";
 import { type AwsClients, createAwsClients } from "./aws/clients";
 import { createIvsLookups } from "./aws/ivs";
-import { ReplayStore, S3Checkpoints } from "./aws/replayStore";
+import { ReplayStore } from "./aws/replayStore";
 import { SessionsTable } from "./aws/sessionsTable";
 import { loadConfig } from "./config";
 
 /** What the tracking handlers need, from the environment (read once, at cold start). */
-export function trackingDeps(clients: AwsClients = createAwsClients()) {
-  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS"]);
+export function trackingDeps(
+  env: NodeJS.ProcessEnv = process.env,
+  clients: AwsClients = createAwsClients(env),
+) {
+  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS"], env);
   return {
     store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
     scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
@@ -17,22 +22,32 @@ export function trackingDeps(clients: AwsClients = createAwsClients()) {
   };
 }
 
-/** What the archive needs, from the environment. */
-export function archiveDeps(clients: AwsClients = createAwsClients()): ArchiveDeps {
-  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP"]);
+/** What the archive use case needs, from the environment; `remainingMs` is per run. */
+export function archiveDeps(
+  env: NodeJS.ProcessEnv = process.env,
+  clients: AwsClients = createAwsClients(env),
+): Omit<ArchiveDeps, "remainingMs"> {
+  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP", "CHAT_LOG_READ_TPS"], env);
+  const replays = new ReplayStore(clients.s3);
   return {
     store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
     lookups: createIvsLookups({ ivs: clients.ivs, ivschat: clients.ivschat }),
-    readChat: (request) => readChatLogPages(request, { client: clients.logs }),
-    replays: new ReplayStore(clients.s3),
+    chatLog: new CloudWatchChatLog({ client: clients.logs, readTps: config.CHAT_LOG_READ_TPS }),
+    replays,
+    recordings: replays,
     checkpoints: new S3Checkpoints(clients.s3, config.ARCHIVE_BUCKET),
     archiveBucket: config.ARCHIVE_BUCKET,
     logGroupOverride: config.CHAT_LOG_GROUP,
+    readTps: config.CHAT_LOG_READ_TPS,
     now: () => new Date(),
+    newChainId: () => randomUUID(),
   };
 }
 
 /** The archive queue, where a long archive queues its own continuation. */
-export function archiveQueue(clients: AwsClients = createAwsClients()): ArchiveQueue {
-  return new ArchiveQueue(loadConfig(["ARCHIVE_QUEUE_URL"]).ARCHIVE_QUEUE_URL, clients.sqs);
+export function archiveQueue(
+  env: NodeJS.ProcessEnv = process.env,
+  clients: AwsClients = createAwsClients(env),
+) {
+  return new ArchiveQueue(loadConfig(["ARCHIVE_QUEUE_URL"], env).ARCHIVE_QUEUE_URL, clients.sqs);
 }

@@ -1,300 +1,329 @@
-import type { ChatLogPage, ChatLogReadRequest } from "../aws/chatLog";
-import type { IvsLookups, ResolvedChat } from "../aws/ivs";
-import { chatLogStreamName, resolveChat } from "../aws/ivs";
-import type { ReplayLocation } from "../aws/replayStore";
-import { ArchiverError, BroadcastNotFoundError, ChatNotFoundError, ValidationError } from "../errors";
+import { ArchiveConflictError, ArchiverError, BroadcastNotFoundError } from "../errors";
+import { type Replay, type ReplayCounts, ReplayEngine, type ReplayOptions } from "../replay";
+import type { ArchiveRequest, ArchiveState, BroadcastKey, SessionsStore } from "../sessions/model";
+import { broadcastTimes } from "../sessions/model";
 import {
-  parseInstant,
-  type RecordingRef,
-  type Replay,
-  ReplayBuilder,
-  type ReplayCounts,
-  type ReplayOptions,
-} from "../replay";
-import {
-  type ArchiveRequest,
-  broadcastTimes,
-  isRecorded,
-  type RecordingRecord,
-  type SessionsStore,
-  type SessionTimes,
-  type StreamRecord,
-} from "../sessions/model";
+  type Broadcast,
+  instant,
+  missingTimes,
+  recordingRef,
+  replayLocation,
+  resolveBroadcast,
+} from "./broadcast";
+import { chatLogStreamName, resolveChat } from "./chat";
+import { broadcastName, type Checkpoint, checkpointOf, validateCheckpoint } from "./checkpoint";
+import type {
+  ChatLog,
+  ChatLogSource,
+  CheckpointStore,
+  IvsLookups,
+  RecordingMetadata,
+  ReplayLocation,
+  ReplayWriter,
+  SlicePosition,
+} from "./ports";
 
 // Moderators may delete messages after the broadcast: read up to an hour past its end (SPEC section 3).
 const DELETIONS_GRACE_MS = 60 * 60 * 1000;
+// Each slice costs a partial first page and a last empty one: no slice shorter than this.
+const MIN_SLICE_MS = 60_000;
+// A chain that has not finished after this many runs is going nowhere.
+const MAX_RUNS = 200;
+// How long a run's claim on the replay holds: longer than any write of a Lambda run.
+const CLAIM_MS = 20 * 60_000;
 
-/** Where a long archive stopped: the log position and the window it was read for. */
-export interface CheckpointMark {
-  nextToken: string;
-  readUntil: number;
-  window: { start: string | null; end: string | null };
-  /** When it was saved (epoch ms): GetLogEvents tokens expire after 24 hours. */
-  savedAt: number;
+/** Structured log lines of the use case (Powertools Logger in Lambda). */
+export interface ArchiveLog {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
 }
 
-/** Saved progress of a long archive, so the next run continues where this one stopped. */
-export interface CheckpointStore {
-  /** The mark and the builder's state lines (in batches), if a checkpoint exists. */
-  load(key: string): Promise<{ mark: CheckpointMark; state: AsyncIterable<readonly string[]> } | undefined>;
-  save(key: string, mark: CheckpointMark, state: Iterable<string>): Promise<void>;
-  remove(key: string): Promise<void>;
-}
-
-/** The adapters the archive use case works through. */
+/** The ports the archive use case works through, and its settings. */
 export interface ArchiveDeps {
   store: SessionsStore;
   lookups: IvsLookups;
-  readChat(request: ChatLogReadRequest): AsyncIterable<ChatLogPage>;
-  replays: {
-    write(location: ReplayLocation, replay: Replay): Promise<void>;
-    recordingStartedAt(bucket: string, prefix: string): Promise<Date | undefined>;
-  };
-  checkpoints?: CheckpointStore;
+  chatLog: ChatLog;
+  replays: ReplayWriter;
+  recordings: RecordingMetadata;
+  checkpoints: CheckpointStore;
   archiveBucket: string;
   logGroupOverride?: string;
+  /** CHAT_LOG_READ_TPS: also how many slices are read at once. */
+  readTps: number;
   now(): Date;
   /** Milliseconds left in this run; the archive checkpoints and stops when they run low. */
   remainingMs?(): number;
+  /** Time kept back at the end of a run to save the checkpoint; default 60 s. */
+  marginMs?: number;
+  newChainId(): string;
+  /** Bytes of kept items held in memory before a run is spilled to S3; default the engine's. */
+  spillBytes?: number;
+  log?: ArchiveLog;
 }
 
 /** What an archive run did. */
 export type ArchiveResult =
-  | { status: "archived"; location: ReplayLocation; counts: ReplayCounts; window: Window }
-  | { status: "continuing"; records: number }
+  | { status: "archived"; location: ReplayLocation; counts: ReplayCounts; window: Window; readUntil: string }
+  | { status: "continuing"; request: ArchiveRequest; records: number }
+  | { status: "superseded"; reason: string }
   | { status: "failed"; reason: string };
 
 type Window = { start: string | null; end: string | null };
 
-/** A broadcast as the archive sees it, resolved from the sessions table. */
-interface Broadcast {
-  key: ArchiveRequest;
-  channelArn: string;
-  streams: StreamRecord[];
-  recording?: RecordingRecord;
-}
-
-// Stop reading with this much time left: enough to checkpoint a large state to S3.
-const CHECKPOINT_MARGIN_MS = 120_000;
-// A checkpoint older than this is a leftover (a dead-lettered continuation): start afresh.
-const CHECKPOINT_MAX_AGE_MS = 12 * 60 * 60 * 1000;
-
-function channelId(channelArn: string): string {
-  return channelArn.slice(channelArn.lastIndexOf("/") + 1);
-}
-
-function byStart(a: StreamRecord, b: StreamRecord): number {
-  const sa = a.startAt ?? "~";
-  const sb = b.startAt ?? "~";
-  return sa < sb ? -1 : sa > sb ? 1 : a.streamId < b.streamId ? -1 : 1;
-}
-
-async function resolveBroadcast(request: ArchiveRequest, store: SessionsStore): Promise<Broadcast> {
-  if ("recordingSessionId" in request) {
-    const recording = await store.getRecording(request.recordingSessionId);
-    if (recording === undefined) {
-      throw new BroadcastNotFoundError(
-        `recording session ${request.recordingSessionId} is not in the sessions table`,
-      );
-    }
-    const streams = await store.getStreams(recording.streamIds);
-    return { key: request, channelArn: recording.channelArn, streams, recording };
-  }
-  const stream = await store.getStream(request.streamId);
-  if (stream !== undefined && stream.channelArn !== request.channelArn) {
-    throw new ValidationError(
-      `stream ${request.streamId} belongs to ${stream.channelArn}, not ${request.channelArn}`,
-    );
-  }
-  const sessionId = stream?.recordingSessionId;
-  const recording = sessionId === undefined ? undefined : await store.getRecording(sessionId);
-  if (isRecorded(recording)) {
-    const ids = [...new Set([...recording.streamIds, request.streamId])];
-    const streams = await store.getStreams(ids);
-    return {
-      key: { recordingSessionId: recording.sessionId },
-      channelArn: recording.channelArn,
-      streams,
-      recording,
-    };
-  }
-  // A stream never seen may still be archived from IVS's own stream session times.
-  const streams =
-    stream === undefined ? [{ streamId: request.streamId, channelArn: request.channelArn }] : [stream];
-  return { key: request, channelArn: request.channelArn, streams, recording };
-}
-
-/** IVS stream session times of the streams whose start or end event never came. */
-async function missingTimes(broadcast: Broadcast, lookups: IvsLookups): Promise<Map<string, SessionTimes>> {
-  const incomplete = broadcast.streams.filter((s) => s.startAt === undefined || s.endAt === undefined);
-  const times = await Promise.all(
-    incomplete.map(
-      async (s) => [s.streamId, await lookups.streamSessionTimes(broadcast.channelArn, s.streamId)] as const,
-    ),
-  );
-  return new Map(times.flatMap(([id, t]) => (t === undefined ? [] : [[id, t] as const])));
-}
-
-/** The recording as the replay names it, when IVS recorded the broadcast and told where. */
-function recordingRef(broadcast: Broadcast): RecordingRef | null {
-  const recording = broadcast.recording;
-  if (!isRecorded(recording) || recording.bucket === undefined || recording.prefix === undefined) return null;
-  const { bucket, prefix, sessionId, durationMs } = recording;
-  return { bucket, prefix, sessionId, durationMs: durationMs ?? null };
-}
-
-function replayLocation(broadcast: Broadcast, archiveBucket: string): ReplayLocation {
-  const recording = recordingRef(broadcast);
-  if (recording !== null) return { bucket: recording.bucket, key: `${recording.prefix}/chat/replay.json` };
-  const first = broadcast.streams[0]?.streamId ?? "unknown";
-  return {
-    bucket: archiveBucket,
-    key: `chat-replays/${channelId(broadcast.channelArn)}/${first}/replay.json`,
-  };
-}
-
-function instant(iso: string | null) {
-  return iso === null ? null : (parseInstant(iso) ?? null);
-}
+const silent: ArchiveLog = { info: () => undefined, warn: () => undefined };
 
 /**
  * Archives one broadcast: finds its window and chat, reads the room's log from the window's
  * start to an hour past its end (or now), and writes the cleaned replay next to the recording.
- * A broadcast that cannot be archived (unknown, no room, no window) is marked failed with the
- * reason; errors worth retrying (throttling, S3) are thrown.
+ * A long read continues in later runs from a checkpoint. A broadcast that cannot be archived
+ * (unknown, no room, no log) is marked failed with the reason, keeping a replay archived before;
+ * errors worth retrying (throttling, S3) are thrown.
  */
 export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDeps): Promise<ArchiveResult> {
   let broadcast: Broadcast | undefined;
   try {
     broadcast = await resolveBroadcast(request, deps.store);
-    broadcast.streams.sort(byStart);
-    const times = broadcastTimes(
-      broadcast.streams,
-      broadcast.recording,
-      await missingTimes(broadcast, deps.lookups),
-    );
-    if (times.window.start === null) {
-      throw new BroadcastNotFoundError(
-        "the broadcast's start is unknown: no Stream Start, stream session or recording",
-      );
-    }
-    const recording = recordingRef(broadcast);
-    const recordingStart =
-      recording === null
-        ? undefined
-        : await deps.replays.recordingStartedAt(recording.bucket, recording.prefix);
-    const offsetBase = recordingStart?.toISOString() ?? times.offsetBase;
-
-    const chat = await resolveChat(
-      {
-        channelArn: broadcast.channelArn,
-        linkedRoomArn: await deps.store.getLink(broadcast.channelArn),
-        logGroupOverride: deps.logGroupOverride,
-      },
-      deps.lookups,
-    );
-    const options: ReplayOptions = {
-      window: { start: instant(times.window.start), end: instant(times.window.end) },
-      offsetBase: instant(offsetBase),
-      channelArn: broadcast.channelArn,
-      roomArn: chat.roomArn,
-      streamIds: broadcast.streams.map((s) => s.streamId),
-      recording,
-    };
-    const location = replayLocation(broadcast, deps.archiveBucket);
-    const window = times.window;
-    const replay = await readReplay(broadcast, chat, options, window, deps);
-    if ("continuing" in replay) return { status: "continuing", records: replay.records };
-
-    await deps.replays.write(location, replay);
-    await deps.store.saveArchive(broadcast.key, {
-      status: "archived",
-      at: deps.now().toISOString(),
-      location,
-      window,
-      counts: replay.counts,
-    });
-    return { status: "archived", location, counts: replay.counts, window };
+    const plan = await planArchive(broadcast, deps);
+    const read = await readRun(request, broadcast, plan, deps);
+    if (read.status === "continuing") return read;
+    return await land(request, broadcast, plan, read, deps);
   } catch (error) {
-    if (!(error instanceof ArchiverError) || !isPermanent(error)) throw error;
-    const key = broadcast?.key ?? request;
+    if (!(error instanceof ArchiverError) || !error.permanent) throw error;
     if (!(error instanceof BroadcastNotFoundError && broadcast === undefined)) {
-      await deps.store.saveArchive(key, {
-        status: "failed",
-        at: deps.now().toISOString(),
-        reason: error.message,
-      });
+      await deps.store.failArchive(broadcast?.key ?? keyOf(request), error.message, deps.now().toISOString());
     }
     return { status: "failed", reason: error.message };
   }
 }
 
-function isPermanent(error: ArchiverError): boolean {
-  return (
-    error instanceof BroadcastNotFoundError ||
-    error instanceof ChatNotFoundError ||
-    error instanceof ValidationError
+function keyOf(request: ArchiveRequest): BroadcastKey {
+  return "recordingSessionId" in request
+    ? { recordingSessionId: request.recordingSessionId }
+    : { channelArn: request.channelArn, streamId: request.streamId };
+}
+
+/** What to read and write for a broadcast: the replay's options, its location and the chat log. */
+interface Plan {
+  options: ReplayOptions;
+  window: Window;
+  location: ReplayLocation;
+  source: ChatLogSource;
+}
+
+async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Plan> {
+  const times = broadcastTimes(
+    broadcast.streams,
+    broadcast.recording,
+    await missingTimes(broadcast, deps.lookups),
   );
-}
-
-function checkpointKey(key: ArchiveRequest): string {
-  return "recordingSessionId" in key ? `recording/${key.recordingSessionId}` : `stream/${key.streamId}`;
-}
-
-/** Reads the chat into a replay; checkpoints and returns `{continuing}` when the run's time runs low. */
-async function readReplay(
-  broadcast: Broadcast,
-  chat: ResolvedChat,
-  options: ReplayOptions,
-  window: Window,
-  deps: ArchiveDeps,
-): Promise<Replay | { continuing: true; records: number }> {
-  const start = options.window.start?.ms ?? 0;
-  const end =
-    options.window.end === null ? Number.POSITIVE_INFINITY : options.window.end.ms + DELETIONS_GRACE_MS;
-  const key = checkpointKey(broadcast.key);
-  const loaded = await deps.checkpoints?.load(key);
-  // A checkpoint taken for another window (a late Stream End arrived since) cannot be continued.
-  const saved =
-    loaded !== undefined &&
-    loaded.mark.window.start === window.start &&
-    loaded.mark.window.end === window.end &&
-    deps.now().getTime() - loaded.mark.savedAt < CHECKPOINT_MAX_AGE_MS
-      ? loaded
-      : undefined;
-  const builder =
-    saved === undefined ? new ReplayBuilder(options) : await ReplayBuilder.restore(options, saved.state);
-  const request: ChatLogReadRequest = {
-    logGroupName: chat.logGroupName,
-    logStreamName: chatLogStreamName(chat.roomArn),
-    startTime: start,
-    endTime: saved?.mark.readUntil ?? Math.min(end, deps.now().getTime()),
-    nextToken: saved?.mark.nextToken,
-  };
-  try {
-    for await (const page of deps.readChat(request)) {
-      builder.addAll(page.messages);
-      if (
-        deps.checkpoints !== undefined &&
-        (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < CHECKPOINT_MARGIN_MS
-      ) {
-        const mark = {
-          nextToken: page.nextToken,
-          readUntil: request.endTime,
-          window,
-          savedAt: deps.now().getTime(),
-        };
-        await deps.checkpoints.save(key, mark, builder.snapshot());
-        return { continuing: true, records: builder.counts.records };
-      }
-    }
-  } catch (error) {
-    // A saved token the service no longer accepts: read the whole window again instead.
-    if (saved === undefined || (error as Error).name !== "InvalidParameterException") throw error;
-    await deps.checkpoints?.remove(key);
-    return readReplay(broadcast, chat, options, window, deps);
+  if (times.window.start === null) {
+    throw new BroadcastNotFoundError(
+      "the broadcast's start is unknown: no Stream Start, stream session or recording",
+    );
   }
-  // Only a run that found a checkpoint (continued, stale or for another window) has one to remove.
-  if (loaded !== undefined) await deps.checkpoints?.remove(key);
-  return builder.finish();
+  const recording = recordingRef(broadcast);
+  const recordingStart = recording === null ? undefined : await deps.recordings.startedAt(recording);
+  const chat = await resolveChat(
+    {
+      channelArn: broadcast.channelArn,
+      linkedRoomArn: await deps.store.getLink(broadcast.channelArn),
+      logGroupOverride: deps.logGroupOverride,
+    },
+    deps.lookups,
+  );
+  return {
+    options: {
+      window: { start: instant(times.window.start), end: instant(times.window.end) },
+      offsetBase: instant(recordingStart?.toISOString() ?? times.offsetBase),
+      channelArn: broadcast.channelArn,
+      roomArn: chat.roomArn,
+      streamIds: broadcast.streams.map((s) => s.streamId),
+      recording,
+    },
+    window: times.window,
+    location: replayLocation(broadcast, deps.archiveBucket),
+    source: {
+      kind: "cloudwatch",
+      logGroupName: chat.logGroupName,
+      logStreamName: chatLogStreamName(chat.roomArn),
+    },
+  };
+}
+
+/** Time slices of `[start, end)` read at once: enough to keep the read rate busy, none too short. */
+export function planSlices(start: number, end: number, readTps: number): SlicePosition[] {
+  const count = Math.max(1, Math.min(Math.ceil(readTps * 1.5), Math.floor((end - start) / MIN_SLICE_MS)));
+  return Array.from({ length: count }, (_, i) => ({
+    start: start + Math.floor(((end - start) * i) / count),
+    end: start + Math.floor(((end - start) * (i + 1)) / count),
+    read: 0,
+    done: false,
+  }));
+}
+
+type ReadOutcome =
+  | { status: "continuing"; request: ArchiveRequest; records: number }
+  | { status: "read"; engine: ReplayEngine; chain: string; readUntil: number };
+
+/** One run of reading: from the chain's checkpoint (if it can be used) until the log is read or time runs low. */
+async function readRun(
+  request: ArchiveRequest,
+  broadcast: Broadcast,
+  plan: Plan,
+  deps: ArchiveDeps,
+): Promise<ReadOutcome> {
+  const log = deps.log ?? silent;
+  const chain = request.chain ?? deps.newChainId();
+  const run = request.run ?? 1;
+  if (run > MAX_RUNS)
+    throw new ArchiverError(`the archive did not finish in ${MAX_RUNS} runs`, { permanent: true });
+  const engineOptions = { unordered: true, spillBytes: deps.spillBytes };
+  const runs = deps.checkpoints.runs(chain);
+  const saved = request.chain === undefined ? undefined : await loadCheckpoint(chain, broadcast, plan, deps);
+  let engine: ReplayEngine;
+  let slices: SlicePosition[];
+  let range: { start: number; end: number };
+  if (saved !== undefined) {
+    engine = await ReplayEngine.restore(plan.options, runs, engineOptions, saved.engine);
+    slices = saved.slices;
+    range = saved.read;
+    log.info("continuing from checkpoint", { chain, run, records: saved.engine.records });
+  } else {
+    engine = new ReplayEngine(plan.options, runs, engineOptions);
+    // A redrive or a new run reads up to now: deletions made since the last archive apply.
+    const start = plan.options.window.start?.ms ?? 0;
+    const end =
+      plan.options.window.end === null
+        ? Number.POSITIVE_INFINITY
+        : plan.options.window.end.ms + DELETIONS_GRACE_MS;
+    range = { start, end: Math.max(start, Math.min(end, deps.now().getTime())) };
+    slices = planSlices(range.start, range.end, deps.readTps);
+  }
+  const before = JSON.stringify(slices);
+  const margin = deps.marginMs ?? 60_000;
+  const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
+  // Every run takes at least one page, so a chain always moves on.
+  for await (const page of deps.chatLog.read(plan.source, slices)) {
+    await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
+    slices[page.slice] = page.next;
+    if (lowOnTime()) break;
+  }
+  if (slices.every((slice) => slice.done)) return { status: "read", engine, chain, readUntil: range.end };
+  if (JSON.stringify(slices) === before) {
+    throw new ArchiverError(`run ${run} of the archive read nothing before its time ran out: no progress`, {
+      permanent: true,
+    });
+  }
+  const checkpoint = checkpointOf({
+    broadcast: broadcastName(broadcast.key),
+    chain,
+    run: run + 1,
+    savedAt: deps.now().getTime(),
+    window: plan.window,
+    source: plan.source,
+    read: range,
+    slices,
+    engine: await engine.save(),
+  });
+  await deps.checkpoints.save(chain, checkpoint);
+  const next = { ...keyOf(request), ...(request.force ? { force: true } : {}), chain, run: run + 1 };
+  return { status: "continuing", request: next, records: engine.recordsRead };
+}
+
+/** The chain's checkpoint when this run may continue it; a bad one is logged, removed and ignored. */
+async function loadCheckpoint(
+  chain: string,
+  broadcast: Broadcast,
+  plan: Plan,
+  deps: ArchiveDeps,
+): Promise<Checkpoint | undefined> {
+  const log = deps.log ?? silent;
+  const loaded = await deps.checkpoints.load(chain);
+  if (!loaded.found) {
+    log.warn("checkpoint not found; the archive starts over", { chain });
+    return undefined;
+  }
+  const checked =
+    "unreadable" in loaded
+      ? { rejected: loaded.unreadable }
+      : validateCheckpoint(loaded.json, {
+          broadcast: broadcastName(broadcast.key),
+          chain,
+          window: plan.window,
+          source: plan.source,
+          now: deps.now().getTime(),
+        });
+  if ("rejected" in checked) {
+    log.warn(`checkpoint discarded: ${checked.rejected}; the archive starts over`, { chain });
+    await deps.checkpoints.remove(chain);
+    return undefined;
+  }
+  return checked;
+}
+
+/** Writes the replay if this run read the most, records it on the item, and removes the chain's working state. */
+async function land(
+  request: ArchiveRequest,
+  broadcast: Broadcast,
+  plan: Plan,
+  read: { engine: ReplayEngine; chain: string; readUntil: number },
+  deps: ArchiveDeps,
+): Promise<ArchiveResult> {
+  const replay = read.engine.finish();
+  const readUntil = new Date(read.readUntil).toISOString();
+  const force = request.force === true;
+  const kept = keptReplay(broadcast.archive, replay, force);
+  if (kept !== undefined) {
+    await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
+    await deps.checkpoints.remove(read.chain);
+    return { status: "failed", reason: kept };
+  }
+  const claim = await deps.store.claimArchive(broadcast.key, {
+    owner: read.chain,
+    readUntil,
+    expiresAt: new Date(deps.now().getTime() + CLAIM_MS).toISOString(),
+    force,
+  });
+  if (!claim.granted && "newer" in claim) {
+    await deps.checkpoints.remove(read.chain);
+    const reason = `a replay that read the log up to ${claim.newer.readUntil} is already archived; this run read up to ${readUntil}`;
+    return { status: "superseded", reason };
+  }
+  if (!claim.granted && !force && claim.heldReadUntil !== undefined && claim.heldReadUntil >= readUntil) {
+    await deps.checkpoints.remove(read.chain);
+    return { status: "superseded", reason: `run ${claim.heldBy}, which read as far, is writing the replay` };
+  }
+  if (!claim.granted) {
+    throw new ArchiveConflictError(`run ${claim.heldBy} is writing this broadcast's replay; retry later`);
+  }
+  await deps.replays.write(plan.location, replay);
+  const state: ArchiveState = {
+    status: "archived",
+    at: deps.now().toISOString(),
+    location: plan.location,
+    window: plan.window,
+    counts: replay.counts,
+    readUntil,
+  };
+  await deps.store.completeArchive(broadcast.key, state, read.chain);
+  await deps.checkpoints.remove(read.chain);
+  return {
+    status: "archived",
+    location: plan.location,
+    counts: replay.counts,
+    window: plan.window,
+    readUntil,
+  };
+}
+
+/** Why the replay already archived is kept rather than replaced by this one, if it is (SPEC section 8). */
+function keptReplay(archived: ArchiveState | undefined, replay: Replay, force: boolean): string | undefined {
+  const before = archived?.counts?.records;
+  if (force || archived?.location === undefined || before === undefined) return undefined;
+  if (replay.counts.records >= before) return undefined;
+  const found =
+    replay.counts.records === 0
+      ? "no records (the log is gone or expired)"
+      : `${replay.counts.records} records`;
+  return `the chat log now has ${found} where the archived replay read ${before}; the archived replay is kept (redrive with "force": true to replace it)`;
 }

@@ -2,47 +2,33 @@ import { setTimeout as delay } from "node:timers/promises";
 import {
   CloudWatchLogsClient,
   type CloudWatchLogsClientConfig,
-  CloudWatchLogsServiceException,
   DescribeLogStreamsCommand,
   GetLogEventsCommand,
-  type GetLogEventsCommandInput,
   type GetLogEventsCommandOutput,
   type OutputLogEvent,
 } from "@aws-sdk/client-cloudwatch-logs";
+import type { ChatLog, ChatLogSource, ChatPage, SlicePosition } from "../archive/ports";
 import { ChatLogReadError, ChatNotFoundError } from "../errors";
-
-/** The part of a room's log stream to read, and where to resume. */
-export interface ChatLogReadRequest {
-  logGroupName: string;
-  logStreamName: string;
-  /** Epoch milliseconds, inclusive. */
-  startTime: number;
-  /** Epoch milliseconds, exclusive. */
-  endTime: number;
-  /** A page's `nextToken` from an earlier read of the same window (valid 24 hours): continue after it. */
-  nextToken?: string;
-}
 
 /** What the reader needs; everything but the client has a production default. */
 export interface ChatLogReaderDeps {
   client: CloudWatchLogsClient;
+  /** Requests per second for all slices together: the share of the account's read quota (CHAT_LOG_READ_TPS). */
+  readTps?: number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
-  /** Retries of one request while throttled or unavailable before giving up; default 8. */
-  maxThrottleRetries?: number;
+  now?: () => number;
+  /** How long one page may keep failing (throttled, 5xx, network) before the read gives up; default 5 minutes. */
+  retryBudgetMs?: number;
   /** GetLogEvents `limit`; default is the service's (10,000 events or 1 MB). */
   pageLimit?: number;
-}
-
-/** One GetLogEvents response (empty ones too, for checkpoints): messages in order, token to resume after. */
-export interface ChatLogPage {
-  messages: string[];
-  nextToken: string;
+  /** Pages a slice may read ahead of the consumer; default 2. */
+  readAhead?: number;
 }
 
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 20_000;
-const DEFAULT_MAX_THROTTLE_RETRIES = 8;
+const DEFAULT_RETRY_BUDGET_MS = 5 * 60_000;
 
 // LimitExceededException is left out: CloudWatch Logs uses it for resource quotas, which waiting never fixes.
 const RETRYABLE_ERROR_NAMES = new Set([
@@ -52,108 +38,253 @@ const RETRYABLE_ERROR_NAMES = new Set([
   "RequestLimitExceeded",
   "ServiceUnavailableException",
   "InternalServerException",
+  "TimeoutError",
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
 ]);
 
-/** Builds the CloudWatch Logs client, once per cold start; adaptive mode also rate-limits it client-side. */
+/**
+ * Builds the CloudWatch Logs client, once per cold start. The SDK does not retry: the reader's
+ * own loop is the one retry layer, paced by the shared rate limit and bounded in time.
+ */
 export function createCloudWatchLogsClient(config: CloudWatchLogsClientConfig = {}): CloudWatchLogsClient {
-  return new CloudWatchLogsClient({ retryMode: "adaptive", maxAttempts: 3, ...config });
+  return new CloudWatchLogsClient({ maxAttempts: 1, ...config });
 }
 
-/** Reads a log stream's [startTime, endTime) from its head or after `nextToken` until the token repeats. */
-export async function* readChatLogPages(
-  request: ChatLogReadRequest,
-  deps: ChatLogReaderDeps,
-): AsyncGenerator<ChatLogPage, void, undefined> {
-  let token = request.nextToken;
-  for (;;) {
-    const response = await getLogEvents(request, token, deps);
+/** Spaces requests evenly at `perSecond`, for every caller together. */
+export class RateLimiter {
+  private next = 0;
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number = Date.now,
+    private readonly sleep: (ms: number) => Promise<void> = (ms) => delay(ms),
+  ) {}
+
+  async take(): Promise<void> {
+    const now = this.now();
+    const at = Math.max(now, this.next);
+    this.next = at + 1000 / this.perSecond;
+    if (at > now) await this.sleep(at - now);
+  }
+}
+
+/** A queue of pages from many producers to one consumer, with an end and an error. */
+class PageChannel {
+  private readonly pages: ChatPage[] = [];
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+  private open = 0;
+
+  producer(): void {
+    this.open++;
+  }
+
+  push(page: ChatPage): void {
+    this.pages.push(page);
+    this.signal();
+  }
+
+  close(error?: unknown): void {
+    if (error !== undefined && this.failure === undefined) this.failure = error;
+    this.open--;
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async *drain(): AsyncGenerator<ChatPage> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      const page = this.pages.shift();
+      if (page !== undefined) {
+        yield page;
+        continue;
+      }
+      if (this.open === 0) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+}
+
+/**
+ * The room's CloudWatch Logs stream read with GetLogEvents, as several time slices at once (each
+ * with its own tokens) under one request rate. Pages come in the order they arrive; within a
+ * slice they are in log order.
+ */
+export class CloudWatchChatLog implements ChatLog {
+  constructor(private readonly deps: ChatLogReaderDeps) {}
+
+  async *read(
+    source: ChatLogSource,
+    slices: readonly SlicePosition[],
+    signal?: AbortSignal,
+  ): AsyncIterable<ChatPage> {
+    if (source.kind !== "cloudwatch")
+      throw new ChatLogReadError(`cannot read a ${source.kind} chat log source`);
+    const limiter = new RateLimiter(this.deps.readTps ?? 8, this.deps.now, this.deps.sleep);
+    const channel = new PageChannel();
+    const readAhead = this.deps.readAhead ?? 2;
+    const consumed = slices.map(() => 0);
+    const waiting = new Map<number, () => void>();
+    const stop = new AbortController();
+    const stopped = () => stop.signal.aborted || signal?.aborted === true;
+    const readSlice = async (index: number, slice: SlicePosition) => {
+      let position = slice;
+      let produced = 0;
+      const tokens = new Set<string>();
+      while (!position.done && !stopped()) {
+        while (produced - (consumed[index] as number) >= readAhead && !stopped()) {
+          await new Promise<void>((resolve) => waiting.set(index, resolve));
+        }
+        if (stopped()) return;
+        const page = await this.page(source, index, position, limiter, tokens);
+        if (stopped()) return;
+        produced++;
+        channel.push(page);
+        position = page.next;
+      }
+    };
+    for (const [index, slice] of slices.entries()) {
+      if (slice.done) continue;
+      channel.producer();
+      readSlice(index, slice).then(
+        () => channel.close(),
+        (error: unknown) => channel.close(error),
+      );
+    }
+    try {
+      for await (const page of channel.drain()) {
+        consumed[page.slice] = (consumed[page.slice] as number) + 1;
+        waiting.get(page.slice)?.();
+        waiting.delete(page.slice);
+        yield page;
+      }
+    } finally {
+      stop.abort();
+      for (const wake of waiting.values()) wake();
+    }
+  }
+
+  /** One GetLogEvents page of a slice, retried while throttled or unavailable. */
+  private async page(
+    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    index: number,
+    position: SlicePosition,
+    limiter: RateLimiter,
+    tokens: Set<string>,
+  ): Promise<ChatPage> {
+    const response = await this.getLogEvents(source, position, limiter);
     // A room nobody has chatted in yet has no log stream: nothing to read.
-    if (response === undefined) return;
+    if (response === undefined)
+      return { slice: index, seq: position.read, records: [], next: { ...position, done: true } };
     const next = response.nextForwardToken;
     if (next === undefined) {
       // Neither continuing nor checkpointing is possible; a silently truncated replay would be worse.
-      throw new ChatLogReadError(`GetLogEvents on ${describe(request)} returned no nextForwardToken`);
+      throw new ChatLogReadError(`GetLogEvents on ${source.logStreamName} returned no nextForwardToken`);
     }
-    const messages = messagesInWindow(response.events ?? [], request);
-    const atEnd = next === token;
-    if (!atEnd || messages.length > 0) yield { messages, nextToken: next };
-    if (atEnd) return;
-    token = next;
+    const records = recordsInSlice(response.events ?? [], position);
+    const atEnd = next === position.token;
+    if (!atEnd && tokens.has(next)) {
+      throw new ChatLogReadError(
+        `GetLogEvents on ${source.logStreamName} returned a token it had already given in this slice (a token cycle)`,
+        { permanent: true },
+      );
+    }
+    tokens.add(next);
+    return {
+      slice: index,
+      seq: position.read,
+      records,
+      next: { ...position, token: next, read: position.read + records.length, done: atEnd },
+    };
   }
-}
 
-async function getLogEvents(
-  request: ChatLogReadRequest,
-  token: string | undefined,
-  deps: ChatLogReaderDeps,
-): Promise<GetLogEventsCommandOutput | undefined> {
-  const { sleep = (ms) => delay(ms), random = Math.random } = deps;
-  const maxRetries = deps.maxThrottleRetries ?? DEFAULT_MAX_THROTTLE_RETRIES;
-  // Window bounds go with every request: tokens are positions within the window they came from.
-  const input: GetLogEventsCommandInput = {
-    logGroupName: request.logGroupName,
-    logStreamName: request.logStreamName,
-    startTime: request.startTime,
-    endTime: request.endTime,
-    startFromHead: true,
-    nextToken: token,
-    limit: deps.pageLimit,
-  };
-  for (let retry = 0; ; retry++) {
+  private async getLogEvents(
+    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    position: SlicePosition,
+    limiter: RateLimiter,
+  ): Promise<GetLogEventsCommandOutput | undefined> {
+    const { client, sleep = (ms) => delay(ms), random = Math.random, now = Date.now } = this.deps;
+    const budget = this.deps.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
+    const started = now();
+    // The slice's bounds go with every request: tokens are positions within the range they came from.
+    const command = new GetLogEventsCommand({
+      logGroupName: source.logGroupName,
+      logStreamName: source.logStreamName,
+      startTime: position.start,
+      endTime: position.end,
+      startFromHead: true,
+      nextToken: position.token,
+      limit: this.deps.pageLimit,
+    });
+    for (let retry = 0; ; retry++) {
+      await limiter.take();
+      try {
+        return await client.send(command);
+      } catch (error) {
+        if (error instanceof Error && error.name === "ResourceNotFoundException") {
+          if (await this.groupExists(source, limiter)) return undefined;
+          throw new ChatNotFoundError(`chat log group ${source.logGroupName} does not exist`, {
+            cause: error,
+          });
+        }
+        if (!isRetryable(error)) throw error;
+        // Full jitter: the read quota is shared by the whole account, so retries must spread out.
+        const wait = Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry));
+        if (now() - started + wait > budget) {
+          const message = `reading chat log ${source.logStreamName} still failed after ${retry + 1} attempts in ${Math.round((now() - started) / 1000)} s`;
+          throw new ChatLogReadError(message, { cause: error });
+        }
+        await sleep(wait);
+      }
+    }
+  }
+
+  /** Tells a missing log group (an error) from a missing stream (no chat yet), without reading error texts. */
+  private async groupExists(
+    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    limiter: RateLimiter,
+  ): Promise<boolean> {
+    await limiter.take();
     try {
-      return await deps.client.send(new GetLogEventsCommand(input));
+      await this.deps.client.send(
+        new DescribeLogStreamsCommand({
+          logGroupName: source.logGroupName,
+          logStreamNamePrefix: source.logStreamName,
+        }),
+      );
+      return true;
     } catch (error) {
-      if (error instanceof Error && error.name === "ResourceNotFoundException") {
-        if (await groupExists(request, deps.client)) return undefined;
-        throw new ChatNotFoundError(`Chat log group ${request.logGroupName} does not exist`, {
-          cause: error,
-        });
-      }
-      if (!isThrottledOrUnavailable(error)) throw error;
-      if (retry >= maxRetries) {
-        const message = `Reading chat log ${describe(request)} still failed after ${retry} retries`;
-        throw new ChatLogReadError(message, { cause: error });
-      }
-      // Full jitter: the read quota is shared by the whole account, so retries must spread out.
-      await sleep(Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry)));
+      if (error instanceof Error && error.name === "ResourceNotFoundException") return false;
+      throw error;
     }
   }
 }
 
-/** Tells a missing log group (an error) from a missing stream (no chat yet), without reading error texts. */
-async function groupExists(request: ChatLogReadRequest, client: CloudWatchLogsClient): Promise<boolean> {
-  try {
-    await client.send(
-      new DescribeLogStreamsCommand({
-        logGroupName: request.logGroupName,
-        logStreamNamePrefix: request.logStreamName,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof Error && error.name === "ResourceNotFoundException") return false;
-    throw error;
-  }
-}
-
-function isThrottledOrUnavailable(error: unknown): boolean {
+function isRetryable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (RETRYABLE_ERROR_NAMES.has(error.name)) return true;
-  const status = error instanceof CloudWatchLogsServiceException ? error.$metadata.httpStatusCode : undefined;
+  if (RETRYABLE_ERROR_NAMES.has((error as NodeJS.ErrnoException).code ?? "")) return true;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   return status !== undefined && (status === 429 || status >= 500);
 }
 
 // moto treats endTime as inclusive where AWS excludes it; filtering here keeps both honest.
-function messagesInWindow(events: OutputLogEvent[], request: ChatLogReadRequest): string[] {
-  const messages: string[] = [];
+function recordsInSlice(events: OutputLogEvent[], slice: SlicePosition): string[] {
+  const records: string[] = [];
   for (const { timestamp, message } of events) {
     if (message === undefined) continue;
-    if (timestamp !== undefined && (timestamp < request.startTime || timestamp >= request.endTime)) continue;
-    messages.push(message);
+    if (timestamp !== undefined && (timestamp < slice.start || timestamp >= slice.end)) continue;
+    records.push(message);
   }
-  return messages;
-}
-
-function describe(request: ChatLogReadRequest): string {
-  return `${request.logGroupName}/${request.logStreamName}`;
+  return records;
 }

@@ -8,10 +8,13 @@ import {
   UpdateCommand,
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
+import { ArchiveConflictError } from "../errors";
 import type { RecordingFact, StreamFact } from "../sessions/events";
 import type {
-  ArchiveRequest,
+  ArchiveClaim,
   ArchiveState,
+  BroadcastKey,
+  ClaimResult,
   RecordingRecord,
   SessionsStore,
   StreamRecord,
@@ -35,12 +38,12 @@ export function createDocumentClient(client = new DynamoDBClient({})): DynamoDBD
 }
 
 function toStream(item: Record<string, unknown>): StreamRecord {
-  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, ...rest } = item;
+  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, archiveClaim: _c, ...rest } = item;
   return rest as unknown as StreamRecord;
 }
 
 function toRecording(item: Record<string, unknown>): RecordingRecord {
-  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, streamIds, ...rest } = item;
+  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, archiveClaim: _c, streamIds, ...rest } = item;
   const ids = streamIds instanceof Set ? [...(streamIds as Set<string>)].sort() : [];
   return { ...(rest as unknown as RecordingRecord), streamIds: ids };
 }
@@ -262,20 +265,100 @@ export class SessionsTable implements SessionsStore {
     );
   }
 
-  async saveArchive(request: ArchiveRequest, state: ArchiveState): Promise<void> {
-    const key =
-      "recordingSessionId" in request
-        ? recordingKey(request.recordingSessionId)
-        : streamKey(request.streamId);
+  async saveArchive(key: BroadcastKey, state: ArchiveState): Promise<void> {
     await this.client.send(
       new UpdateCommand(
         named({
           TableName: this.tableName,
-          Key: key,
+          Key: itemKey(key),
           UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp",
           ExpressionAttributeValues: { ":archive": state, ...this.stamp() },
         }),
       ),
     );
   }
+
+  async claimArchive(key: BroadcastKey, claim: ArchiveClaim): Promise<ClaimResult> {
+    const { force, ...held } = claim;
+    const free = `(${FIRST("archiveClaim")} OR #archiveClaim.#expiresAt < :now OR #archiveClaim.#owner = :owner)`;
+    // Named fragment: the replay on record read no further than this run did.
+    const notNewer = "(attribute_not_exists(#archive.#readUntil) OR #archive.#readUntil <= :readUntil)";
+    try {
+      await this.client.send(
+        new UpdateCommand(
+          named({
+            TableName: this.tableName,
+            Key: itemKey(key),
+            UpdateExpression: "SET #archiveClaim = :claim, #updatedAt = :now, #expiresAt = :exp",
+            ConditionExpression: force ? free : `${free} AND ${notNewer}`,
+            ExpressionAttributeValues: {
+              ":claim": held,
+              ":owner": claim.owner,
+              ...(force ? {} : { ":readUntil": claim.readUntil }),
+              ...this.stamp(),
+            },
+          }),
+        ),
+      );
+      return { granted: true };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+    const out = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: itemKey(key), ConsistentRead: true }),
+    );
+    const archive = out.Item?.archive as ArchiveState | undefined;
+    if (!force && archive?.readUntil !== undefined && archive.readUntil > claim.readUntil) {
+      return { granted: false, newer: archive };
+    }
+    const holder = out.Item?.archiveClaim as { owner?: string; readUntil?: string } | undefined;
+    return { granted: false, heldBy: holder?.owner ?? "another run", heldReadUntil: holder?.readUntil };
+  }
+
+  async completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand(
+          named({
+            TableName: this.tableName,
+            Key: itemKey(key),
+            UpdateExpression:
+              "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp REMOVE #archiveClaim",
+            ConditionExpression: "#archiveClaim.#owner = :owner",
+            ExpressionAttributeValues: { ":archive": state, ":owner": owner, ...this.stamp() },
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      throw new ArchiveConflictError(`run ${owner} lost its claim on the replay before recording it`, {
+        cause: error,
+      });
+    }
+  }
+
+  async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
+    const values = { ":failed": "failed", ":reason": reason, ":at": at, ...this.stamp() };
+    await this.conditional(
+      {
+        TableName: this.tableName,
+        Key: itemKey(key),
+        // Keep what the item says of the replay archived before: it is still the one in S3.
+        UpdateExpression:
+          "SET #archive.#status = :failed, #archive.#reason = :reason, #archive.#at = :at, #updatedAt = :now, #expiresAt = :exp",
+        ConditionExpression: "attribute_exists(#archive)",
+        ExpressionAttributeValues: values,
+      },
+      {
+        TableName: this.tableName,
+        Key: itemKey(key),
+        UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp",
+        ExpressionAttributeValues: { ":archive": { status: "failed", reason, at }, ...this.stamp() },
+      },
+    );
+  }
+}
+
+function itemKey(key: BroadcastKey): Record<string, string> {
+  return "recordingSessionId" in key ? recordingKey(key.recordingSessionId) : streamKey(key.streamId);
 }

@@ -1,12 +1,13 @@
 import { parseArgs } from "node:util";
 import { archiveBroadcast } from "../archive/archive";
+import { chatLogStreamName } from "../archive/chat";
 import { parseArchiveRequest } from "../archive/request";
 import { createAwsClients } from "../aws/clients";
-import { chatLogStreamName } from "../aws/ivs";
 import { SessionsTable } from "../aws/sessionsTable";
 import { loadConfig } from "../config";
 import { ArchiverError, ValidationError } from "../errors";
 import { CHANNEL_ARN } from "../sessions/events";
+import type { ArchiveRequest } from "../sessions/model";
 import { archiveDeps } from "../wiring";
 import { formatEnv, provision } from "./provision";
 import { start } from "./start";
@@ -18,23 +19,62 @@ function required<T>(value: T | undefined, flag: string): T {
   return value;
 }
 
+function runSeconds(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 900) {
+    throw new ValidationError(`--max-run-seconds "${value}" is not a whole number of seconds from 1 to 900`);
+  }
+  return seconds;
+}
+
+/**
+ * Archives as a chain of runs of at most `maxRunSeconds` each (unbounded without it): every run
+ * starts afresh, with new clients and no memory of the last, from the checkpoint it left, as a
+ * new Lambda run would.
+ */
+async function archiveChain(first: ArchiveRequest, maxRunSeconds: number | undefined) {
+  let request = first;
+  for (let runs = 1; ; runs++) {
+    const deadline =
+      maxRunSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + maxRunSeconds * 1000;
+    const result = await archiveBroadcast(request, {
+      ...archiveDeps(),
+      remainingMs: () => deadline - Date.now(),
+      // A quarter of a short run, a minute of a long one: time to save the checkpoint.
+      marginMs: maxRunSeconds === undefined ? undefined : Math.min(60_000, maxRunSeconds * 250),
+    });
+    if (result.status !== "continuing") return { result, runs };
+    request = result.request;
+  }
+}
+
 /** The commands that talk to AWS (or a local AWS), loaded only when one of them runs. */
 export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
   async archive(args) {
     const { values } = parseArgs({
       args,
-      options: { "channel-arn": ARN, "stream-id": ARN, "recording-session-id": ARN },
+      options: {
+        "channel-arn": ARN,
+        "stream-id": ARN,
+        "recording-session-id": ARN,
+        "max-run-seconds": { type: "string" },
+        force: { type: "boolean" },
+      },
     });
+    const force = values.force ? { force: true } : {};
     const request = parseArchiveRequest(
       values["recording-session-id"] !== undefined
-        ? { recordingSessionId: values["recording-session-id"] }
+        ? { recordingSessionId: values["recording-session-id"], ...force }
         : {
             channelArn: required(values["channel-arn"], "--channel-arn"),
             streamId: required(values["stream-id"], "--stream-id"),
+            ...force,
           },
     );
-    const result = await archiveBroadcast(request, archiveDeps());
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const { result, runs } = await archiveChain(request, runSeconds(values["max-run-seconds"]));
+    process.stdout.write(`${JSON.stringify({ ...result, runs }, null, 2)}\n`);
+    if (runs > 1) process.stderr.write(`archive: ${runs} runs\n`);
     if (result.status === "failed") throw new ArchiverError(`broadcast not archived: ${result.reason}`);
   },
   async link(args) {

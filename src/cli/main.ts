@@ -15,10 +15,12 @@ Commands:
       --start/--end bound the window (default unbounded); --base is the offset origin (default
       --start, else the earliest sendTime written). Writes to --out or standard output; a
       summary of counts goes to standard error.
-  archive (--channel-arn ARN --stream-id ID | --recording-session-id ID)
+  archive (--channel-arn ARN --stream-id ID | --recording-session-id ID) [--max-run-seconds N] [--force]
       Archive one broadcast now, as the archive Lambda would, with the default AWS credential
-      chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE and ARCHIVE_BUCKET
-      (and optionally CHAT_LOG_GROUP); prints the result as JSON.
+      chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE and ARCHIVE_BUCKET (optionally
+      CHAT_LOG_GROUP, CHAT_LOG_READ_TPS); prints the result as JSON. --max-run-seconds N runs it
+      as a chain of runs of at most N seconds, each continuing from the last one's checkpoint, and
+      says how many runs it took. --force replaces an archived replay even if it read more.
   link --channel-arn ARN --room-arn ARN
       Store which IVS Chat room belongs to a channel (needs SESSIONS_TABLE).
   provision

@@ -7,11 +7,13 @@ import {
   type Instant,
   parseInstant,
   type Replay,
-  ReplayBuilder,
   type ReplayCounts,
+  ReplayEngine,
   type ReplayOptions,
+  type RunStore,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
+import { FileRunStore } from "./fileRuns";
 import { fileSources, type RecordBatch, readAll, stdinSource } from "./input";
 import { PreparePool } from "./preparePool";
 
@@ -37,7 +39,7 @@ function timeOption(flag: string, value: string | undefined): Instant | null {
 }
 
 async function writeAll(replay: Replay, stream: Writable): Promise<void> {
-  for (const chunk of replay.chunks()) {
+  for await (const chunk of replay.chunks()) {
     if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
   }
 }
@@ -58,21 +60,25 @@ async function writeFileAtomically(replay: Replay, path: string): Promise<void> 
 }
 
 /** Builds the replay with worker threads preparing batches while this thread applies them in order. */
-async function buildInParallel(batches: AsyncIterable<RecordBatch>, options: ReplayOptions): Promise<Replay> {
-  const builder = new ReplayBuilder(options);
+async function buildInParallel(
+  batches: AsyncIterable<RecordBatch>,
+  options: ReplayOptions,
+  store: RunStore,
+): Promise<Replay> {
+  const engine = new ReplayEngine(options, store);
   const pool = new PreparePool(options.window);
   // Results are applied in input order; a bounded number in flight bounds memory.
   const inFlight: Promise<PreparedBatch>[] = [];
   const applyOldest = async () => {
     const batch = await inFlight.shift();
-    if (batch !== undefined) builder.applyBatch(batch);
+    if (batch !== undefined) await engine.add(batch);
   };
   try {
     for await (const batch of batches) {
       if ("lines" in batch) inFlight.push(pool.submit(batch.lines));
       else {
         while (inFlight.length > 0) await applyOldest();
-        builder.addAll(batch.records);
+        await engine.addRaw(batch.records);
       }
       if (inFlight.length >= 8) await applyOldest();
     }
@@ -80,7 +86,7 @@ async function buildInParallel(batches: AsyncIterable<RecordBatch>, options: Rep
   } finally {
     await pool.close();
   }
-  return builder.finish();
+  return engine.finish();
 }
 
 /** One line for standard error: what was read, written and left out. */
@@ -107,11 +113,18 @@ export async function replayCommand(
     throw new ValidationError(`--end ${command.end} is before --start ${command.start}`);
   }
   const sources = command.files.length > 0 ? await fileSources(command.files) : [stdinSource(io.stdin)];
-  const replay = await buildInParallel(readAll(sources), {
-    window: { start, end },
-    offsetBase: base ?? start,
-  });
-  if (command.out === undefined) await writeAll(replay, io.stdout);
-  else await writeFileAtomically(replay, command.out);
-  io.stderr.write(`${summary(replay.counts, replay.skipReasons)}\n`);
+  // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
+  const store = await FileRunStore.create();
+  try {
+    const replay = await buildInParallel(
+      readAll(sources),
+      { window: { start, end }, offsetBase: base ?? start },
+      store,
+    );
+    if (command.out === undefined) await writeAll(replay, io.stdout);
+    else await writeFileAtomically(replay, command.out);
+    io.stderr.write(`${summary(replay.counts, replay.skipReasons)}\n`);
+  } finally {
+    await store.close();
+  }
 }

@@ -1,46 +1,62 @@
-import type { Context, SQSBatchResponse, SQSEvent } from "aws-lambda";
-import { archiveBroadcast } from "../archive/archive";
+import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
+import { type ArchiveDeps, archiveBroadcast } from "../archive/archive";
 import { parseArchiveRequest } from "../archive/request";
-import { createAwsClients } from "../aws/clients";
-import type { ArchiveRequest } from "../sessions/model";
+import type { ArchiveScheduler } from "../sessions/model";
 import { archiveDeps, archiveQueue } from "../wiring";
 import { lambda, logger } from "./shared";
 
-const clients = createAwsClients();
-const deps = archiveDeps(clients);
-const queue = archiveQueue(clients);
+/** What the archive handler works with: the use case's ports and the queue for continuations. */
+export interface ArchiveHandlerDeps {
+  archive: Omit<ArchiveDeps, "remainingMs">;
+  queue: ArchiveScheduler;
+}
 
 function isSqsEvent(event: unknown): event is SQSEvent {
   return Array.isArray((event as SQSEvent | null)?.Records);
 }
 
-async function archive(request: ArchiveRequest, context: Context) {
-  logger.appendKeys({ ...request });
-  const result = await archiveBroadcast(request, {
-    ...deps,
-    remainingMs: () => context.getRemainingTimeInMillis(),
+/**
+ * The archive Lambda over its dependencies: archives broadcasts from the archive queue (each
+ * failed message reported alone through Powertools batch processing, so SQS retries it and finally
+ * dead-letters it) or from a redrive payload given to `serverless invoke`.
+ */
+export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
+  const processor = new BatchProcessor(EventType.SQS);
+  const archive = async (payload: unknown, context: Context) => {
+    const request = parseArchiveRequest(payload);
+    logger.appendKeys({ ...request });
+    const { archive: ports, queue } = deps();
+    const result = await archiveBroadcast(request, {
+      ...ports,
+      log: {
+        info: (message, extra = {}) => logger.info(message, extra),
+        warn: (message, extra = {}) => logger.warn(message, extra),
+      },
+      remainingMs: () => context.getRemainingTimeInMillis(),
+    });
+    if (result.status === "continuing") await queue.schedule(result.request, 0);
+    (result.status === "failed" ? logger.error : logger.info).call(logger, `archive ${result.status}`, {
+      result,
+    });
+    return result;
+  };
+  return lambda(async (event: unknown, context: Context) => {
+    if (!isSqsEvent(event)) return archive(event, context);
+    const record = async (message: SQSRecord) => archive(JSON.parse(message.body), context);
+    return processPartialResponse(event, record, processor, {
+      context,
+      throwOnFullBatchFailure: false,
+      // One broadcast at a time: archives are memory-heavy, and copies of a message would race for the claim.
+      processInParallel: false,
+    });
   });
-  if (result.status === "continuing") await queue.schedule(request, 0);
-  const log = result.status === "failed" ? logger.error.bind(logger) : logger.info.bind(logger);
-  log(`archive ${result.status}`, { result });
-  return result;
 }
 
-/**
- * Archives broadcasts from the archive queue (a failed message is reported alone, so SQS retries
- * it and finally dead-letters it) or from a redrive payload `{"channelArn","streamId"}` /
- * `{"recordingSessionId"}` given to `serverless invoke`.
- */
-export const handler = lambda(async (event: unknown, context: Context) => {
-  if (!isSqsEvent(event)) return archive(parseArchiveRequest(event), context);
-  const response: SQSBatchResponse = { batchItemFailures: [] };
-  for (const record of event.Records) {
-    try {
-      await archive(parseArchiveRequest(JSON.parse(record.body)), context);
-    } catch (error) {
-      logger.error("archive message failed", { messageId: record.messageId, body: record.body, error });
-      response.batchItemFailures.push({ itemIdentifier: record.messageId });
-    }
-  }
-  return response;
+let defaults: ArchiveHandlerDeps | undefined;
+
+/** The deployed handler: dependencies from the environment, made once per cold start. */
+export const handler = createArchiveHandler(() => {
+  defaults ??= { archive: archiveDeps(), queue: archiveQueue() };
+  return defaults;
 });

@@ -1,5 +1,14 @@
-export { buildReplay, type RecordSource, Replay, ReplayBuilder } from "./builder";
+export {
+  buildReplay,
+  type EngineOptions,
+  type EngineState,
+  parseEngineState,
+  type RecordSource,
+  Replay,
+  ReplayEngine,
+} from "./engine";
 export { splitLines } from "./lines";
+export { type KeptItem, MemoryRunStore, type RunStore } from "./runs";
 export {
   compareInstants,
   floorDiffMs,

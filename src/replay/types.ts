@@ -38,15 +38,3 @@ export interface ReplayOptions {
   streamIds?: readonly string[];
   recording?: RecordingRef | null;
 }
-
-/** A message or custom event kept for the replay, its JSON tail already rendered. */
-export interface KeptItem {
-  id: string;
-  /** `sendTime` as an instant (its text, as logged, is in `rest`). */
-  ms: number;
-  sub: string;
-  /** `bytes[start, end)` is the item's JSON without id and offset, UTF-8: `{"sendTime":...}`. */
-  bytes: Buffer;
-  start: number;
-  end: number;
-}

@@ -1,7 +1,10 @@
 import type { ReplayCounts } from "../replay";
 import type { RecordingFact, StreamFact } from "./events";
 
-/** The outcome of the last archive of a broadcast, kept on its item. */
+/**
+ * The outcome of the last archive of a broadcast, kept on its item. A failed attempt keeps the
+ * location, window, counts and `readUntil` of the replay archived before it, if any.
+ */
 export interface ArchiveState {
   status: "archived" | "failed";
   at: string;
@@ -9,7 +12,24 @@ export interface ArchiveState {
   location?: { bucket: string; key: string };
   window?: { start: string | null; end: string | null };
   counts?: ReplayCounts;
+  /** How far the archived replay read the log (ISO): a run that read less never replaces it. */
+  readUntil?: string;
 }
+
+/** A run's claim to write a broadcast's replay: who it is, how far it read, until when the claim holds. */
+export interface ArchiveClaim {
+  owner: string;
+  readUntil: string;
+  expiresAt: string;
+  /** Replace a replay that read further (a redrive with force). */
+  force: boolean;
+}
+
+/** Whether a claim was granted; when not, the archive state that stood in its way or the run holding the claim. */
+export type ClaimResult =
+  | { granted: true }
+  | { granted: false; newer: ArchiveState }
+  | { granted: false; heldBy: string; heldReadUntil?: string };
 
 /** What the table knows of one stream (times are ISO strings; start is the earliest seen, end the latest). */
 export interface StreamRecord {
@@ -44,8 +64,14 @@ export interface RecordingRecord {
   archive?: ArchiveState;
 }
 
-/** Which broadcast to archive: a recording session, or a stream that may not be recorded. */
-export type ArchiveRequest = { recordingSessionId: string } | { channelArn: string; streamId: string };
+/** A broadcast: a recording session, or a stream that may not be recorded. */
+export type BroadcastKey = { recordingSessionId: string } | { channelArn: string; streamId: string };
+
+/**
+ * Which broadcast to archive, and how: `force` replaces a replay even if it read further;
+ * `chain` and `run` continue a chain of runs from its checkpoint.
+ */
+export type ArchiveRequest = BroadcastKey & { force?: boolean; chain?: string; run?: number };
 
 /** The persistence the tracking and archive use cases need; src/aws/sessionsTable.ts implements it. */
 export interface SessionsStore {
@@ -60,7 +86,13 @@ export interface SessionsStore {
   getRecording(sessionId: string): Promise<RecordingRecord | undefined>;
   getLink(channelArn: string): Promise<string | undefined>;
   putLink(channelArn: string, roomArn: string): Promise<void>;
-  saveArchive(request: ArchiveRequest, state: ArchiveState): Promise<void>;
+  saveArchive(key: BroadcastKey, state: ArchiveState): Promise<void>;
+  /** Takes the right to write the broadcast's replay (SPEC section 8: the newest read wins). */
+  claimArchive(key: BroadcastKey, claim: ArchiveClaim): Promise<ClaimResult>;
+  /** Records the archived replay and gives the claim back; fails if `owner` no longer holds it. */
+  completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void>;
+  /** Records a failed attempt, keeping what the item says of a replay archived before. */
+  failArchive(key: BroadcastKey, reason: string, at: string): Promise<void>;
 }
 
 /** Sends a broadcast to the archive queue. */

@@ -5,12 +5,9 @@ import {
   PutLogEventsCommand,
 } from "@aws-sdk/client-cloudwatch-logs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ChatLogPage,
-  type ChatLogReadRequest,
-  createCloudWatchLogsClient,
-  readChatLogPages,
-} from "../../src/aws/chatLog";
+import { planSlices } from "../../src/archive/archive";
+import type { ChatPage, SlicePosition } from "../../src/archive/ports";
+import { CloudWatchChatLog, createCloudWatchLogsClient } from "../../src/aws/chatLog";
 import { ChatNotFoundError } from "../../src/errors";
 import { chatMessage } from "../support/chatRecords";
 import { type Moto, motoClientConfig, startMoto } from "../support/moto";
@@ -24,15 +21,30 @@ function chatRecord(id: string, timestamp: number): string {
   return chatMessage(id, timestamp).line;
 }
 
-function idsOf(pages: ChatLogPage[]): string[] {
-  return pages.flatMap((p) =>
-    p.messages.map((m) => (JSON.parse(m) as { payload: { Id: string } }).payload.Id),
-  );
+/** Ids in log order: slices in time order, each slice's pages in the order read. */
+function idsOf(pages: ChatPage[]): string[] {
+  return [...pages]
+    .sort((a, b) => a.slice - b.slice || a.seq - b.seq)
+    .flatMap((p) => p.records.map((m) => (JSON.parse(m) as { payload: { Id: string } }).payload.Id));
 }
 
-async function readAll(request: ChatLogReadRequest, pageLimit?: number): Promise<ChatLogPage[]> {
-  const pages: ChatLogPage[] = [];
-  for await (const p of readChatLogPages(request, { client, pageLimit })) pages.push(p);
+interface Request {
+  logGroupName: string;
+  logStreamName: string;
+  startTime: number;
+  endTime: number;
+}
+
+async function readAll(request: Request, pageLimit?: number, slices?: SlicePosition[]): Promise<ChatPage[]> {
+  const pages: ChatPage[] = [];
+  const reader = new CloudWatchChatLog({ client, pageLimit, readTps: 50 });
+  const source = {
+    kind: "cloudwatch" as const,
+    logGroupName: request.logGroupName,
+    logStreamName: request.logStreamName,
+  };
+  const positions = slices ?? [{ start: request.startTime, end: request.endTime, read: 0, done: false }];
+  for await (const p of reader.read(source, positions)) pages.push(p);
   return pages;
 }
 
@@ -100,17 +112,43 @@ describe("readChatLogPages on moto", () => {
 
     // Act
     const pages = await readAll(request, 3);
-    const resumed = await readAll({ ...request, nextToken: pages[0]?.nextToken }, 3);
+    const first = pages[0]?.next as SlicePosition;
+    const resumed = await readAll(request, 3, [first]);
 
     // Assess
-    expect(pages.map((p) => p.messages.length)).toEqual([3, 3, 1]);
+    expect(pages.filter((p) => p.records.length > 0).map((p) => p.records.length)).toEqual([3, 3, 1]);
+    expect(pages.at(-1)?.next.done).toBe(true);
     expect(idsOf(pages)).toEqual(ids);
     expect(idsOf(resumed)).toEqual(ids.slice(3));
   });
 
+  it("reads time slices concurrently, together exactly the records of the range", async () => {
+    // Prepare
+    const stream = "aws/IVSChatLogs/1.0/room_slicedRoom1";
+    const ids = Array.from({ length: 40 }, (_, i) => `s${String(i).padStart(2, "0")}`);
+    await putChat(
+      stream,
+      ids.map((id, i) => ({ id, at: BASE + i * 15_000 })),
+    );
+    const request = {
+      logGroupName: LOG_GROUP,
+      logStreamName: stream,
+      startTime: BASE,
+      endTime: BASE + 600_000,
+    };
+    const slices = planSlices(request.startTime, request.endTime, 4);
+
+    // Act
+    const pages = await readAll(request, 2, slices);
+
+    // Assess
+    expect(slices).toHaveLength(6);
+    expect(idsOf(pages)).toEqual(ids);
+  });
+
   it("reads nothing from a room without a log stream yet", async () => {
     // Act
-    const messages = await readAll({
+    const pages = await readAll({
       logGroupName: LOG_GROUP,
       logStreamName: "aws/IVSChatLogs/1.0/room_doesNotExist",
       startTime: BASE,
@@ -118,7 +156,7 @@ describe("readChatLogPages on moto", () => {
     });
 
     // Assess
-    expect(messages).toEqual([]);
+    expect(idsOf(pages)).toEqual([]);
   });
 
   it("reports a missing log group as ChatNotFoundError", async () => {

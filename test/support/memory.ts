@@ -1,8 +1,11 @@
-import type { CheckpointMark, CheckpointStore } from "../../src/archive/archive";
+import type { CheckpointStore, LoadedCheckpoint } from "../../src/archive/ports";
+import { MemoryRunStore, type RunStore } from "../../src/replay";
 import type { RecordingFact, StreamFact } from "../../src/sessions/events";
 import type {
-  ArchiveRequest,
+  ArchiveClaim,
   ArchiveState,
+  BroadcastKey,
+  ClaimResult,
   RecordingRecord,
   SessionsStore,
   StreamRecord,
@@ -14,7 +17,8 @@ export class MemorySessionsStore implements SessionsStore {
   readonly recordings = new Map<string, RecordingRecord>();
   readonly links = new Map<string, string>();
   /** Every archive state saved, in order, with the key it was saved under. */
-  readonly archives: { request: ArchiveRequest; state: ArchiveState }[] = [];
+  readonly archives: { request: BroadcastKey; state: ArchiveState }[] = [];
+  readonly claims = new Map<string, { owner: string; readUntil: string; expiresAt: string }>();
 
   async recordStream(fact: StreamFact): Promise<{ stream: StreamRecord; changed: boolean }> {
     const at = fact.at.toISOString();
@@ -99,40 +103,83 @@ export class MemorySessionsStore implements SessionsStore {
     this.links.set(channelArn, roomArn);
   }
 
-  async saveArchive(request: ArchiveRequest, state: ArchiveState): Promise<void> {
+  private item(key: BroadcastKey): { archive?: ArchiveState } | undefined {
+    return "recordingSessionId" in key
+      ? this.recordings.get(key.recordingSessionId)
+      : this.streams.get(key.streamId);
+  }
+
+  private name(key: BroadcastKey): string {
+    return "recordingSessionId" in key ? key.recordingSessionId : key.streamId;
+  }
+
+  async saveArchive(request: BroadcastKey, state: ArchiveState): Promise<void> {
     this.archives.push({ request: structuredClone(request), state: structuredClone(state) });
-    const item =
-      "recordingSessionId" in request
-        ? this.recordings.get(request.recordingSessionId)
-        : this.streams.get(request.streamId);
+    const item = this.item(request);
     if (item !== undefined) item.archive = structuredClone(state);
+  }
+
+  async claimArchive(key: BroadcastKey, claim: ArchiveClaim): Promise<ClaimResult> {
+    const archive = this.item(key)?.archive;
+    if (!claim.force && archive?.readUntil !== undefined && archive.readUntil > claim.readUntil) {
+      return { granted: false, newer: structuredClone(archive) };
+    }
+    const held = this.claims.get(this.name(key));
+    if (held !== undefined && held.owner !== claim.owner && held.expiresAt >= new Date().toISOString()) {
+      return { granted: false, heldBy: held.owner, heldReadUntil: held.readUntil };
+    }
+    this.claims.set(this.name(key), {
+      owner: claim.owner,
+      readUntil: claim.readUntil,
+      expiresAt: claim.expiresAt,
+    });
+    return { granted: true };
+  }
+
+  async completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void> {
+    if (this.claims.get(this.name(key))?.owner !== owner) throw new Error(`${owner} holds no claim`);
+    this.claims.delete(this.name(key));
+    await this.saveArchive(key, state);
+  }
+
+  async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
+    const before = this.item(key)?.archive;
+    await this.saveArchive(key, { ...before, status: "failed", reason, at });
   }
 }
 
-/** Checkpoints in memory, stored as the S3 store keeps them: the mark, then the state's text. */
+/** Checkpoints in memory: documents as JSON text, runs in memory stores, per chain. */
 export class MemoryCheckpoints implements CheckpointStore {
-  readonly saved = new Map<string, { mark: CheckpointMark; text: string }>();
+  readonly documents = new Map<string, string>();
+  readonly stores = new Map<string, MemoryRunStore>();
   readonly removed: string[] = [];
 
-  async load(key: string) {
-    const checkpoint = this.saved.get(key);
-    if (checkpoint === undefined) return undefined;
-    const lines = checkpoint.text.split("\n");
-    return {
-      mark: structuredClone(checkpoint.mark),
-      state: (async function* () {
-        yield lines;
-      })(),
-    };
+  async load(chain: string): Promise<LoadedCheckpoint> {
+    const text = this.documents.get(chain);
+    if (text === undefined) return { found: false };
+    try {
+      return { found: true, json: JSON.parse(text) };
+    } catch {
+      return { found: true, unreadable: "it is not JSON" };
+    }
   }
 
-  async save(key: string, mark: CheckpointMark, state: Iterable<string>): Promise<void> {
-    // The state is read now, as an upload would: the builder goes on changing after this call.
-    this.saved.set(key, { mark: structuredClone(mark), text: [...state].join("") });
+  async save(chain: string, checkpoint: unknown): Promise<void> {
+    this.documents.set(chain, JSON.stringify(checkpoint));
   }
 
-  async remove(key: string): Promise<void> {
-    this.saved.delete(key);
-    this.removed.push(key);
+  runs(chain: string): RunStore {
+    let store = this.stores.get(chain);
+    if (store === undefined) {
+      store = new MemoryRunStore();
+      this.stores.set(chain, store);
+    }
+    return store;
+  }
+
+  async remove(chain: string): Promise<void> {
+    this.documents.delete(chain);
+    this.stores.delete(chain);
+    this.removed.push(chain);
   }
 }

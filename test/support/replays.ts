@@ -81,5 +81,5 @@ export async function expectedReplayText(
     streamIds: expected.streamIds,
     recording: expected.recording,
   });
-  return replay.toString();
+  return replay.text();
 }

@@ -18,13 +18,9 @@ import {
 } from "@aws-sdk/client-ivschat";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import {
-  chatLogStreamName,
-  createIvsLookups,
-  type IvsLookups,
-  isUnavailable,
-  resolveChat,
-} from "../../src/aws/ivs";
+import { chatLogStreamName, resolveChat } from "../../src/archive/chat";
+import type { IvsLookups } from "../../src/archive/ports";
+import { createIvsLookups, isUnavailable } from "../../src/aws/ivs";
 import { ChatNotFoundError, ValidationError } from "../../src/errors";
 
 const CHANNEL = "arn:aws:ivs:us-east-1:123456789012:channel/AbCdef1G2hij";

@@ -1,0 +1,83 @@
+import type { RecordingRef, Replay, RunStore } from "../replay";
+
+/** Where the room of a channel was found, in the order SPEC section 5 tries them. */
+export type RoomSource = "link" | "tag" | "name";
+
+/** The room found by the channel's name, or why there is none. */
+export type NameMatch = { roomArn: string } | { roomArn?: undefined; reason: string };
+
+/** Times of one IVS stream session; `endTime` is absent while the stream is live. */
+export interface StreamSessionTimes {
+  startTime?: Date;
+  endTime?: Date;
+}
+
+/** IVS and IVS Chat lookups; each resolves to undefined where the answer is not available. */
+export interface IvsLookups {
+  roomFromChannelTag(channelArn: string): Promise<string | undefined>;
+  roomByChannelName(channelArn: string): Promise<NameMatch>;
+  logGroupOfRoom(roomArn: string): Promise<string | undefined>;
+  streamSessionTimes(channelArn: string, streamId: string): Promise<StreamSessionTimes | undefined>;
+}
+
+/** Where a broadcast's chat log lies. */
+export type ChatLogSource = { kind: "cloudwatch"; logGroupName: string; logStreamName: string };
+
+/** Where one time slice of the log read stands: `[start, end)` in epoch ms, the token to continue after, records read so far. */
+export interface SlicePosition {
+  start: number;
+  end: number;
+  token?: string;
+  read: number;
+  done: boolean;
+}
+
+/** Records of one slice in log order; record `i` sits at position `seq + i` of its slice; `next` is where the slice stands after it. */
+export interface ChatPage {
+  slice: number;
+  seq: number;
+  records: string[];
+  next: SlicePosition;
+}
+
+/** Reads a chat log: every slice not done, concurrently; pages of one slice come in log order. */
+export interface ChatLog {
+  read(
+    source: ChatLogSource,
+    slices: readonly SlicePosition[],
+    signal?: AbortSignal,
+  ): AsyncIterable<ChatPage>;
+}
+
+/** Where a replay is written. */
+export interface ReplayLocation {
+  bucket: string;
+  key: string;
+}
+
+/** Writes finished replays, whole or not at all. */
+export interface ReplayWriter {
+  write(location: ReplayLocation, replay: Replay): Promise<void>;
+}
+
+/** What IVS wrote about a recording beside it. */
+export interface RecordingMetadata {
+  /** `recording_started_at` of `events/recording-started.json`, when it can be read. */
+  startedAt(recording: RecordingRef): Promise<Date | undefined>;
+}
+
+/** A saved checkpoint as found: its JSON (to validate), or why it could not be read. */
+export type LoadedCheckpoint =
+  | { found: false }
+  | { found: true; json: unknown }
+  | { found: true; unreadable: string };
+
+/** Working state of long archives: one checkpoint document per chain of runs, and the chain's runs. */
+export interface CheckpointStore {
+  load(chain: string): Promise<LoadedCheckpoint>;
+  save(chain: string, checkpoint: unknown): Promise<void>;
+  /** Where the chain's engine keeps its runs and id pages. */
+  runs(chain: string): RunStore;
+  /** Removes the chain's checkpoint and runs. */
+  remove(chain: string): Promise<void>;
+}

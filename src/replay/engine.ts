@@ -1,0 +1,430 @@
+import { z } from "zod";
+import { IdTable } from "./idTable";
+import { isBlank, Outcome, type PreparedBatch, prepareBatch, SKIP_REASONS } from "./prepare";
+import { byReplayOrder, encodeRun, type KeptItem, MemoryRunStore, mergeRuns, type RunStore } from "./runs";
+import { floorDiffMs, formatInstant, type Instant } from "./time";
+import type { ReplayCounts, ReplayOptions, SkipReason } from "./types";
+
+/** What the first record of an id was: its tag in the seen-id table. */
+const Tag = { Seen: 0, Message: 1, Event: 2, Delete: 3 } as const;
+// Values of a seen id when records may come out of order: its log position, and the deleted-id entry it names.
+const SEQ = 0;
+const TARGET = 8;
+const REFS = 0;
+
+/** How an engine keeps its state; every default suits the offline command. */
+export interface EngineOptions {
+  /**
+   * Records may arrive out of log order (slices of the log read concurrently): each carries its
+   * log position and the earliest copy of an id wins (rule 2), whatever came first.
+   */
+  unordered?: boolean;
+  /** Bytes of kept items held in memory before they are sorted and spilled as a run; default 64 MiB. */
+  spillBytes?: number;
+}
+
+const EngineStateSchema = z.object({
+  records: z.number().int().nonnegative(),
+  valid: z.number().int().nonnegative(),
+  skipReasons: z.record(z.string(), z.number().int().nonnegative()),
+  winners: z.object({ messages: z.number().int().nonnegative(), events: z.number().int().nonnegative() }),
+  runs: z.array(z.object({ messages: z.string(), events: z.string() })),
+  seenPages: z.array(z.string()),
+  deletedPages: z.array(z.string()),
+  generation: z.number().int().nonnegative(),
+});
+
+/** An engine's state as a checkpoint stores it: counts and the names of what it put in its run store. */
+export type EngineState = z.infer<typeof EngineStateSchema>;
+
+/** Validates a stored engine state; throws a zod error naming the field when it does not fit. */
+export function parseEngineState(value: unknown): EngineState {
+  return EngineStateSchema.parse(value);
+}
+
+const DEFAULT_SPILL_BYTES = 64 * 2 ** 20;
+// Per kept item beyond its JSON bytes: the object and its strings.
+const ITEM_OVERHEAD = 120;
+
+/**
+ * Turns chat log records into a version 1 replay (SPEC section 3) in bounded memory. Kept items
+ * are spilled as sorted runs to a run store and merged while the replay is written; memory holds
+ * only the seen and deleted ids (compact tables) and one run's worth of items.
+ */
+export class ReplayEngine {
+  private records = 0;
+  private valid = 0;
+  private readonly skipReasons: Partial<Record<SkipReason, number>> = {};
+  private readonly winners = { messages: 0, events: 0 };
+  private messages: KeptItem[] = [];
+  private events: KeptItem[] = [];
+  private bufferedBytes = 0;
+  private readonly runs: { messages: string; events: string }[] = [];
+  private spilling: Promise<void> = Promise.resolve();
+  private seenPages: string[] = [];
+  private deletedPages: string[] = [];
+  private generation = 0;
+  private readonly unordered: boolean;
+  private readonly spillBytes: number;
+
+  constructor(
+    private readonly options: ReplayOptions,
+    private readonly store: RunStore,
+    engine: EngineOptions = {},
+    private seen = new IdTable(engine.unordered ? 16 : 0),
+    private deleted = new IdTable(engine.unordered ? 4 : 0),
+  ) {
+    this.unordered = engine.unordered ?? false;
+    this.spillBytes = engine.spillBytes ?? DEFAULT_SPILL_BYTES;
+  }
+
+  /** Records read so far (rule 1). */
+  get recordsRead(): number {
+    return this.records;
+  }
+
+  /** Adds raw records (blank ones are not records) whose log positions start at `seq`. */
+  async addRaw(raws: readonly string[], seq = this.records): Promise<void> {
+    const records = raws.filter((raw) => !isBlank(raw));
+    await this.add(prepareBatch(records, this.options.window), seq);
+  }
+
+  /**
+   * Applies the rules that depend on other records (duplicates, deletions) to a prepared batch
+   * whose record `i` sits at log position `seq + i`; spills kept items when the buffer is full.
+   */
+  async add(batch: PreparedBatch, seq = this.records): Promise<void> {
+    const { outcomes, ids, ms, subs, rests, restEnds, targets } = batch;
+    const rendered = Buffer.from(rests.buffer, rests.byteOffset, rests.byteLength);
+    let kept = 0;
+    let deletion = 0;
+    this.records += outcomes.length;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i] as number;
+      if (outcome >= Outcome.Skipped) {
+        const reason = SKIP_REASONS[outcome - Outcome.Skipped] as SkipReason;
+        this.skipReasons[reason] = (this.skipReasons[reason] ?? 0) + 1;
+        continue;
+      }
+      this.valid++;
+      const k = outcome === Outcome.Message || outcome === Outcome.Event ? kept++ : -1;
+      const target = outcome === Outcome.Delete ? (targets[deletion++] as string) : "";
+      const tag =
+        outcome === Outcome.Message
+          ? Tag.Message
+          : outcome === Outcome.Event
+            ? Tag.Event
+            : outcome === Outcome.Delete
+              ? Tag.Delete
+              : Tag.Seen;
+      const at = seq + i;
+      const handle = this.seen.findOrAdd(ids[i] as string, tag);
+      if (!this.seen.added) {
+        // A later copy of an id is a duplicate; an earlier one (read out of order) takes over.
+        if (!this.unordered || at >= this.seen.float(handle, SEQ)) continue;
+        this.lose(handle);
+        this.seen.setTag(handle, tag);
+      }
+      if (this.unordered) this.seen.setFloat(handle, SEQ, at);
+      if (tag === Tag.Delete) this.win(handle, target);
+      else if (k >= 0) {
+        this.winners[tag === Tag.Message ? "messages" : "events"]++;
+        const start = k === 0 ? 0 : (restEnds[k - 1] as number);
+        const end = restEnds[k] as number;
+        const item = { id: ids[i] as string, seq: at, ms: ms[k] as number, sub: subs[k] as string };
+        (tag === Tag.Message ? this.messages : this.events).push({ ...item, bytes: rendered, start, end });
+        this.bufferedBytes += end - start + ITEM_OVERHEAD;
+      } else if (this.unordered) this.seen.setFloat(handle, TARGET, -1);
+    }
+    if (this.bufferedBytes >= this.spillBytes) await this.spill();
+  }
+
+  private win(handle: number, target: string): void {
+    if (target === "") {
+      if (this.unordered) this.seen.setFloat(handle, TARGET, -1);
+      return;
+    }
+    const d = this.deleted.findOrAdd(target, 0);
+    if (!this.unordered) return;
+    this.deleted.setInt(d, REFS, this.deleted.int(d, REFS) + 1);
+    this.seen.setFloat(handle, TARGET, d);
+  }
+
+  /** Takes back what the record holding `handle` did, now that an earlier copy of its id was read. */
+  private lose(handle: number): void {
+    const tag = this.seen.tag(handle);
+    if (tag === Tag.Message) this.winners.messages--;
+    else if (tag === Tag.Event) this.winners.events--;
+    else if (tag === Tag.Delete) {
+      const d = this.seen.float(handle, TARGET);
+      if (d >= 0) this.deleted.setInt(d, REFS, this.deleted.int(d, REFS) - 1);
+    }
+  }
+
+  /** Sorts the buffered items and writes them as a run (after the previous spill has landed). */
+  private async spill(): Promise<void> {
+    await this.spilling;
+    const messages = this.messages.sort(byReplayOrder);
+    const events = this.events.sort(byReplayOrder);
+    this.messages = [];
+    this.events = [];
+    this.bufferedBytes = 0;
+    const run = { messages: `run-${this.runs.length}-messages`, events: `run-${this.runs.length}-events` };
+    this.runs.push(run);
+    this.spilling = Promise.all([
+      this.store.put(run.messages, encodeRun(messages)),
+      this.store.put(run.events, encodeRun(events)),
+    ]).then(() => undefined);
+    // Errors surface at the next spill, save or finish; keep them from being reported as unhandled.
+    this.spilling.catch(() => undefined);
+  }
+
+  /**
+   * Puts everything in the run store and returns the state that `restore` continues from: only
+   * counts and names, so saving and restoring stay small whatever the chat's size.
+   */
+  async save(): Promise<EngineState> {
+    if (this.messages.length + this.events.length > 0) await this.spill();
+    await this.spilling;
+    this.generation++;
+    this.seenPages = await this.savePages("seen", this.seen, this.seenPages);
+    this.deletedPages = await this.savePages("deleted", this.deleted, this.deletedPages);
+    return {
+      records: this.records,
+      valid: this.valid,
+      skipReasons: { ...this.skipReasons },
+      winners: { ...this.winners },
+      runs: this.runs.map((run) => ({ ...run })),
+      seenPages: [...this.seenPages],
+      deletedPages: [...this.deletedPages],
+      generation: this.generation,
+    };
+  }
+
+  /** Saves the pages of a table that are new or changed, under names not used before. */
+  private async savePages(kind: string, table: IdTable, saved: readonly string[]): Promise<string[]> {
+    const pages = table.pageBytes();
+    const changed = new Set(table.dirtyPages());
+    const names = pages.map((_, p) =>
+      p < saved.length && !changed.has(p) ? (saved[p] as string) : `${kind}-${this.generation}-${p}`,
+    );
+    await Promise.all(
+      pages.map((bytes, p) =>
+        names[p] === saved[p] ? undefined : this.store.put(names[p] as string, [bytes]),
+      ),
+    );
+    table.clearDirty();
+    return names;
+  }
+
+  /** An engine continuing from a saved state, its runs and id pages read back from `store`. */
+  static async restore(
+    options: ReplayOptions,
+    store: RunStore,
+    engineOptions: EngineOptions,
+    state: EngineState,
+  ): Promise<ReplayEngine> {
+    const read = async (name: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of store.get(name)) chunks.push(chunk);
+      return Buffer.concat(chunks);
+    };
+    const [seenPages, deletedPages] = await Promise.all([
+      Promise.all(state.seenPages.map(read)),
+      Promise.all(state.deletedPages.map(read)),
+    ]);
+    const unordered = engineOptions.unordered ?? false;
+    const engine = new ReplayEngine(
+      options,
+      store,
+      engineOptions,
+      IdTable.fromPages(unordered ? 16 : 0, seenPages),
+      IdTable.fromPages(unordered ? 4 : 0, deletedPages),
+    );
+    engine.records = state.records;
+    engine.valid = state.valid;
+    Object.assign(engine.skipReasons, state.skipReasons);
+    Object.assign(engine.winners, state.winners);
+    engine.runs.push(...state.runs);
+    engine.seenPages = [...state.seenPages];
+    engine.deletedPages = [...state.deletedPages];
+    engine.generation = state.generation;
+    return engine;
+  }
+
+  private isDeleted(id: string): boolean {
+    const d = this.deleted.find(id);
+    return d >= 0 && (!this.unordered || this.deleted.int(d, REFS) > 0);
+  }
+
+  private isWinner(item: KeptItem): boolean {
+    return !this.unordered || this.seen.float(this.seen.find(item.id), SEQ) === item.seq;
+  }
+
+  /** The counts of the replay once every record is read (rules 1, 2, 5 and 9). */
+  counts(): ReplayCounts {
+    let deleted = 0;
+    this.deleted.forEach((d) => {
+      if (this.unordered && this.deleted.int(d, REFS) <= 0) return;
+      const handle = this.seen.find(this.deleted.id(d));
+      if (handle >= 0 && this.seen.tag(handle) === Tag.Message) deleted++;
+    });
+    const skipped = this.records - this.valid;
+    return {
+      records: this.records,
+      messages: this.winners.messages - deleted,
+      events: this.winners.events,
+      deleted,
+      duplicates: this.valid - this.seen.size,
+      skipped,
+    };
+  }
+
+  /** Why records were skipped, by reason. */
+  skipped(): Partial<Record<SkipReason, number>> {
+    return { ...this.skipReasons };
+  }
+
+  /** The replay's items in order, deleted and superseded ones left out, merged from runs and memory. */
+  private async *kept(kind: "messages" | "events"): AsyncGenerator<KeptItem> {
+    await this.spilling;
+    const inMemory = this[kind].sort(byReplayOrder);
+    const runs = this.runs.map((run) => this.store.get(run[kind]));
+    for await (const item of mergeRuns(runs, inMemory)) {
+      if (!this.isWinner(item)) continue;
+      if (kind === "messages" && this.isDeleted(item.id)) continue;
+      yield item;
+    }
+  }
+
+  /** The finished replay: its counts and its bytes, streamed, the same for the same inputs (rule 10). */
+  finish(): Replay {
+    return new Replay(this.options, this.counts(), this.skipped(), (kind) => this.kept(kind));
+  }
+}
+
+/** A finished replay: `chunks()` streams its bytes, merging the engine's runs as it goes. */
+export class Replay {
+  constructor(
+    readonly options: ReplayOptions,
+    readonly counts: ReplayCounts,
+    readonly skipReasons: Partial<Record<SkipReason, number>>,
+    private readonly items: (kind: "messages" | "events") => AsyncGenerator<KeptItem>,
+  ) {}
+
+  /** Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not re-encoded. */
+  async *chunks(chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+    const { options, counts } = this;
+    const messages = this.items("messages");
+    const events = this.items("events");
+    const firstMessage = await messages.next();
+    const firstEvent = await events.next();
+    const base = offsetBase(options.offsetBase, [firstMessage.value, firstEvent.value]);
+    const window = options.window;
+    const header = {
+      version: 1,
+      channelArn: options.channelArn ?? null,
+      roomArn: options.roomArn ?? null,
+      streamIds: options.streamIds ?? [],
+      recording: options.recording ?? null,
+      window: {
+        start: window.start === null ? null : formatInstant(window.start),
+        end: window.end === null ? null : formatInstant(window.end),
+      },
+      offsetBase: base === null ? null : base.text,
+      counts,
+    };
+    const out = new ChunkWriter(chunkSize);
+    out.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
+    const sections: [IteratorResult<KeptItem>, AsyncGenerator<KeptItem>][] = [
+      [firstMessage, messages],
+      [firstEvent, events],
+    ];
+    for (const [first, rest] of sections) {
+      if (rest === events) out.text(`],"events":[`);
+      let next = first;
+      for (let i = 0; !next.done; i++, next = await rest.next()) {
+        const item = next.value;
+        const offset = base === null ? 0 : floorDiffMs(item, base.at);
+        out.text(`${i === 0 ? "\n" : ",\n"}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
+        out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
+        if (out.full()) yield out.take();
+      }
+      if (!first.done) out.text("\n");
+    }
+    out.text("]}\n");
+    yield out.take();
+  }
+
+  /** The whole replay as one string (tests, small replays). */
+  async text(): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this.chunks()) chunks.push(chunk);
+    return Buffer.concat(chunks).toString("utf8");
+  }
+}
+
+/** The offset base and how it is written: the option, else the earliest item written, as logged. */
+function offsetBase(
+  option: Instant | null,
+  firsts: (KeptItem | undefined)[],
+): { at: Instant; text: string } | null {
+  if (option !== null) return { at: option, text: formatInstant(option) };
+  const first = firsts.filter((item) => item !== undefined).sort(byReplayOrder)[0];
+  if (first === undefined) return null;
+  const rest = first.bytes.toString("utf8", first.start, first.end);
+  return { at: first, text: (JSON.parse(rest) as { sendTime: string }).sendTime };
+}
+
+/** Fills fixed-size buffers with text and byte ranges, handing out full ones. */
+class ChunkWriter {
+  private buffer: Buffer;
+  private length = 0;
+
+  constructor(private readonly size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+
+  private room(bytes: number): void {
+    if (this.buffer.length - this.length >= bytes) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.size, this.length + bytes));
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
+  }
+
+  text(text: string): void {
+    this.room(text.length * 3);
+    this.length += this.buffer.write(text, this.length, "utf8");
+  }
+
+  bytes(source: Buffer, start: number, end: number): void {
+    this.room(end - start);
+    this.length += source.copy(this.buffer, this.length, start, end);
+  }
+
+  full(): boolean {
+    return this.length >= this.size - 4096;
+  }
+
+  take(): Buffer {
+    const chunk = this.buffer.subarray(0, this.length);
+    this.buffer = Buffer.allocUnsafe(this.size);
+    this.length = 0;
+    return chunk;
+  }
+}
+
+/** Raw records one by one or in batches (a log page, a chunk of lines). */
+export type RecordSource = AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>;
+
+/** Builds a replay from raw records in log order, consumed as they come (small inputs, tests). */
+export async function buildReplay(
+  records: RecordSource,
+  options: ReplayOptions,
+  store: RunStore = new MemoryRunStore(),
+  engineOptions: EngineOptions = {},
+): Promise<Replay> {
+  const engine = new ReplayEngine(options, store, engineOptions);
+  for await (const item of records) await engine.addRaw(typeof item === "string" ? [item] : item);
+  return engine.finish();
+}

@@ -1,0 +1,226 @@
+// Pages hold whole entries; a handle is page * PAGE_SPAN + position, so handles fit a Uint32Array slot.
+const PAGE_BITS = 24;
+const PAGE_SPAN = 2 ** PAGE_BITS;
+const MAX_PAGES = 255;
+const FIRST_PAGE_BYTES = 1 << 16;
+const LONG_ID = 0xff;
+
+/**
+ * An exact table of chat ids with a tag and a few fixed bytes of values per id, kept in typed
+ * memory: about 20 bytes per 12-character id (plus `valueBytes`), where a `Map<string, ...>` takes
+ * over 80 and cannot hold more than 16.7 M keys. Entries are appended to pages and never move, so
+ * the pages are also what a checkpoint saves: a page written once is only saved again if a value
+ * on it changed (`dirtyPages`).
+ *
+ * Entry layout: tag (1 byte), values (`valueBytes`), id length (1 byte, or 0xFF and 4 bytes), id (UTF-8).
+ */
+export class IdTable {
+  size = 0;
+  private slots = new Uint32Array(1 << 10);
+  private readonly pages: Buffer[] = [];
+  private readonly ends: number[] = []; // bytes used in each page
+  private scratch = Buffer.allocUnsafe(256);
+  private readonly dirty = new Set<number>();
+  /** Set by `findOrAdd`: whether the id was new. */
+  added = false;
+
+  constructor(readonly valueBytes: number) {}
+
+  /** The handle of `id`, or -1 when absent. */
+  find(id: string): number {
+    const length = this.encode(id);
+    const mask = this.slots.length - 1;
+    for (let slot = hash(this.scratch, length) & mask; ; slot = (slot + 1) & mask) {
+      const held = this.slots[slot] as number;
+      if (held === 0) return -1;
+      if (this.matches(held - 1, length)) return held - 1;
+    }
+  }
+
+  /** The handle of `id`, added with `tag` (and zeroed values) when absent; `added` tells which. */
+  findOrAdd(id: string, tag: number): number {
+    const length = this.encode(id);
+    const mask = this.slots.length - 1;
+    let slot = hash(this.scratch, length) & mask;
+    for (; ; slot = (slot + 1) & mask) {
+      const held = this.slots[slot] as number;
+      if (held === 0) break;
+      if (this.matches(held - 1, length)) {
+        this.added = false;
+        return held - 1;
+      }
+    }
+    const handle = this.append(length, tag);
+    this.slots[slot] = handle + 1;
+    this.added = true;
+    if (++this.size * 4 > this.slots.length * 3) this.rehash(this.slots.length * 2);
+    return handle;
+  }
+
+  tag(handle: number): number {
+    return this.page(handle)[handle % PAGE_SPAN] as number;
+  }
+
+  setTag(handle: number, tag: number): void {
+    this.page(handle)[handle % PAGE_SPAN] = tag;
+    this.touch(handle);
+  }
+
+  /** The float64 value at byte `at` of the entry's values. */
+  float(handle: number, at: number): number {
+    return this.page(handle).readDoubleLE((handle % PAGE_SPAN) + 1 + at);
+  }
+
+  setFloat(handle: number, at: number, value: number): void {
+    this.page(handle).writeDoubleLE(value, (handle % PAGE_SPAN) + 1 + at);
+    this.touch(handle);
+  }
+
+  int(handle: number, at: number): number {
+    return this.page(handle).readInt32LE((handle % PAGE_SPAN) + 1 + at);
+  }
+
+  setInt(handle: number, at: number, value: number): void {
+    this.page(handle).writeInt32LE(value, (handle % PAGE_SPAN) + 1 + at);
+    this.touch(handle);
+  }
+
+  /** The entry's id. */
+  id(handle: number): string {
+    const page = this.page(handle);
+    const { start, length } = this.idSpan(page, handle % PAGE_SPAN);
+    return page.toString("utf8", start, start + length);
+  }
+
+  /** Calls `visit` with every entry's handle and tag, in the order they were added. */
+  forEach(visit: (handle: number, tag: number) => void): void {
+    this.pages.forEach((page, p) => {
+      const end = this.ends[p] as number;
+      for (let at = 0; at < end; ) {
+        visit(p * PAGE_SPAN + at, page[at] as number);
+        const { start, length } = this.idSpan(page, at);
+        at = start + length;
+      }
+    });
+  }
+
+  /** The used bytes of every page (what a checkpoint saves); pages are views, not copies. */
+  pageBytes(): Buffer[] {
+    return this.pages.map((page, p) => page.subarray(0, this.ends[p]));
+  }
+
+  /** Indexes of pages whose entries changed since `clearDirty` (new entries count as changes). */
+  dirtyPages(): number[] {
+    return [...this.dirty].sort((a, b) => a - b);
+  }
+
+  clearDirty(): void {
+    this.dirty.clear();
+  }
+
+  /** A table holding the entries of saved pages (as `pageBytes` gave them). */
+  static fromPages(valueBytes: number, pages: readonly Buffer[]): IdTable {
+    const table = new IdTable(valueBytes);
+    pages.forEach((bytes, p) => {
+      if (p >= MAX_PAGES) throw new RangeError("too many id pages");
+      // Every page but the last was full: keep the last one growable.
+      const last = p === pages.length - 1;
+      const page = Buffer.allocUnsafe(last ? Math.max(bytes.length, FIRST_PAGE_BYTES) : bytes.length);
+      bytes.copy(page);
+      table.pages.push(page);
+      table.ends.push(bytes.length);
+    });
+    let count = 0;
+    table.forEach(() => count++);
+    table.size = count;
+    let capacity = 1 << 10;
+    while (count * 4 > capacity * 3) capacity *= 2;
+    table.rehash(capacity);
+    return table;
+  }
+
+  private page(handle: number): Buffer {
+    return this.pages[Math.floor(handle / PAGE_SPAN)] as Buffer;
+  }
+
+  private touch(handle: number): void {
+    this.dirty.add(Math.floor(handle / PAGE_SPAN));
+  }
+
+  private idSpan(page: Buffer, at: number): { start: number; length: number } {
+    const lengthAt = at + 1 + this.valueBytes;
+    const short = page[lengthAt] as number;
+    if (short !== LONG_ID) return { start: lengthAt + 1, length: short };
+    return { start: lengthAt + 5, length: page.readUInt32LE(lengthAt + 1) };
+  }
+
+  private encode(id: string): number {
+    if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafe(id.length * 3);
+    return this.scratch.write(id, 0, "utf8");
+  }
+
+  private matches(handle: number, length: number): boolean {
+    const page = this.page(handle);
+    const span = this.idSpan(page, handle % PAGE_SPAN);
+    if (span.length !== length) return false;
+    const scratch = this.scratch;
+    for (let i = 0; i < length; i++) if (page[span.start + i] !== scratch[i]) return false;
+    return true;
+  }
+
+  private append(length: number, tag: number): number {
+    const header = 1 + this.valueBytes + (length < LONG_ID ? 1 : 5);
+    const bytes = header + length;
+    let page = this.pages.at(-1);
+    const last = this.pages.length - 1;
+    if (page === undefined || page.length - (this.ends[last] as number) < bytes) {
+      const size = (this.ends[last] ?? 0) + bytes;
+      if (page !== undefined && page.length < PAGE_SPAN && size <= PAGE_SPAN) {
+        // Grow the last page in place (small tables stay small) until it reaches a full page.
+        const grown = Buffer.allocUnsafe(Math.min(PAGE_SPAN, Math.max(size, page.length * 2)));
+        page.copy(grown, 0, 0, this.ends[last]);
+        this.pages[last] = grown;
+        page = grown;
+      } else {
+        if (this.pages.length >= MAX_PAGES || bytes > PAGE_SPAN) throw new RangeError("id table is full");
+        page = Buffer.allocUnsafe(page === undefined ? Math.max(FIRST_PAGE_BYTES, bytes) : PAGE_SPAN);
+        this.pages.push(page);
+        this.ends.push(0);
+      }
+    }
+    const p = this.pages.length - 1;
+    const at = this.ends[p] as number;
+    page[at] = tag;
+    page.fill(0, at + 1, at + 1 + this.valueBytes);
+    const lengthAt = at + 1 + this.valueBytes;
+    if (length < LONG_ID) page[lengthAt] = length;
+    else {
+      page[lengthAt] = LONG_ID;
+      page.writeUInt32LE(length, lengthAt + 1);
+    }
+    this.scratch.copy(page, at + header, 0, length);
+    this.ends[p] = at + bytes;
+    this.dirty.add(p);
+    return p * PAGE_SPAN + at;
+  }
+
+  private rehash(capacity: number): void {
+    const slots = new Uint32Array(capacity);
+    const mask = capacity - 1;
+    this.forEach((handle) => {
+      const page = this.page(handle);
+      const { start, length } = this.idSpan(page, handle % PAGE_SPAN);
+      let slot = hash(page, length, start) & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = handle + 1;
+    });
+    this.slots = slots;
+  }
+}
+
+/** FNV-1a over `bytes[start, start + length)`. */
+function hash(bytes: Buffer, length: number, start = 0): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < start + length; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
+  return h >>> 0;
+}

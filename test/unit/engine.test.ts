@@ -1,0 +1,180 @@
+import { describe, expect, it } from "vitest";
+import { MemoryRunStore, parseInstant, ReplayEngine, type ReplayOptions } from "../../src/replay";
+import { prepareBatch } from "../../src/replay/prepare";
+import { referenceReplay } from "../support/referenceReplay";
+
+/** A small deterministic PRNG, so a failing case can be replayed from its seed. */
+function random(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+const START = Date.parse("2024-01-05T14:00:00.000Z");
+
+/** A random chat log: few ids (so duplicates and deletes hit), ties in time, junk, moderation, and copies that differ. */
+function randomLog(seed: number, length: number): string[] {
+  const next = random(seed);
+  const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)] as T;
+  const ids = Array.from(
+    { length: Math.max(3, Math.floor(length / 3)) },
+    (_, i) => `id${i}${i % 7 === 0 ? "é" : ""}`,
+  );
+  const lines: string[] = [];
+  for (let i = 0; i < length; i++) {
+    const at = START + Math.floor(next() * 20) * 1000;
+    const iso = new Date(at).toISOString();
+    const send = iso.replace("Z", pick(["", "1", "000001", "5", "999999"]) + "Z");
+    const kind = next();
+    const id = pick(ids);
+    if (kind < 0.05) {
+      lines.push(pick(["not json", "[]", '{"type":"MESSAGE"}', "", "   "]));
+    } else if (kind < 0.2) {
+      const key = next() < 0.5 ? "MessageId" : "MessageID";
+      const payload = {
+        Id: id,
+        EventName: "aws:DELETE_MESSAGE",
+        Attributes: { [key]: pick(ids) },
+        SendTime: send,
+      };
+      lines.push(JSON.stringify({ event_timestamp: iso, type: "EVENT", payload }));
+    } else if (kind < 0.25) {
+      const payload = {
+        Id: id,
+        EventName: "aws:DISCONNECT_USER",
+        Attributes: { UserId: "u" },
+        SendTime: send,
+      };
+      lines.push(JSON.stringify({ event_timestamp: iso, type: "EVENT", payload }));
+    } else if (kind < 0.35) {
+      const payload = { Id: id, EventName: `app:${i}`, Attributes: { n: String(i) }, SendTime: send };
+      lines.push(JSON.stringify({ event_timestamp: iso, type: "EVENT", payload }));
+    } else {
+      const payload = {
+        Id: id,
+        Content: `m${i} <b>`,
+        Attributes: { username: "u" },
+        SendTime: send,
+        Sender: { UserId: "s" },
+      };
+      lines.push(JSON.stringify({ event_timestamp: iso, type: "MESSAGE", payload }));
+    }
+  }
+  return lines;
+}
+
+const instant = (ms: number) => parseInstant(new Date(ms).toISOString()) ?? null;
+const WINDOWS: ReplayOptions[] = [
+  { window: { start: null, end: null }, offsetBase: null },
+  {
+    window: { start: instant(START + 4000), end: instant(START + 15000) },
+    offsetBase: instant(START + 4000),
+  },
+];
+
+async function engineText(
+  lines: readonly string[],
+  options: ReplayOptions,
+  spillBytes: number,
+  { unordered = false, slices = 1, saveEvery = 0, seed = 1 } = {},
+): Promise<string> {
+  const store = new MemoryRunStore();
+  const engineOptions = { unordered, spillBytes };
+  let engine = new ReplayEngine(options, store, engineOptions);
+  const records = lines.filter((line) => line.trim() !== "");
+  // Contiguous slices of the log, each fed in its own order but interleaved at random, as concurrent reads deliver them.
+  const size = Math.ceil(records.length / slices);
+  const cursors = Array.from({ length: slices }, (_, s) => ({
+    s,
+    at: s * size,
+    end: Math.min(records.length, (s + 1) * size),
+  }));
+  const next = random(seed);
+  let pages = 0;
+  for (;;) {
+    const open = cursors.filter((c) => c.at < c.end);
+    if (open.length === 0) break;
+    const cursor = open[Math.floor(next() * open.length)] as (typeof open)[number];
+    const count = 1 + Math.floor(next() * 5);
+    const page = records.slice(cursor.at, Math.min(cursor.end, cursor.at + count));
+    await engine.add(prepareBatch(page, options.window), cursor.s * 2 ** 32 + (cursor.at - cursor.s * size));
+    cursor.at += page.length;
+    if (saveEvery > 0 && ++pages % saveEvery === 0) {
+      engine = await ReplayEngine.restore(options, store, engineOptions, await engine.save());
+    }
+  }
+  return engine.finish().text();
+}
+
+describe("the bounded-memory engine", () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])(
+    "equals the single-pass reference on random log %i at every spill size",
+    async (seed) => {
+      const lines = randomLog(seed, 150 + seed * 20);
+      for (const options of WINDOWS) {
+        const expected = referenceReplay(lines, options);
+        for (const spillBytes of [1, 500, 4000, 2 ** 30]) {
+          expect(await engineText(lines, options, spillBytes)).toBe(expected);
+        }
+      }
+    },
+  );
+
+  it.each([11, 12, 13, 14, 15, 16])(
+    "equals the reference when slices of log %i arrive interleaved out of order",
+    async (seed) => {
+      const lines = randomLog(seed, 300);
+      for (const options of WINDOWS) {
+        const expected = referenceReplay(lines, options);
+        for (const slices of [2, 3, 7]) {
+          for (const spillBytes of [700, 2 ** 30]) {
+            expect(await engineText(lines, options, spillBytes, { unordered: true, slices, seed })).toBe(
+              expected,
+            );
+          }
+        }
+      }
+    },
+  );
+
+  it.each([21, 22, 23, 24])(
+    "equals the reference when log %i is read across saves and restores",
+    async (seed) => {
+      const lines = randomLog(seed, 300);
+      for (const options of WINDOWS) {
+        const expected = referenceReplay(lines, options);
+        expect(await engineText(lines, options, 900, { saveEvery: 3 })).toBe(expected);
+        expect(
+          await engineText(lines, options, 900, { unordered: true, slices: 4, saveEvery: 5, seed }),
+        ).toBe(expected);
+      }
+    },
+  );
+
+  it("keeps tens of thousands of distinct ids exactly, long and non-ASCII ones included", async () => {
+    const ids = Array.from({ length: 40_000 }, (_, i) =>
+      i % 1000 === 0 ? `${"long".repeat(80)}${i}` : `ïd-${i}`,
+    );
+    const lines = [...ids, ...ids.slice(0, 100)].map((id, i) =>
+      JSON.stringify({
+        event_timestamp: "2024-01-05T14:00:00.000Z",
+        type: "MESSAGE",
+        payload: { Id: id, Content: String(i), SendTime: "2024-01-05T14:00:00.000Z" },
+      }),
+    );
+    const text = await engineText(lines, WINDOWS[0] as ReplayOptions, 100_000, {
+      unordered: true,
+      slices: 3,
+      saveEvery: 50,
+    });
+    const json = JSON.parse(text);
+
+    expect(json.counts).toMatchObject({ records: 40_100, messages: 40_000, duplicates: 100 });
+    expect(text).toBe(referenceReplay(lines, WINDOWS[0] as ReplayOptions));
+  });
+});
