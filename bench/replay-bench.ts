@@ -17,6 +17,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { type SyntheticOptions, writeSyntheticChatLogGz } from "../src/cli/synthetic";
+import { archiveBench } from "./archive-bench";
 
 const root = resolve(__dirname, "..");
 const dir = join(root, ".bench");
@@ -116,13 +117,23 @@ function replayCounts(path: string): string {
 }
 
 async function main(): Promise<void> {
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === "archive") {
+    mkdirSync(dir, { recursive: true });
+    await bundle(true);
+    await archiveBench(rest, dir, join(dir, "cli.cjs"));
+    return;
+  }
   const { values } = parseArgs({
+    args: first === "replay" ? rest : process.argv.slice(2),
     options: { records: { type: "string", default: "1000000" }, runs: { type: "string", default: "3" } },
   });
   const records = Number(values.records);
   const runs = Number(values.runs);
   if (!Number.isInteger(records) || records < 1 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error("usage: npm run bench -- [--records N] [--runs N]");
+    throw new Error(
+      "usage: npm run bench -- [replay] [--records N] [--runs N] | archive [--records N] [--hours H] [--quota-tps N] [--read-tps N] [--max-run-seconds N] [--no-verify]",
+    );
   }
   mkdirSync(dir, { recursive: true });
   await ensureLog(records);

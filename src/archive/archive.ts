@@ -1,4 +1,4 @@
-import { ArchiveConflictError, ArchiverError, BroadcastNotFoundError } from "../errors";
+import { ArchiveConflictError, ArchiverError, BroadcastNotFoundError, CheckpointError } from "../errors";
 import { type Replay, type ReplayCounts, ReplayEngine, type ReplayOptions } from "../replay";
 import type { ArchiveRequest, ArchiveState, BroadcastKey, SessionsStore } from "../sessions/model";
 import { broadcastTimes } from "../sessions/model";
@@ -88,6 +88,9 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
     if (read.status === "continuing") return read;
     return await land(request, broadcast, plan, read, deps);
   } catch (error) {
+    // A run of the chain's checkpoint is gone: the next try of this request starts over.
+    if (error instanceof CheckpointError && request.chain !== undefined)
+      await deps.checkpoints.remove(request.chain);
     if (!(error instanceof ArchiverError) || !error.permanent) throw error;
     if (!(error instanceof BroadcastNotFoundError && broadcast === undefined)) {
       await deps.store.failArchive(broadcast?.key ?? keyOf(request), error.message, deps.now().toISOString());
@@ -177,18 +180,35 @@ async function readRun(
   const run = request.run ?? 1;
   if (run > MAX_RUNS)
     throw new ArchiverError(`the archive did not finish in ${MAX_RUNS} runs`, { permanent: true });
-  const engineOptions = { unordered: true, spillBytes: deps.spillBytes };
-  const runs = deps.checkpoints.runs(chain);
+  // Objects this run stores are named for it alone: two deliveries of one continuation never overwrite each other's.
+  const engineOptions = {
+    unordered: true,
+    spillBytes: deps.spillBytes,
+    names: `r${run}-${deps.newChainId()}`,
+  };
   const saved = request.chain === undefined ? undefined : await loadCheckpoint(chain, broadcast, plan, deps);
-  let engine: ReplayEngine;
-  let slices: SlicePosition[];
-  let range: { start: number; end: number };
+  const runs = deps.checkpoints.runs(chain);
+  let engine: ReplayEngine | undefined;
+  let slices: SlicePosition[] = [];
+  let range = { start: 0, end: 0 };
   if (saved !== undefined) {
-    engine = await ReplayEngine.restore(plan.options, runs, engineOptions, saved.engine);
-    slices = saved.slices;
-    range = saved.read;
-    log.info("continuing from checkpoint", { chain, run, records: saved.engine.records });
-  } else {
+    const restoring = Date.now();
+    try {
+      engine = await ReplayEngine.restore(plan.options, runs, engineOptions, saved.engine);
+      slices = saved.slices;
+      range = saved.read;
+      log.info("checkpoint restored", {
+        chain,
+        run,
+        records: saved.engine.records,
+        ms: Date.now() - restoring,
+      });
+    } catch (error) {
+      if (!(error instanceof CheckpointError)) throw error;
+      log.warn(`checkpoint discarded: ${error.message}; the archive starts over`, { chain });
+    }
+  }
+  if (engine === undefined) {
     engine = new ReplayEngine(plan.options, runs, engineOptions);
     // A redrive or a new run reads up to now: deletions made since the last archive apply.
     const start = plan.options.window.start?.ms ?? 0;
@@ -214,6 +234,8 @@ async function readRun(
       permanent: true,
     });
   }
+  const saving = Date.now();
+  const storedBefore = engine.storedBytes;
   const checkpoint = checkpointOf({
     broadcast: broadcastName(broadcast.key),
     chain,
@@ -226,6 +248,8 @@ async function readRun(
     engine: await engine.save(),
   });
   await deps.checkpoints.save(chain, checkpoint);
+  const bytes = engine.storedBytes - storedBefore + JSON.stringify(checkpoint).length;
+  log.info("checkpoint saved", { chain, run, records: engine.recordsRead, bytes, ms: Date.now() - saving });
   const next = { ...keyOf(request), ...(request.force ? { force: true } : {}), chain, run: run + 1 };
   return { status: "continuing", request: next, records: engine.recordsRead };
 }
@@ -272,6 +296,11 @@ async function land(
   const replay = read.engine.finish();
   const readUntil = new Date(read.readUntil).toISOString();
   const force = request.force === true;
+  const archivedUntil = broadcast.archive?.readUntil;
+  if (!force && archivedUntil !== undefined && archivedUntil > readUntil) {
+    await deps.checkpoints.remove(read.chain);
+    return { status: "superseded", reason: newerReason(archivedUntil, readUntil) };
+  }
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
     await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
@@ -286,8 +315,7 @@ async function land(
   });
   if (!claim.granted && "newer" in claim) {
     await deps.checkpoints.remove(read.chain);
-    const reason = `a replay that read the log up to ${claim.newer.readUntil} is already archived; this run read up to ${readUntil}`;
-    return { status: "superseded", reason };
+    return { status: "superseded", reason: newerReason(claim.newer.readUntil, readUntil) };
   }
   if (!claim.granted && !force && claim.heldReadUntil !== undefined && claim.heldReadUntil >= readUntil) {
     await deps.checkpoints.remove(read.chain);
@@ -314,6 +342,10 @@ async function land(
     window: plan.window,
     readUntil,
   };
+}
+
+function newerReason(archivedUntil: string | undefined, readUntil: string): string {
+  return `a replay that read the log up to ${archivedUntil} is already archived; this run read up to ${readUntil}`;
 }
 
 /** Why the replay already archived is kept rather than replaced by this one, if it is (SPEC section 8). */

@@ -31,8 +31,14 @@ function byStart(a: StreamRecord, b: StreamRecord): number {
   return sa < sb ? -1 : sa > sb ? 1 : a.streamId < b.streamId ? -1 : 1;
 }
 
-/** The broadcast an archive request names, from the sessions table. */
+/** The broadcast an archive request names, from the sessions table, its streams in start order. */
 export async function resolveBroadcast(request: BroadcastKey, store: SessionsStore): Promise<Broadcast> {
+  const broadcast = await findBroadcast(request, store);
+  broadcast.streams.sort(byStart);
+  return broadcast;
+}
+
+async function findBroadcast(request: BroadcastKey, store: SessionsStore): Promise<Broadcast> {
   if ("recordingSessionId" in request) {
     const recording = await store.getRecording(request.recordingSessionId);
     if (recording === undefined) {

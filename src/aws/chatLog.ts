@@ -26,6 +26,8 @@ export interface ChatLogReaderDeps {
   readAhead?: number;
 }
 
+// What a request answers once the reader was stopped (the consumer has what it needs).
+const STOPPED = Symbol("stopped");
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 20_000;
 const DEFAULT_RETRY_BUDGET_MS = 5 * 60_000;
@@ -146,8 +148,8 @@ export class CloudWatchChatLog implements ChatLog {
           await new Promise<void>((resolve) => waiting.set(index, resolve));
         }
         if (stopped()) return;
-        const page = await this.page(source, index, position, limiter, tokens);
-        if (stopped()) return;
+        const page = await this.page(source, index, position, limiter, tokens, stopped);
+        if (page === undefined || stopped()) return;
         produced++;
         channel.push(page);
         position = page.next;
@@ -181,8 +183,10 @@ export class CloudWatchChatLog implements ChatLog {
     position: SlicePosition,
     limiter: RateLimiter,
     tokens: Set<string>,
-  ): Promise<ChatPage> {
-    const response = await this.getLogEvents(source, position, limiter);
+    stopped: () => boolean,
+  ): Promise<ChatPage | undefined> {
+    const response = await this.getLogEvents(source, position, limiter, stopped);
+    if (response === STOPPED) return undefined;
     // A room nobody has chatted in yet has no log stream: nothing to read.
     if (response === undefined)
       return { slice: index, seq: position.read, records: [], next: { ...position, done: true } };
@@ -212,10 +216,8 @@ export class CloudWatchChatLog implements ChatLog {
     source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
     position: SlicePosition,
     limiter: RateLimiter,
-  ): Promise<GetLogEventsCommandOutput | undefined> {
-    const { client, sleep = (ms) => delay(ms), random = Math.random, now = Date.now } = this.deps;
-    const budget = this.deps.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
-    const started = now();
+    stopped: () => boolean,
+  ): Promise<GetLogEventsCommandOutput | undefined | typeof STOPPED> {
     // The slice's bounds go with every request: tokens are positions within the range they came from.
     const command = new GetLogEventsCommand({
       logGroupName: source.logGroupName,
@@ -226,17 +228,43 @@ export class CloudWatchChatLog implements ChatLog {
       nextToken: position.token,
       limit: this.deps.pageLimit,
     });
+    try {
+      return await this.retried(() => this.deps.client.send(command), source, limiter, stopped);
+    } catch (error) {
+      if (!(error instanceof Error) || error.name !== "ResourceNotFoundException") throw error;
+      const describe = new DescribeLogStreamsCommand({
+        logGroupName: source.logGroupName,
+        logStreamNamePrefix: source.logStreamName,
+      });
+      try {
+        // Tells a missing stream (no chat yet) from a missing group (an error), without reading error texts.
+        const described = await this.retried(() => this.deps.client.send(describe), source, limiter, stopped);
+        return described === STOPPED ? STOPPED : undefined;
+      } catch (describeError) {
+        if (!(describeError instanceof Error) || describeError.name !== "ResourceNotFoundException") {
+          throw describeError;
+        }
+        throw new ChatNotFoundError(`chat log group ${source.logGroupName} does not exist`, { cause: error });
+      }
+    }
+  }
+
+  /** Runs a request under the rate limit, retrying while throttled or unavailable, until the budget is spent or the read stops. */
+  private async retried<T>(
+    call: () => Promise<T>,
+    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    limiter: RateLimiter,
+    stopped: () => boolean,
+  ): Promise<T | typeof STOPPED> {
+    const { sleep = (ms) => delay(ms), random = Math.random, now = Date.now } = this.deps;
+    const budget = this.deps.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
+    const started = now();
     for (let retry = 0; ; retry++) {
+      if (stopped()) return STOPPED;
       await limiter.take();
       try {
-        return await client.send(command);
+        return await call();
       } catch (error) {
-        if (error instanceof Error && error.name === "ResourceNotFoundException") {
-          if (await this.groupExists(source, limiter)) return undefined;
-          throw new ChatNotFoundError(`chat log group ${source.logGroupName} does not exist`, {
-            cause: error,
-          });
-        }
         if (!isRetryable(error)) throw error;
         // Full jitter: the read quota is shared by the whole account, so retries must spread out.
         const wait = Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry));
@@ -246,26 +274,6 @@ export class CloudWatchChatLog implements ChatLog {
         }
         await sleep(wait);
       }
-    }
-  }
-
-  /** Tells a missing log group (an error) from a missing stream (no chat yet), without reading error texts. */
-  private async groupExists(
-    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
-    limiter: RateLimiter,
-  ): Promise<boolean> {
-    await limiter.take();
-    try {
-      await this.deps.client.send(
-        new DescribeLogStreamsCommand({
-          logGroupName: source.logGroupName,
-          logStreamNamePrefix: source.logStreamName,
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (error instanceof Error && error.name === "ResourceNotFoundException") return false;
-      throw error;
     }
   }
 }

@@ -8,6 +8,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { CheckpointStore, LoadedCheckpoint } from "../archive/ports";
+import { CheckpointError } from "../errors";
 import type { RunStore } from "../replay";
 
 // Working state lives under this prefix of the private archive bucket; a lifecycle rule expires it.

@@ -28,6 +28,10 @@ function runSeconds(value: string | undefined): number | undefined {
   return seconds;
 }
 
+const line = (message: string, extra: Record<string, unknown> = {}) =>
+  process.stderr.write(`archive: ${message} ${JSON.stringify(extra)}\n`);
+const stderrLog = { info: line, warn: line };
+
 /**
  * Archives as a chain of runs of at most `maxRunSeconds` each (unbounded without it): every run
  * starts afresh, with new clients and no memory of the last, from the checkpoint it left, as a
@@ -40,6 +44,7 @@ async function archiveChain(first: ArchiveRequest, maxRunSeconds: number | undef
       maxRunSeconds === undefined ? Number.POSITIVE_INFINITY : Date.now() + maxRunSeconds * 1000;
     const result = await archiveBroadcast(request, {
       ...archiveDeps(),
+      log: stderrLog,
       remainingMs: () => deadline - Date.now(),
       // A quarter of a short run, a minute of a long one: time to save the checkpoint.
       marginMs: maxRunSeconds === undefined ? undefined : Math.min(60_000, maxRunSeconds * 250),

@@ -13,7 +13,7 @@ export interface StandInOptions {
   baseLatencyMs?: number;
   /** Latency per MiB of page, ms; default 150. */
   latencyPerMiBMs?: number;
-  /** Every Nth GetLogEvents of a stream answers an empty page with a new token, as the service does while scanning; default 7 (0: never). */
+  /** Every Nth GetLogEvents of a stream answers an empty page with a new token, as the service does while scanning; default 20 (0: never). */
   emptyPageEvery?: number;
 }
 
@@ -118,7 +118,7 @@ export class CloudWatchLogsStandIn {
       maxBytes: PAGE_BYTES,
       baseLatencyMs: 20,
       latencyPerMiBMs: 150,
-      emptyPageEvery: 7,
+      emptyPageEvery: 20,
       ...options,
     };
     this.bucket = this.options.quotaTps;

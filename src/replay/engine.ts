@@ -21,6 +21,8 @@ export interface EngineOptions {
   unordered?: boolean;
   /** Bytes of kept items held in memory before they are sorted and spilled as a run; default 64 MiB. */
   spillBytes?: number;
+  /** Prefix of the names this engine gives what it stores, unique to it when several may share a store. */
+  names?: string;
 }
 
 const EngineStateSchema = z.object({
@@ -66,6 +68,9 @@ export class ReplayEngine {
   private generation = 0;
   private readonly unordered: boolean;
   private readonly spillBytes: number;
+  private readonly names: string;
+  /** Bytes put in the run store so far (runs and id pages). */
+  storedBytes = 0;
 
   constructor(
     private readonly options: ReplayOptions,
@@ -76,6 +81,7 @@ export class ReplayEngine {
   ) {
     this.unordered = engine.unordered ?? false;
     this.spillBytes = engine.spillBytes ?? DEFAULT_SPILL_BYTES;
+    this.names = engine.names ?? "engine";
   }
 
   /** Records read so far (rule 1). */
@@ -169,14 +175,22 @@ export class ReplayEngine {
     this.messages = [];
     this.events = [];
     this.bufferedBytes = 0;
-    const run = { messages: `run-${this.runs.length}-messages`, events: `run-${this.runs.length}-events` };
+    const name = `${this.names}-run-${this.runs.length}`;
+    const run = { messages: `${name}-messages`, events: `${name}-events` };
     this.runs.push(run);
     this.spilling = Promise.all([
-      this.store.put(run.messages, encodeRun(messages)),
-      this.store.put(run.events, encodeRun(events)),
+      this.store.put(run.messages, this.counted(encodeRun(messages))),
+      this.store.put(run.events, this.counted(encodeRun(events))),
     ]).then(() => undefined);
     // Errors surface at the next spill, save or finish; keep them from being reported as unhandled.
     this.spilling.catch(() => undefined);
+  }
+
+  private *counted(chunks: Iterable<Buffer>): Generator<Buffer> {
+    for (const chunk of chunks) {
+      this.storedBytes += chunk.length;
+      yield chunk;
+    }
   }
 
   /**
@@ -206,7 +220,9 @@ export class ReplayEngine {
     const pages = table.pageBytes();
     const changed = new Set(table.dirtyPages());
     const names = pages.map((_, p) =>
-      p < saved.length && !changed.has(p) ? (saved[p] as string) : `${kind}-${this.generation}-${p}`,
+      p < saved.length && !changed.has(p)
+        ? (saved[p] as string)
+        : `${this.names}-${kind}-${this.generation}-${p}`,
     );
     await Promise.all(
       pages.map((bytes, p) =>

@@ -7,7 +7,7 @@ const LONG_ID = 0xff;
 
 /**
  * An exact table of chat ids with a tag and a few fixed bytes of values per id, kept in typed
- * memory: about 20 bytes per 12-character id (plus `valueBytes`), where a `Map<string, ...>` takes
+ * memory: about 30 bytes per 12-character id (plus `valueBytes`), where a `Map<string, ...>` takes
  * over 80 and cannot hold more than 16.7 M keys. Entries are appended to pages and never move, so
  * the pages are also what a checkpoint saves: a page written once is only saved again if a value
  * on it changed (`dirtyPages`).
@@ -17,6 +17,8 @@ const LONG_ID = 0xff;
 export class IdTable {
   size = 0;
   private slots = new Uint32Array(1 << 10);
+  // The hash of each slot's id: most probes end on a hash mismatch, without touching the pages.
+  private hashes = new Uint32Array(1 << 10);
   private readonly pages: Buffer[] = [];
   private readonly ends: number[] = []; // bytes used in each page
   private scratch = Buffer.allocUnsafe(256);
@@ -30,10 +32,11 @@ export class IdTable {
   find(id: string): number {
     const length = this.encode(id);
     const mask = this.slots.length - 1;
-    for (let slot = hash(this.scratch, length) & mask; ; slot = (slot + 1) & mask) {
+    const h = hash(this.scratch, length);
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
       const held = this.slots[slot] as number;
       if (held === 0) return -1;
-      if (this.matches(held - 1, length)) return held - 1;
+      if (this.hashes[slot] === h && this.matches(held - 1, length)) return held - 1;
     }
   }
 
@@ -41,19 +44,21 @@ export class IdTable {
   findOrAdd(id: string, tag: number): number {
     const length = this.encode(id);
     const mask = this.slots.length - 1;
-    let slot = hash(this.scratch, length) & mask;
+    const h = hash(this.scratch, length);
+    let slot = h & mask;
     for (; ; slot = (slot + 1) & mask) {
       const held = this.slots[slot] as number;
       if (held === 0) break;
-      if (this.matches(held - 1, length)) {
+      if (this.hashes[slot] === h && this.matches(held - 1, length)) {
         this.added = false;
         return held - 1;
       }
     }
     const handle = this.append(length, tag);
     this.slots[slot] = handle + 1;
+    this.hashes[slot] = h;
     this.added = true;
-    if (++this.size * 4 > this.slots.length * 3) this.rehash(this.slots.length * 2);
+    if (++this.size * 5 > this.slots.length * 3) this.rehash(this.slots.length * 2);
     return handle;
   }
 
@@ -131,16 +136,18 @@ export class IdTable {
       table.ends.push(bytes.length);
     });
     let count = 0;
-    table.forEach(() => count++);
+    table.forEach(() => {
+      count++;
+    });
     table.size = count;
     let capacity = 1 << 10;
-    while (count * 4 > capacity * 3) capacity *= 2;
+    while (count * 5 > capacity * 3) capacity *= 2;
     table.rehash(capacity);
     return table;
   }
 
   private page(handle: number): Buffer {
-    return this.pages[Math.floor(handle / PAGE_SPAN)] as Buffer;
+    return this.pages[(handle / PAGE_SPAN) | 0] as Buffer;
   }
 
   private touch(handle: number): void {
@@ -161,10 +168,16 @@ export class IdTable {
 
   private matches(handle: number, length: number): boolean {
     const page = this.page(handle);
-    const span = this.idSpan(page, handle % PAGE_SPAN);
-    if (span.length !== length) return false;
+    const lengthAt = (handle % PAGE_SPAN) + 1 + this.valueBytes;
+    let start = lengthAt + 1;
+    let held = page[lengthAt] as number;
+    if (held === LONG_ID) {
+      held = page.readUInt32LE(lengthAt + 1);
+      start = lengthAt + 5;
+    }
+    if (held !== length) return false;
     const scratch = this.scratch;
-    for (let i = 0; i < length; i++) if (page[span.start + i] !== scratch[i]) return false;
+    for (let i = 0; i < length; i++) if (page[start + i] !== scratch[i]) return false;
     return true;
   }
 
@@ -206,15 +219,19 @@ export class IdTable {
 
   private rehash(capacity: number): void {
     const slots = new Uint32Array(capacity);
+    const hashes = new Uint32Array(capacity);
     const mask = capacity - 1;
     this.forEach((handle) => {
       const page = this.page(handle);
       const { start, length } = this.idSpan(page, handle % PAGE_SPAN);
-      let slot = hash(page, length, start) & mask;
+      const h = hash(page, length, start);
+      let slot = h & mask;
       while (slots[slot] !== 0) slot = (slot + 1) & mask;
       slots[slot] = handle + 1;
+      hashes[slot] = h;
     });
     this.slots = slots;
+    this.hashes = hashes;
   }
 }
 

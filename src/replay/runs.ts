@@ -1,3 +1,4 @@
+import { CheckpointError } from "../errors";
 import { compareInstants } from "./time";
 
 /** A message or custom event kept for the replay: its order keys and its JSON without id and offset. */
@@ -18,7 +19,7 @@ export interface KeptItem {
 export interface RunStore {
   /** Stores the bytes under `name`; resolves once they can be read back. */
   put(name: string, chunks: Iterable<Buffer>): Promise<void>;
-  /** The bytes stored under `name`, in chunks; fails when there are none. */
+  /** The bytes stored under `name`, in chunks; fails with CheckpointError when there are none. */
   get(name: string): AsyncIterable<Buffer>;
 }
 
@@ -32,7 +33,7 @@ export class MemoryRunStore implements RunStore {
 
   async *get(name: string): AsyncIterable<Buffer> {
     const bytes = this.objects.get(name);
-    if (bytes === undefined) throw new Error(`no run ${name}`);
+    if (bytes === undefined) throw new CheckpointError(`${name} is not in the run store`);
     yield bytes;
   }
 }

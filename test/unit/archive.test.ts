@@ -1,74 +1,120 @@
+import { describe, expect, it } from "vitest";
 import {
-  CloudWatchLogsClient,
-  DescribeLogStreamsCommand,
-  GetLogEventsCommand,
-  type GetLogEventsCommandInput,
-  type GetLogEventsCommandOutput,
-  InvalidParameterException,
-  ResourceNotFoundException,
-  ServiceUnavailableException,
-  ThrottlingException,
-} from "@aws-sdk/client-cloudwatch-logs";
-import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
-import { type ArchiveDeps, archiveBroadcast } from "../../src/archive/archive";
-import { readChatLogPages } from "../../src/aws/chatLog";
-import type { IvsLookups } from "../../src/aws/ivs";
-import type { ReplayLocation } from "../../src/aws/replayStore";
+  type ArchiveDeps,
+  type ArchiveResult,
+  archiveBroadcast,
+  planSlices,
+} from "../../src/archive/archive";
+import type {
+  ChatLog,
+  ChatLogSource,
+  ChatPage,
+  IvsLookups,
+  ReplayLocation,
+  ReplayWriter,
+  SlicePosition,
+} from "../../src/archive/ports";
+import { ChatLogReadError, ChatNotFoundError } from "../../src/errors";
 import type { Replay } from "../../src/replay";
 import type { ArchiveRequest } from "../../src/sessions/model";
-import { chatDeletion, chatEvent, chatMessage, type LoggedRecord } from "../support/chatRecords";
+import {
+  chatDeletion,
+  chatEvent,
+  chatMessage,
+  inLogOrder,
+  type LoggedRecord,
+  linesLoggedBetween,
+} from "../support/chatRecords";
 import { BUCKET, CHANNEL_ARN, PREFIX, ROOM_ARN, SESSION_ID, STREAM_ID } from "../support/ivsEvents";
 import { MemoryCheckpoints, MemorySessionsStore } from "../support/memory";
 import { expectedReplayText, type ReplayJson } from "../support/replays";
 
-const cwl = mockClient(CloudWatchLogsClient);
-
 const LOG_GROUP = "/aws/vendedlogs/ivschat/unit";
 const LOG_STREAM = "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu";
+const ARCHIVE_BUCKET = "ivs-chat-archiver-dev-archive-123456789012";
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const START = Date.parse("2024-01-05T14:30:00.000Z");
 const END = Date.parse("2024-01-05T15:30:00.000Z");
+// The Recording Start event's time, and the (later) `recording_started_at` IVS wrote beside the recording.
 const RECORDING_START = START + 1000;
+const RECORDING_STARTED_AT = START + 1500;
 const DURATION_MS = HOUR - 1000;
-// Below the archive's margin (two minutes): time to checkpoint and stop.
-const LITTLE_TIME_MS = 60_000;
-const PLENTY_OF_TIME_MS = 900_000;
+// Long after the deletion grace hour: a run then reads up to an hour past the end.
+const LATER = END + 3 * HOUR;
+// A clock ahead of the wall clock the in-memory table compares claim expiries with.
+const FAR_FUTURE = Date.parse("2100-01-01T00:00:00.000Z");
+// Another broadcast of the same channel, with the same times and room.
+const OTHER_SESSION = "b7SgW34FT08jzgpR";
+const OTHER_STREAM = "st-9Z8y7X6w5V4u32tsrq1Pomn";
 
 const BY_STREAM: ArchiveRequest = { channelArn: CHANNEL_ARN, streamId: STREAM_ID };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+// A busy chat: junk, a blank line, exact and forged copies of ids across slices, deletions late and too late.
+const M1 = chatMessage("m1", START + 1 * MINUTE, "first!");
+const CHAT: LoggedRecord[] = [
+  chatMessage("m0", START - 5 * MINUTE, "before the window: never read"),
+  M1,
+  chatMessage("m2", START + 2 * MINUTE, "spam spam"),
+  chatEvent("e1", START + 3 * MINUTE, "app:poll", { question: "Best map?" }),
+  chatMessage("m3", START + 20 * MINUTE, "deleted after the end"),
+  { timestampMs: START + 21 * MINUTE, line: M1.line },
+  chatDeletion("d1", START + 22 * MINUTE, "m2"),
+  { timestampMs: START + 23 * MINUTE, line: "chat logger restarted" },
+  { timestampMs: START + 24 * MINUTE, line: "   " },
+  chatMessage("m4", START + 30 * MINUTE, "the real m4"),
+  chatMessage("x1", START + 35 * MINUTE, "x1 is a message"),
+  chatEvent("e2", END - 30 * MINUTE, "app:cheer", { level: "3" }),
+  chatMessage("m4", END - 10 * MINUTE, "a later copy of m4's id: a forgery"),
+  chatMessage("m5", END - MINUTE, "bye"),
+  chatDeletion("d2", END + 10 * MINUTE, "m3"),
+  // Reuses x1's id: a duplicate, so it must not delete m1.
+  chatDeletion("x1", END + 15 * MINUTE, "m1"),
+  chatMessage("m6", END + 20 * MINUTE, "after the end: not in the window"),
+  chatDeletion("d3", END + 50 * MINUTE, "m5"),
+  chatDeletion("d4", END + 90 * MINUTE, "m1"),
+];
+
 /** A recorded broadcast of one stream, its events all tracked and its channel linked to the room. */
 function recordedBroadcast({ streamEnd = END }: { streamEnd?: number } = {}): MemorySessionsStore {
   const store = new MemorySessionsStore();
-  store.streams.set(STREAM_ID, {
-    streamId: STREAM_ID,
+  addRecordedBroadcast(store, SESSION_ID, STREAM_ID, streamEnd);
+  store.links.set(CHANNEL_ARN, ROOM_ARN);
+  return store;
+}
+
+function addRecordedBroadcast(
+  store: MemorySessionsStore,
+  sessionId: string,
+  streamId: string,
+  streamEnd = END,
+): void {
+  store.streams.set(streamId, {
+    streamId,
     channelArn: CHANNEL_ARN,
     startAt: iso(START),
     endAt: iso(streamEnd),
-    recordingSessionId: SESSION_ID,
+    recordingSessionId: sessionId,
   });
-  store.recordings.set(SESSION_ID, {
-    sessionId: SESSION_ID,
+  store.recordings.set(sessionId, {
+    sessionId,
     channelArn: CHANNEL_ARN,
-    streamIds: [STREAM_ID],
+    streamIds: [streamId],
     bucket: BUCKET,
     prefix: PREFIX,
     startAt: iso(RECORDING_START),
     endAt: iso(END + 10_000),
     durationMs: DURATION_MS,
   });
-  store.links.set(CHANNEL_ARN, ROOM_ARN);
-  return store;
 }
 
-/** What the archive of the recorded broadcast should write for these lines, computed by the offline core. */
-function expectedFor(lines: readonly string[], windowEnd = END): Promise<string> {
-  return expectedReplayText(lines, {
+/** The replay the offline core builds from the records logged in `[START, untilMs)`, with the archive's header. */
+function expectedUntil(untilMs: number, windowEnd = END): Promise<string> {
+  return expectedReplayText(linesLoggedBetween(CHAT, START, untilMs), {
     window: { start: START, end: windowEnd },
-    offsetBase: RECORDING_START,
+    offsetBase: RECORDING_STARTED_AT,
     channelArn: CHANNEL_ARN,
     roomArn: ROOM_ARN,
     streamIds: [STREAM_ID],
@@ -84,459 +130,1075 @@ const silentLookups: IvsLookups = {
   streamSessionTimes: async () => undefined,
 };
 
-interface Harness {
-  deps: ArchiveDeps;
-  written: { location: ReplayLocation; text: string }[];
+/** In which order a fake log hands out the pages of the slices it is asked for. */
+type PageOrder = "inOrder" | "lastSliceFirst" | "roundRobinFromLast";
+
+interface FakeChatLogOptions {
+  records?: readonly LoggedRecord[];
+  pageSize?: number;
+  order?: PageOrder;
+  /** Thrown by every read before its first page. */
+  failure?: Error;
+  /** "stuck" answers one empty page that stays where it was, then stops; "silent" answers nothing at all. */
+  answer?: "records" | "stuck" | "silent";
+  /** Every read waits for this before its first page. */
+  gate?: Promise<void>;
 }
 
-/** Archive dependencies on fakes, reading the chat log through the real reader on the mocked client. */
-function harness(store: MemorySessionsStore, overrides: Partial<ArchiveDeps> = {}): Harness {
-  const client = new CloudWatchLogsClient({ region: "us-east-1" });
-  const written: Harness["written"] = [];
-  const deps: ArchiveDeps = {
-    store,
-    lookups: silentLookups,
-    readChat: (request) => readChatLogPages(request, { client, sleep: async () => undefined }),
-    replays: {
-      write: async (location: ReplayLocation, replay: Replay) => {
-        written.push({ location, text: replay.toString() });
-      },
-      recordingStartedAt: async () => undefined,
-    },
-    checkpoints: new MemoryCheckpoints(),
-    archiveBucket: "ivs-chat-archiver-dev-archive-123456789012",
-    logGroupOverride: LOG_GROUP,
-    now: () => new Date(END + 3 * HOUR),
-    remainingMs: () => PLENTY_OF_TIME_MS,
-    ...overrides,
-  };
-  return { deps, written };
+/**
+ * A room's log in memory, read as slices the way the CloudWatch adapter reads it: records of
+ * `[start, end)` in log order, pages of `pageSize` behind tokens that name the slice and the
+ * offset, `done` on the empty page after the last record. A token that does not match the
+ * slice it is sent with is refused, as GetLogEvents refuses a token from another request.
+ */
+class FakeChatLog implements ChatLog {
+  readonly reads: { source: ChatLogSource; slices: SlicePosition[] }[] = [];
+  private crashAfter: number | undefined;
+  private turn = 0;
+
+  constructor(private readonly options: FakeChatLogOptions = {}) {}
+
+  /** The next read serves `pages` pages, then fails as a dropped connection does. */
+  crashNextReadAfter(pages: number): void {
+    this.crashAfter = pages;
+  }
+
+  async *read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+    this.reads.push({ source: structuredClone(source), slices: structuredClone([...slices]) });
+    const crashAfter = this.crashAfter;
+    this.crashAfter = undefined;
+    if (this.options.gate !== undefined) await this.options.gate;
+    if (this.options.failure !== undefined) throw this.options.failure;
+    const answer = this.options.answer ?? "records";
+    if (answer === "silent") return;
+    const positions = slices.map((slice) => ({ ...slice }));
+    if (answer === "stuck") {
+      const index = positions.findIndex((slice) => !slice.done);
+      const position = positions[index];
+      if (position !== undefined) yield { slice: index, seq: position.read, records: [], next: position };
+      return;
+    }
+    for (let served = 0; ; served++) {
+      const index = this.pick(positions);
+      const position = index === undefined ? undefined : positions[index];
+      if (index === undefined || position === undefined) return;
+      if (crashAfter !== undefined && served >= crashAfter) {
+        throw new ChatLogReadError("reading the chat log failed: socket hang up");
+      }
+      const page = this.page(index, position);
+      positions[index] = page.next;
+      yield page;
+    }
+  }
+
+  private pick(positions: readonly SlicePosition[]): number | undefined {
+    const open = positions.flatMap((slice, i) => (slice.done ? [] : [i]));
+    const order = this.options.order ?? "inOrder";
+    if (order === "inOrder") return open[0];
+    if (order === "lastSliceFirst") return open.at(-1);
+    return open.reverse()[this.turn++ % open.length];
+  }
+
+  private page(index: number, position: SlicePosition): ChatPage {
+    const lines = inLogOrder(this.options.records ?? CHAT)
+      .filter((r) => r.timestampMs >= position.start && r.timestampMs < position.end)
+      .map((r) => r.line);
+    const offset = position.token === undefined ? 0 : this.offsetOf(position);
+    const records = lines.slice(offset, offset + (this.options.pageSize ?? 2));
+    const read = offset + records.length;
+    const next = {
+      ...position,
+      token: `t/${position.start}/${position.end}/${read}`,
+      read,
+      done: offset >= lines.length,
+    };
+    return { slice: index, seq: position.read, records, next };
+  }
+
+  private offsetOf(position: SlicePosition): number {
+    const [, start, end, offset] = (position.token ?? "").split("/");
+    if (
+      Number(start) !== position.start ||
+      Number(end) !== position.end ||
+      Number(offset) !== position.read
+    ) {
+      throw new Error(
+        `token ${position.token} does not belong to slice [${position.start}, ${position.end}) at ${position.read}`,
+      );
+    }
+    return Number(offset);
+  }
 }
 
-function page(records: readonly LoggedRecord[], nextForwardToken: string): GetLogEventsCommandOutput {
+/** The replay bucket: what was written, whole; it can be made to fail in the middle of a write. */
+class FakeReplayWriter implements ReplayWriter {
+  readonly written: { location: ReplayLocation; text: string }[] = [];
+  private failures = 0;
+  private readonly holds: Promise<void>[] = [];
+
+  failNextWrite(): void {
+    this.failures++;
+  }
+
+  /** The next write waits for `until` before it sends a byte. */
+  holdNextWrite(until: Promise<void>): void {
+    this.holds.push(until);
+  }
+
+  async write(location: ReplayLocation, replay: Replay): Promise<void> {
+    const hold = this.holds.shift();
+    if (hold !== undefined) await hold;
+    const chunks: Buffer[] = [];
+    for await (const chunk of replay.chunks(256)) {
+      chunks.push(chunk);
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error("S3 upload aborted: connection reset");
+      }
+    }
+    this.written.push({ location, text: Buffer.concat(chunks).toString("utf8") });
+  }
+
+  get last(): string | undefined {
+    return this.written.at(-1)?.text;
+  }
+}
+
+/** Checkpoints in memory whose next document saves can be made to fail or to wait. */
+class ControlledCheckpoints extends MemoryCheckpoints {
+  /** Document saves begun so far. */
+  saving = 0;
+  private failures = 0;
+  private readonly holds: Promise<void>[] = [];
+
+  failNextSave(): void {
+    this.failures++;
+  }
+
+  holdNextSave(until: Promise<void>): void {
+    this.holds.push(until);
+  }
+
+  override async save(chain: string, checkpoint: unknown): Promise<void> {
+    this.saving++;
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error("S3 PutObject failed: 503 Slow Down");
+    }
+    const hold = this.holds.shift();
+    if (hold !== undefined) await hold;
+    await super.save(chain, checkpoint);
+  }
+}
+
+/** What successive runs of the archive share: the table, the checkpoints, the replay bucket, the chain ids, the log. */
+class World {
+  readonly writer = new FakeReplayWriter();
+  readonly warnings: string[] = [];
+  private chains = 0;
+
+  constructor(
+    readonly store: MemorySessionsStore = recordedBroadcast(),
+    readonly checkpoints: MemoryCheckpoints = new MemoryCheckpoints(),
+  ) {}
+
+  /** Dependencies of one run reading `chatLog`, at `LATER` with plenty of time unless told otherwise. */
+  deps(chatLog: ChatLog, overrides: Partial<ArchiveDeps> = {}): ArchiveDeps {
+    return {
+      store: this.store,
+      lookups: silentLookups,
+      chatLog,
+      replays: this.writer,
+      recordings: { startedAt: async () => new Date(RECORDING_STARTED_AT) },
+      checkpoints: this.checkpoints,
+      archiveBucket: ARCHIVE_BUCKET,
+      logGroupOverride: LOG_GROUP,
+      readTps: 2,
+      now: () => new Date(LATER),
+      newChainId: () => `chain-${++this.chains}`,
+      log: { info: () => undefined, warn: (message) => this.warnings.push(message) },
+      ...overrides,
+    };
+  }
+
+  get archive() {
+    return this.store.recordings.get(SESSION_ID)?.archive;
+  }
+}
+
+/** A run's clock that runs low after `pages` pages (each page asks once). */
+function timeForPages(pages: number): () => number {
+  let asked = 0;
+  return () => (++asked < pages ? 15 * MINUTE : 0);
+}
+
+/** Runs a request and its continuations to the end, each run with fresh dependencies. */
+async function runChain(
+  request: ArchiveRequest,
+  depsOfRun: () => ArchiveDeps,
+): Promise<{ result: ArchiveResult; runs: number }> {
+  let result = await archiveBroadcast(request, depsOfRun());
+  let runs = 1;
+  while (result.status === "continuing" && runs < 500) {
+    result = await archiveBroadcast(result.request, depsOfRun());
+    runs++;
+  }
+  return { result, runs };
+}
+
+/** The continuation request of a first run that stopped after one page. */
+async function interruptedRun(world: World, overrides: Partial<ArchiveDeps> = {}): Promise<ArchiveRequest> {
+  const result = await archiveBroadcast(
+    BY_STREAM,
+    world.deps(new FakeChatLog(), { remainingMs: () => 0, ...overrides }),
+  );
+  if (result.status !== "continuing")
+    throw new Error(`the first run should continue, it is ${result.status}`);
+  return result.request;
+}
+
+/** Where a read's slices start and end, and whether each one starts where the one before ended. */
+function spanOf(slices: readonly SlicePosition[]) {
   return {
-    $metadata: {},
-    events: records.map((r) => ({ timestamp: r.timestampMs, message: r.line, ingestionTime: r.timestampMs })),
-    nextForwardToken,
-    nextBackwardToken: "b/0",
+    start: slices[0]?.start,
+    end: slices.at(-1)?.end,
+    contiguous: slices.every((slice, i) => i === 0 || slice.start === slices[i - 1]?.end),
+    fresh: slices.every((slice) => slice.token === undefined && slice.read === 0 && !slice.done),
   };
 }
 
-/** Answers GetLogEvents from pages keyed by the token sent ("head" for none); the last token repeats. */
-function servePages(pages: Record<string, GetLogEventsCommandOutput>): void {
-  cwl.on(GetLogEventsCommand).callsFake((input: GetLogEventsCommandInput) => {
-    const answer = pages[input.nextToken ?? "head"];
-    if (answer === undefined) throw new Error(`no page behind token ${input.nextToken}`);
-    return answer;
+function replayJson(text: string | undefined): ReplayJson {
+  return JSON.parse(text ?? "null") as ReplayJson;
+}
+
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
   });
+  return { opened, open };
 }
 
-function sentRequests(): GetLogEventsCommandInput[] {
-  return cwl.commandCalls(GetLogEventsCommand).map((call) => call.args[0].input);
+/** Waits (bounded) until `condition` holds, letting other runs make progress. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !condition(); i++) await new Promise((resolve) => setImmediate(resolve));
+  if (!condition()) throw new Error("the runs never got there");
 }
 
-function lines(...pages: (readonly LoggedRecord[])[]): string[] {
-  return pages.flat().map((r) => r.line);
-}
+describe("planSlices", () => {
+  it("cuts the read range into contiguous slices of at least a minute, one and a half per request per second", () => {
+    // Act
+    const slices = planSlices(START, END + HOUR, 4);
 
-function replayOf(harnessed: Harness): ReplayJson {
-  const [only, ...others] = harnessed.written;
-  expect(others).toEqual([]);
-  return JSON.parse(only?.text ?? "null") as ReplayJson;
-}
+    // Assess
+    expect(slices).toHaveLength(6);
+    expect(spanOf(slices)).toEqual({ start: START, end: END + HOUR, contiguous: true, fresh: true });
+    expect(slices.every((slice) => slice.end - slice.start >= MINUTE)).toBe(true);
+  });
 
-const throttled = () =>
-  new ThrottlingException({ message: "Rate exceeded", $metadata: { httpStatusCode: 400 } });
+  it("reads a range shorter than two minutes as one slice", () => {
+    // Act
+    const slices = planSlices(START, START + 90_000, 10);
 
-// Three pages of a busy chat: duplicates, deletions before and after the end, a custom event, junk.
-const M1 = chatMessage("m1", START + 1 * MINUTE, "first!");
-const PAGE_1 = [
-  M1,
-  chatMessage("m2", START + 2 * MINUTE, "spam spam"),
-  chatEvent("e1", START + 3 * MINUTE, "app:poll", { question: "Best map?" }),
-];
-const PAGE_2 = [
-  chatMessage("m3", START + 20 * MINUTE, "to be deleted after the end"),
-  { timestampMs: START + 21 * MINUTE, line: M1.line },
-  chatDeletion("d1", START + 22 * MINUTE, "m2"),
-  { timestampMs: START + 23 * MINUTE, line: "chat logger restarted" },
-];
-const PAGE_3 = [
-  chatMessage("m4", END - MINUTE, "bye"),
-  chatDeletion("d2", END + 10 * MINUTE, "m3"),
-  chatMessage("m5", END + 20 * MINUTE, "after the end: not in the window"),
-];
-const THREE_PAGES = {
-  head: page(PAGE_1, "f/1"),
-  "f/1": page(PAGE_2, "f/2"),
-  "f/2": page(PAGE_3, "f/3"),
-  "f/3": page([], "f/3"),
-};
+    // Assess
+    expect(slices).toEqual([{ start: START, end: START + 90_000, read: 0, done: false }]);
+  });
+});
 
 describe("archiveBroadcast reading the chat log", () => {
-  beforeEach(() => {
-    cwl.reset();
-  });
-
-  it("writes the full replay through a burst of throttling in the middle of the read", async () => {
+  it("writes the replay of the window, read to an hour past its end, next to the recording", async () => {
     // Prepare
-    const harnessed = harness(recordedBroadcast());
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(PAGE_1, "f/1"))
-      .rejectsOnce(throttled())
-      .rejectsOnce(throttled())
-      .rejectsOnce(new ServiceUnavailableException({ message: "busy", $metadata: { httpStatusCode: 503 } }))
-      .rejectsOnce(throttled())
-      .rejectsOnce(throttled())
-      .resolvesOnce(page(PAGE_2, "f/2"))
-      .rejectsOnce(throttled())
-      .resolvesOnce(page(PAGE_3, "f/3"))
-      .resolvesOnce(page([], "f/3"));
+    const world = new World();
+    const chatLog = new FakeChatLog();
 
     // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+    const result = await archiveBroadcast(BY_STREAM, world.deps(chatLog));
 
     // Assess
-    expect(result).toMatchObject({ status: "archived" });
-    expect(harnessed.written[0]?.text).toBe(await expectedFor(lines(PAGE_1, PAGE_2, PAGE_3)));
-    expect(replayOf(harnessed).counts).toEqual({
-      records: 10,
-      messages: 2,
-      events: 1,
-      deleted: 2,
-      duplicates: 1,
-      skipped: 1,
+    const location = { bucket: BUCKET, key: `${PREFIX}/chat/replay.json` };
+    expect(result).toEqual({
+      status: "archived",
+      location,
+      counts: { records: 16, messages: 3, events: 2, deleted: 3, duplicates: 3, skipped: 1 },
+      window: { start: iso(START), end: iso(END) },
+      readUntil: iso(END + HOUR),
     });
-    expect(sentRequests().map((input) => input.nextToken)).toEqual([
-      undefined,
-      ...Array(6).fill("f/1"),
-      "f/2",
-      "f/2",
-      "f/3",
+    expect(world.writer.written.map((w) => w.location)).toEqual([location]);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    const replay = replayJson(world.writer.last);
+    expect(replay.messages.map((m) => [m.id, m.content])).toEqual([
+      ["m1", "first!"],
+      ["m4", "the real m4"],
+      ["x1", "x1 is a message"],
     ]);
-  });
-
-  it("follows empty pages that carry a new token to the chat behind them", async () => {
-    // Prepare
-    const harnessed = harness(recordedBroadcast());
-    servePages({
-      head: page([], "f/empty-1"),
-      "f/empty-1": page([], "f/empty-2"),
-      "f/empty-2": page(PAGE_1, "f/1"),
-      "f/1": page([], "f/empty-3"),
-      "f/empty-3": page(PAGE_2, "f/2"),
-      "f/2": page([], "f/2"),
-    });
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(result).toMatchObject({ status: "archived", counts: { records: 7, messages: 2 } });
-    expect(harnessed.written[0]?.text).toBe(await expectedFor(lines(PAGE_1, PAGE_2)));
-    expect(sentRequests()).toHaveLength(6);
-  });
-
-  it("ends the read when the service hands back the token it was sent", async () => {
-    // Prepare
-    const harnessed = harness(recordedBroadcast());
-    cwl.on(GetLogEventsCommand).resolvesOnce(page(PAGE_1, "f/1")).resolves(page([], "f/1"));
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(result).toMatchObject({ status: "archived", counts: { records: 3 } });
-    expect(sentRequests().map((input) => input.nextToken)).toEqual([undefined, "f/1"]);
-    expect(harnessed.written[0]?.text).toBe(await expectedFor(lines(PAGE_1)));
-  });
-
-  it("reads the window from its start to an hour past its end when the archive runs later than that", async () => {
-    // Prepare
-    const harnessed = harness(recordedBroadcast());
-    servePages(THREE_PAGES);
-
-    // Act
-    await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(sentRequests()[0]).toMatchObject({
-      logGroupName: LOG_GROUP,
-      logStreamName: LOG_STREAM,
-      startTime: START,
-      endTime: END + HOUR,
-      startFromHead: true,
+    expect(replay.offsetBase).toBe(iso(RECORDING_STARTED_AT));
+    expect(replay.messages[0]?.offsetMs).toBe(MINUTE - 1500);
+    expect(world.archive).toEqual({
+      status: "archived",
+      at: iso(LATER),
+      location,
+      window: { start: iso(START), end: iso(END) },
+      counts: result.status === "archived" ? result.counts : undefined,
+      readUntil: iso(END + HOUR),
     });
   });
 
-  it("processes a page of about a megabyte, 10,000 events, whole", async () => {
-    // Prepare: compact but valid records, so the page holds the service's 10,000-event maximum
-    const big = Array.from({ length: 10_000 }, (_, i): LoggedRecord => {
-      const at = START + 300 * i;
-      const line = JSON.stringify({
-        event_timestamp: iso(at),
-        type: "MESSAGE",
-        payload: { Id: `m${String(i).padStart(5, "0")}`, SendTime: iso(at), Content: "gg" },
-      });
-      return { timestampMs: at, line };
-    });
-    const harnessed = harness(recordedBroadcast());
-    servePages({ head: page(big, "f/big"), "f/big": page([], "f/big") });
+  it("asks the room's log for slices from the window's start to an hour past its end", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog();
 
     // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+    await archiveBroadcast(BY_STREAM, world.deps(chatLog));
 
     // Assess
-    expect(big.reduce((bytes, r) => bytes + Buffer.byteLength(r.line), 0)).toBeGreaterThan(1_000_000);
-    expect(result).toMatchObject({ status: "archived", counts: { records: 10_000, messages: 10_000 } });
-    const replay = replayOf(harnessed);
-    expect(replay.messages.map((m) => m.id)).toEqual(big.map((_, i) => `m${String(i).padStart(5, "0")}`));
-    expect(harnessed.written[0]?.text).toBe(await expectedFor(lines(big)));
+    const [first, ...others] = chatLog.reads;
+    expect(others).toEqual([]);
+    expect(first?.source).toEqual({ kind: "cloudwatch", logGroupName: LOG_GROUP, logStreamName: LOG_STREAM });
+    expect(first?.slices).toHaveLength(3);
+    expect(spanOf(first?.slices ?? [])).toEqual({
+      start: START,
+      end: END + HOUR,
+      contiguous: true,
+      fresh: true,
+    });
   });
 
-  it("gives an empty replay for a room nobody chatted in (its log group has no stream for it yet)", async () => {
+  it("reads only up to now when it runs within the hour after the end, and says so", async () => {
     // Prepare
-    const harnessed = harness(recordedBroadcast());
-    cwl.on(GetLogEventsCommand).rejects(
-      new ResourceNotFoundException({
-        message: "The specified log stream does not exist.",
-        $metadata: { httpStatusCode: 400 },
-      }),
+    const world = new World();
+    const chatLog = new FakeChatLog();
+    const now = END + 30 * MINUTE;
+
+    // Act
+    const result = await archiveBroadcast(BY_STREAM, world.deps(chatLog, { now: () => new Date(now) }));
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived", readUntil: iso(now) });
+    expect(spanOf(chatLog.reads[0]?.slices ?? [])).toMatchObject({
+      start: START,
+      end: now,
+      contiguous: true,
+    });
+    expect(world.writer.last).toBe(await expectedUntil(now));
+    // d3 (deleting m5) is logged after `now`: m5 is still in this replay.
+    expect(replayJson(world.writer.last).messages.map((m) => m.id)).toContain("m5");
+  });
+
+  it.each<PageOrder>(["lastSliceFirst", "roundRobinFromLast"])(
+    "gives the replay of the log in order when the slices' pages arrive %s",
+    async (order) => {
+      // Prepare
+      const world = new World();
+
+      // Act
+      await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ order, pageSize: 1 })));
+
+      // Assess
+      expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    },
+  );
+
+  it("measures offsets from the Recording Start event when recording-started.json cannot be read", async () => {
+    // Prepare
+    const world = new World();
+
+    // Act
+    await archiveBroadcast(
+      BY_STREAM,
+      world.deps(new FakeChatLog(), { recordings: { startedAt: async () => undefined } }),
     );
-    cwl.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+
+    // Assess
+    const replay = replayJson(world.writer.last);
+    expect(replay.offsetBase).toBe(iso(RECORDING_START));
+    expect(replay.messages[0]?.offsetMs).toBe(MINUTE - 1000);
+  });
+
+  it("writes the replay of a broadcast that was not recorded to the archive bucket", async () => {
+    // Prepare
+    const store = new MemorySessionsStore();
+    store.streams.set(STREAM_ID, {
+      streamId: STREAM_ID,
+      channelArn: CHANNEL_ARN,
+      startAt: iso(START),
+      endAt: iso(END),
+    });
+    store.links.set(CHANNEL_ARN, ROOM_ARN);
+    const world = new World(store);
 
     // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+    const result = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
+
+    // Assess
+    const location = { bucket: ARCHIVE_BUCKET, key: `chat-replays/AbCdef1G2hij/${STREAM_ID}/replay.json` };
+    expect(result).toMatchObject({ status: "archived", location });
+    expect(store.streams.get(STREAM_ID)?.archive).toMatchObject({ status: "archived", location });
+    expect(replayJson(world.writer.last)).toMatchObject({ recording: null, offsetBase: iso(START) });
+  });
+
+  it("gives an empty replay for a room nobody chatted in", async () => {
+    // Prepare
+    const world = new World();
+
+    // Act
+    const result = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ records: [] })));
 
     // Assess
     expect(result).toMatchObject({
       status: "archived",
       counts: { records: 0, messages: 0, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
     });
-    expect(harnessed.written[0]?.text).toBe(await expectedFor([]));
+    expect(world.writer.last).toBe(
+      await expectedReplayText([], {
+        window: { start: START, end: END },
+        offsetBase: RECORDING_STARTED_AT,
+        channelArn: CHANNEL_ARN,
+        roomArn: ROOM_ARN,
+        streamIds: [STREAM_ID],
+        recording: { bucket: BUCKET, prefix: PREFIX, sessionId: SESSION_ID, durationMs: DURATION_MS },
+      }),
+    );
   });
 
-  it("marks the broadcast failed when the log group itself does not exist", async () => {
+  it("marks the broadcast failed with the reason when the log group does not exist", async () => {
     // Prepare
-    const store = recordedBroadcast();
-    const harnessed = harness(store);
-    const missing = new ResourceNotFoundException({
-      message: "The specified log group does not exist.",
-      $metadata: { httpStatusCode: 400 },
-    });
-    cwl.on(GetLogEventsCommand).rejects(missing);
-    cwl.on(DescribeLogStreamsCommand).rejects(missing);
+    const world = new World();
+    const missing = new ChatNotFoundError(`chat log group ${LOG_GROUP} does not exist`);
 
     // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+    const result = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ failure: missing })));
 
     // Assess
-    expect(result).toEqual({ status: "failed", reason: expect.stringContaining(LOG_GROUP) });
-    expect(harnessed.written).toEqual([]);
-    expect(store.recordings.get(SESSION_ID)?.archive).toMatchObject({ status: "failed" });
+    expect(result).toEqual({ status: "failed", reason: missing.message });
+    expect(world.writer.written).toEqual([]);
+    expect(world.archive).toEqual({ status: "failed", at: iso(LATER), reason: missing.message });
+  });
+
+  it("throws a read error worth retrying, recording nothing on the broadcast", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog();
+    chatLog.crashNextReadAfter(2);
+
+    // Act
+    const run = archiveBroadcast(BY_STREAM, world.deps(chatLog));
+
+    // Assess
+    await expect(run).rejects.toThrow(ChatLogReadError);
+    expect(world.writer.written).toEqual([]);
+    expect(world.store.archives).toEqual([]);
   });
 });
 
-describe("archiveBroadcast continuing a long read from a checkpoint", () => {
-  beforeEach(() => {
-    cwl.reset();
-  });
-
-  it("stops after the first page when time runs low, then continues from the saved token to the replay of one uninterrupted run", async () => {
+describe("archiveBroadcast for a broadcast it cannot archive", () => {
+  it("marks the broadcast failed with the reason when the channel's room cannot be found, reading no chat", async () => {
     // Prepare
-    servePages(THREE_PAGES);
-    const firstRunNow = END + 30 * MINUTE;
-    const uninterrupted = harness(recordedBroadcast(), { now: () => new Date(firstRunNow) });
-    await archiveBroadcast(BY_STREAM, uninterrupted.deps);
-    cwl.resetHistory();
-    const store = recordedBroadcast();
-    const checkpoints = new MemoryCheckpoints();
-    const first = harness(store, {
-      checkpoints,
-      now: () => new Date(firstRunNow),
-      remainingMs: () => LITTLE_TIME_MS,
-    });
+    const world = new World();
+    world.store.links.clear();
+    const chatLog = new FakeChatLog();
 
     // Act
-    const stopped = await archiveBroadcast(BY_STREAM, first.deps);
-    const firstRunRequests = sentRequests();
-    const statesAfterFirstRun = [...store.archives];
-    cwl.resetHistory();
-    const second = harness(store, { checkpoints, now: () => new Date(END + 3 * HOUR) });
-    const finished = await archiveBroadcast(BY_STREAM, second.deps);
-
-    // Assess
-    expect(stopped).toEqual({ status: "continuing", records: PAGE_1.length });
-    expect(firstRunRequests).toHaveLength(1);
-    expect(first.written).toEqual([]);
-    expect(statesAfterFirstRun).toEqual([]);
-    expect(finished).toMatchObject({ status: "archived" });
-    const resumed = sentRequests();
-    expect(resumed[0]?.nextToken).toBe("f/1");
-    // The token is a position in the first run's request: the same bounds go with it.
-    expect(resumed.map((input) => [input.startTime, input.endTime])).toEqual(
-      resumed.map(() => [START, firstRunNow]),
-    );
-    expect(second.written[0]?.text).toBe(uninterrupted.written[0]?.text);
-    expect(second.written[0]?.text).toBe(await expectedFor(lines(PAGE_1, PAGE_2, PAGE_3)));
-    expect(checkpoints.saved.size).toBe(0);
-    expect(store.recordings.get(SESSION_ID)?.archive).toMatchObject({
-      status: "archived",
-      location: { bucket: BUCKET, key: `${PREFIX}/chat/replay.json` },
-    });
-  });
-
-  it("saves the read position and the window it was read for", async () => {
-    // Prepare
-    servePages(THREE_PAGES);
-    const checkpoints = new MemoryCheckpoints();
-    const harnessed = harness(recordedBroadcast(), {
-      checkpoints,
-      now: () => new Date(END + 30 * MINUTE),
-      remainingMs: () => LITTLE_TIME_MS,
-    });
-
-    // Act
-    await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect([...checkpoints.saved.values()].map((c) => c.mark)).toEqual([
-      {
-        nextToken: "f/1",
-        readUntil: END + 30 * MINUTE,
-        window: { start: iso(START), end: iso(END) },
-        savedAt: END + 30 * MINUTE,
-      },
-    ]);
-  });
-
-  it("makes no checkpoint call but the load when there is no checkpoint", async () => {
-    // Prepare
-    servePages(THREE_PAGES);
-    const checkpoints = new MemoryCheckpoints();
-    const harnessed = harness(recordedBroadcast(), { checkpoints, now: () => new Date(END + 30 * MINUTE) });
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(result).toMatchObject({ status: "archived" });
-    expect(checkpoints.removed).toEqual([]);
-    expect(checkpoints.saved.size).toBe(0);
-  });
-
-  it("starts afresh from a leftover checkpoint older than 12 hours", async () => {
-    // Prepare
-    servePages(THREE_PAGES);
-    const checkpoints = new MemoryCheckpoints();
-    await archiveBroadcast(
-      BY_STREAM,
-      harness(recordedBroadcast(), {
-        checkpoints,
-        now: () => new Date(END + 30 * MINUTE),
-        remainingMs: () => LITTLE_TIME_MS,
-      }).deps,
-    );
-    cwl.resetHistory();
-    const harnessed = harness(recordedBroadcast(), { checkpoints, now: () => new Date(END + 13 * HOUR) });
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(result).toMatchObject({ status: "archived" });
-    expect(sentRequests()[0]?.nextToken).toBeUndefined();
-    expect(checkpoints.saved.size).toBe(0);
-  });
-
-  it("reads the window again when the service no longer accepts a saved token", async () => {
-    // Prepare
-    servePages(THREE_PAGES);
-    const checkpoints = new MemoryCheckpoints();
-    const now = () => new Date(END + 30 * MINUTE);
-    await archiveBroadcast(
-      BY_STREAM,
-      harness(recordedBroadcast(), { checkpoints, now, remainingMs: () => LITTLE_TIME_MS }).deps,
-    );
-    cwl.reset();
-    let expired = false;
-    cwl.on(GetLogEventsCommand).callsFake((input: GetLogEventsCommandInput) => {
-      if (input.nextToken === "f/1" && !expired) {
-        expired = true;
-        throw new InvalidParameterException({
-          message: "The specified nextToken is invalid.",
-          $metadata: {},
-        });
-      }
-      return (THREE_PAGES as Record<string, GetLogEventsCommandOutput>)[input.nextToken ?? "head"];
-    });
-    const harnessed = harness(recordedBroadcast(), { checkpoints, now });
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(result).toMatchObject({ status: "archived" });
-    expect(sentRequests().map((r) => r.nextToken)).toEqual(["f/1", undefined, "f/1", "f/2", "f/3"]);
-    expect(checkpoints.saved.size).toBe(0);
-  });
-
-  it("does not reuse a checkpoint taken for another window (a later Stream End arrived since)", async () => {
-    // Prepare: the first run knows an earlier end, so m2 (near the real end) is outside its window
-    const early = [chatMessage("m1", START + MINUTE), chatMessage("m2", END - 5 * MINUTE)];
-    const late = [chatMessage("m3", END + 5 * MINUTE), chatDeletion("d1", END + 6 * MINUTE, "m1")];
-    servePages({ head: page(early, "f/1"), "f/1": page(late, "f/2"), "f/2": page([], "f/2") });
-    const store = recordedBroadcast({ streamEnd: END - 10 * MINUTE });
-    const checkpoints = new MemoryCheckpoints();
-    await archiveBroadcast(
-      BY_STREAM,
-      harness(store, { checkpoints, remainingMs: () => LITTLE_TIME_MS }).deps,
-    );
-    const stream = store.streams.get(STREAM_ID);
-    if (stream !== undefined) stream.endAt = iso(END);
-    cwl.resetHistory();
-    const harnessed = harness(store, { checkpoints });
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
-
-    // Assess
-    expect(checkpoints.saved.size).toBe(0);
-    expect(result).toMatchObject({ status: "archived", window: { start: iso(START), end: iso(END) } });
-    expect(sentRequests()[0]?.nextToken).toBeUndefined();
-    expect(harnessed.written[0]?.text).toBe(await expectedFor(lines(early, late)));
-    expect(replayOf(harnessed).messages.map((m) => m.id)).toEqual(["m2"]);
-  });
-});
-
-describe("archiveBroadcast for a channel whose room cannot be found", () => {
-  beforeEach(() => {
-    cwl.reset();
-  });
-
-  it("marks the broadcast failed with the reason, reads no chat and writes no replay", async () => {
-    // Prepare
-    const store = recordedBroadcast();
-    store.links.clear();
-    const now = new Date(END + 3 * HOUR);
-    const harnessed = harness(store, { logGroupOverride: undefined, now: () => now });
-
-    // Act
-    const result = await archiveBroadcast(BY_STREAM, harnessed.deps);
+    const result = await archiveBroadcast(BY_STREAM, world.deps(chatLog, { logGroupOverride: undefined }));
 
     // Assess
     expect(result).toEqual({ status: "failed", reason: expect.stringContaining("no chat room") });
     const reason = result.status === "failed" ? result.reason : "";
     expect(reason).toContain(CHANNEL_ARN);
     expect(reason).toContain('no room is named "gaming-night"');
-    expect(store.archives).toEqual([
-      {
-        request: { recordingSessionId: SESSION_ID },
-        state: { status: "failed", at: now.toISOString(), reason },
-      },
+    expect(world.store.archives).toEqual([
+      { request: { recordingSessionId: SESSION_ID }, state: { status: "failed", at: iso(LATER), reason } },
     ]);
-    expect(harnessed.written).toEqual([]);
-    expect(sentRequests()).toEqual([]);
+    expect(world.writer.written).toEqual([]);
+    expect(chatLog.reads).toEqual([]);
+  });
+
+  it("answers failed for a recording session the table does not know, writing nothing anywhere", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog();
+
+    // Act
+    const result = await archiveBroadcast({ recordingSessionId: "unknownSession1" }, world.deps(chatLog));
+
+    // Assess
+    expect(result).toEqual({ status: "failed", reason: expect.stringContaining("unknownSession1") });
+    expect(world.store.archives).toEqual([]);
+    expect(world.writer.written).toEqual([]);
+    expect(chatLog.reads).toEqual([]);
+  });
+});
+
+describe("archiveBroadcast given a checkpoint it must not trust", () => {
+  interface Attack {
+    name: string;
+    because: string;
+    /** Leaves a bad checkpoint behind; returns the continuation request that will find it. */
+    plant(world: World): Promise<ArchiveRequest>;
+    /** The window the archive then finds. */
+    windowEnd?: number;
+    now?: number;
+  }
+
+  /** Replaces the document of a real interrupted run with `text`. */
+  const rewritten =
+    (edit: (text: string) => string) =>
+    async (world: World): Promise<ArchiveRequest> => {
+      const request = await interruptedRun(world);
+      const chain = request.chain ?? "";
+      world.checkpoints.documents.set(chain, edit(world.checkpoints.documents.get(chain) ?? ""));
+      return request;
+    };
+  const edited = (change: (json: Record<string, unknown>) => void) =>
+    rewritten((text) => {
+      const json = JSON.parse(text) as Record<string, unknown>;
+      change(json);
+      return JSON.stringify(json);
+    });
+
+  const attacks: Attack[] = [
+    {
+      name: "truncated JSON",
+      because: "not JSON",
+      plant: rewritten((text) => text.slice(0, Math.floor(text.length / 2))),
+    },
+    { name: "an empty document", because: "not JSON", plant: rewritten(() => "") },
+    {
+      name: "garbage (an S3 error page)",
+      because: "not JSON",
+      plant: rewritten(() => "<Error><Code>AccessDenied</Code></Error>\u0000\u00ff"),
+    },
+    { name: "JSON null", because: "not valid", plant: rewritten(() => "null") },
+    {
+      name: "a version 1 document (the older format)",
+      because: "version 1",
+      plant: rewritten(() =>
+        JSON.stringify({
+          version: 1,
+          mark: {
+            nextToken: "f/1",
+            readUntil: END + 30 * MINUTE,
+            window: { start: iso(START), end: iso(END) },
+            savedAt: END + 30 * MINUTE,
+          },
+        }),
+      ),
+    },
+    {
+      name: "a version 2 document without slices",
+      because: "not valid (slices",
+      plant: edited((json) => {
+        json.slices = [];
+      }),
+    },
+    {
+      name: "a document whose slices leave part of its range unread",
+      because: "do not cover",
+      plant: edited((json) => {
+        (json.slices as unknown[]).pop();
+      }),
+    },
+    {
+      name: "a document of another broadcast",
+      because: `belongs to recording/${OTHER_SESSION}`,
+      plant: async (world) => {
+        addRecordedBroadcast(world.store, OTHER_SESSION, OTHER_STREAM);
+        const foreign = await archiveBroadcast(
+          { recordingSessionId: OTHER_SESSION },
+          world.deps(new FakeChatLog(), { remainingMs: () => 0 }),
+        );
+        const chain = foreign.status === "continuing" ? foreign.request.chain : undefined;
+        return { ...BY_STREAM, chain, run: 2 };
+      },
+    },
+    {
+      name: "a document taken for another window (a later Stream End arrived since)",
+      because: "another window",
+      plant: async (world) => {
+        const stream = world.store.streams.get(STREAM_ID);
+        if (stream !== undefined) stream.endAt = iso(END - 10 * MINUTE);
+        const request = await interruptedRun(world);
+        if (stream !== undefined) stream.endAt = iso(END);
+        return request;
+      },
+    },
+    {
+      name: "a document taken reading another log group",
+      because: "another chat log",
+      plant: (world) => interruptedRun(world, { logGroupOverride: "/aws/vendedlogs/ivschat/old" }),
+    },
+    {
+      name: "a document older than 12 hours",
+      because: "older than 12 hours",
+      plant: (world) => interruptedRun(world, { now: () => new Date(END + 30 * MINUTE) }),
+      now: END + 13 * HOUR,
+    },
+  ];
+
+  it.each(attacks)(
+    "discards $name with a warning and archives as one uninterrupted run would",
+    async (attack) => {
+      // Prepare
+      const world = new World();
+      const request = await attack.plant(world);
+      const chatLog = new FakeChatLog();
+      const now = attack.now ?? LATER;
+
+      // Act
+      const result = await archiveBroadcast(request, world.deps(chatLog, { now: () => new Date(now) }));
+
+      // Assess
+      expect(request).toMatchObject({ chain: expect.any(String), run: 2 });
+      expect(world.warnings).toEqual([expect.stringContaining("checkpoint discarded")]);
+      expect(world.warnings[0]).toContain(attack.because);
+      expect(spanOf(chatLog.reads[0]?.slices ?? [])).toEqual({
+        start: START,
+        end: END + HOUR,
+        contiguous: true,
+        fresh: true,
+      });
+      expect(result).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+      expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+      expect(world.checkpoints.documents.has(request.chain ?? "")).toBe(false);
+    },
+  );
+
+  it("starts over when a continuation finds no checkpoint at all, with a warning", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog();
+
+    // Act
+    const result = await archiveBroadcast({ ...BY_STREAM, chain: "chain-lost", run: 2 }, world.deps(chatLog));
+
+    // Assess
+    expect(world.warnings).toEqual([expect.stringContaining("not found")]);
+    expect(spanOf(chatLog.reads[0]?.slices ?? [])).toMatchObject({ start: START, fresh: true });
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+  });
+
+  it("discards a checkpoint whose saved runs are gone (expired or deleted) instead of failing every retry", async () => {
+    // Prepare
+    const world = new World();
+    const request = await interruptedRun(world, { spillBytes: 1 });
+    world.checkpoints.stores.get(request.chain ?? "")?.objects.clear();
+
+    // Act
+    const result = await archiveBroadcast(request, world.deps(new FakeChatLog()));
+
+    // Assess
+    expect(world.warnings).toEqual([expect.stringContaining("checkpoint discarded")]);
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+  });
+});
+
+describe("archiveBroadcast interrupted and run again", () => {
+  it("gives the uninterrupted replay from a chain of runs that each stop after one page", async () => {
+    // Prepare
+    const single = new World();
+    await archiveBroadcast(BY_STREAM, single.deps(new FakeChatLog({ order: "roundRobinFromLast" })));
+    const world = new World();
+    const chatLog = new FakeChatLog({ order: "roundRobinFromLast" });
+
+    // Act
+    const { result, runs } = await runChain(BY_STREAM, () =>
+      world.deps(chatLog, { remainingMs: () => 0, spillBytes: 1 }),
+    );
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+    expect(runs).toBe(chatLog.reads.length);
+    expect(runs).toBeGreaterThan(10);
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(single.writer.last);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    expect(world.checkpoints.documents.size).toBe(0);
+    expect(world.checkpoints.stores.size).toBe(0);
+    expect(world.warnings).toEqual([]);
+  });
+
+  it("continues each run from where the one before stopped, never reading a page twice", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog({ pageSize: 3 });
+
+    // Act
+    await runChain(BY_STREAM, () => world.deps(chatLog, { remainingMs: timeForPages(2) }));
+
+    // Assess
+    const positions = chatLog.reads.map((read) => read.slices.map((s) => s.read));
+    expect(positions).toEqual([
+      [0, 0, 0],
+      [6, 0, 0],
+      [11, 0, 0],
+      [11, 3, 0],
+      [11, 4, 0],
+    ]);
+  });
+
+  it("gives the uninterrupted replay when the chat log fails in the middle of every run's first attempt", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog({ order: "lastSliceFirst" });
+    let request: ArchiveRequest = BY_STREAM;
+    let result: ArchiveResult | undefined;
+    const crashes: unknown[] = [];
+
+    // Act
+    for (let run = 0; run < 100 && result?.status !== "archived"; run++) {
+      chatLog.crashNextReadAfter(1);
+      crashes.push(
+        await archiveBroadcast(
+          request,
+          world.deps(chatLog, { remainingMs: timeForPages(3), spillBytes: 1 }),
+        ).catch((error: unknown) => error),
+      );
+      result = await archiveBroadcast(
+        request,
+        world.deps(chatLog, { remainingMs: timeForPages(3), spillBytes: 1 }),
+      );
+      if (result.status === "continuing") request = result.request;
+    }
+
+    // Assess
+    expect(crashes.length).toBeGreaterThan(2);
+    expect(crashes.every((crash) => crash instanceof ChatLogReadError)).toBe(true);
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    expect(world.checkpoints.documents.size).toBe(0);
+  });
+
+  it("gives the uninterrupted replay when saving a checkpoint fails once and that run is run again", async () => {
+    // Prepare
+    const checkpoints = new ControlledCheckpoints();
+    const world = new World(recordedBroadcast(), checkpoints);
+    const chatLog = new FakeChatLog({ order: "roundRobinFromLast" });
+    const depsOfRun = () => world.deps(chatLog, { remainingMs: timeForPages(3), spillBytes: 1 });
+    const request = await interruptedRun(world, { spillBytes: 1 });
+    checkpoints.failNextSave();
+
+    // Act
+    await expect(archiveBroadcast(request, depsOfRun())).rejects.toThrow("503 Slow Down");
+    const { result } = await runChain(request, depsOfRun);
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+  });
+
+  it("gives the uninterrupted replay when writing it fails once and the last run of the chain is run again", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog();
+    const request = await interruptedRun(world);
+    world.writer.failNextWrite();
+
+    // Act
+    const failed = archiveBroadcast(request, world.deps(chatLog));
+    await expect(failed).rejects.toThrow("S3 upload aborted");
+    const statesAfterFailure = structuredClone(world.store.archives);
+    const result = await archiveBroadcast(request, world.deps(chatLog));
+
+    // Assess
+    expect(statesAfterFailure).toEqual([]);
+    expect(result).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    expect(world.archive).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+  });
+
+  it("gives the uninterrupted replay when the write of a single run fails once and the request is run again", async () => {
+    // Prepare
+    const world = new World();
+    world.writer.failNextWrite();
+
+    // Act
+    await expect(archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()))).rejects.toThrow();
+    const result = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+  });
+});
+
+describe("archiveBroadcast racing another run of the same broadcast", () => {
+  const OLDER_NOW = END + 20 * MINUTE;
+
+  /** Starts a run that waits at the chat log until released. */
+  function heldRun(world: World, now: number) {
+    const door = gate();
+    const chatLog = new FakeChatLog({ gate: door.opened });
+    const result = archiveBroadcast(BY_STREAM, world.deps(chatLog, { now: () => new Date(now) }));
+    return { chatLog, open: door.open, result };
+  }
+
+  it("keeps the newer replay when an older run, started before it, finishes after it", async () => {
+    // Prepare
+    const world = new World();
+    const older = heldRun(world, OLDER_NOW);
+    const newer = heldRun(world, LATER);
+    await until(() => older.chatLog.reads.length === 1 && newer.chatLog.reads.length === 1);
+
+    // Act
+    newer.open();
+    const newerResult = await newer.result;
+    const archivedState = structuredClone(world.archive);
+    const statesSaved = world.store.archives.length;
+    older.open();
+    const olderResult = await older.result;
+
+    // Assess
+    expect(newerResult).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+    expect(olderResult).toEqual({ status: "superseded", reason: expect.stringContaining(iso(END + HOUR)) });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    expect(world.archive).toEqual(archivedState);
+    expect(world.store.archives).toHaveLength(statesSaved);
+  });
+
+  it("replaces the older replay when the newer run finishes last", async () => {
+    // Prepare
+    const world = new World();
+    const older = heldRun(world, OLDER_NOW);
+    const newer = heldRun(world, LATER);
+    await until(() => older.chatLog.reads.length === 1 && newer.chatLog.reads.length === 1);
+
+    // Act
+    older.open();
+    const olderResult = await older.result;
+    newer.open();
+    const newerResult = await newer.result;
+
+    // Assess
+    expect(olderResult).toMatchObject({ status: "archived", readUntil: iso(OLDER_NOW) });
+    expect(newerResult).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+    expect(world.writer.written.map((w) => w.text)).toEqual([
+      await expectedUntil(OLDER_NOW),
+      await expectedUntil(END + HOUR),
+    ]);
+    expect(world.archive).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+  });
+
+  it("supersedes a duplicate run that read as far while the first one is still writing the replay", async () => {
+    // Prepare: a clock ahead of the table's, so the writing run's claim has not expired
+    const world = new World();
+    const now = () => new Date(FAR_FUTURE);
+    const writing = gate();
+    world.writer.holdNextWrite(writing.opened);
+    const first = archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog(), { now }));
+    await until(() => world.store.claims.size === 1);
+
+    // Act
+    const duplicate = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog(), { now }));
+    writing.open();
+    const firstResult = await first;
+
+    // Assess
+    expect(duplicate).toEqual({ status: "superseded", reason: expect.stringContaining("chain-1") });
+    expect(firstResult).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+    expect(world.store.archives.map((a) => a.state.status)).toEqual(["archived"]);
+  });
+
+  it("keeps a chain's checkpoint whole when two deliveries of the same continuation run at once", async () => {
+    // Prepare: SQS delivers run 2 twice; the shorter run saves its document last
+    const checkpoints = new ControlledCheckpoints();
+    const world = new World(recordedBroadcast(), checkpoints);
+    const request = await interruptedRun(world, { spillBytes: 1 });
+    const shorterSaved = gate();
+    checkpoints.holdNextSave(shorterSaved.opened);
+    const shorter = archiveBroadcast(
+      request,
+      world.deps(new FakeChatLog(), { remainingMs: timeForPages(1), spillBytes: 1 }),
+    );
+    await until(() => checkpoints.saving === 2);
+
+    // Act
+    const longer = await archiveBroadcast(
+      request,
+      world.deps(new FakeChatLog(), { remainingMs: timeForPages(5), spillBytes: 1 }),
+    );
+    shorterSaved.open();
+    const next = await shorter;
+    const { result } = await runChain(next.status === "continuing" ? next.request : request, () =>
+      world.deps(new FakeChatLog(), { spillBytes: 1 }),
+    );
+
+    // Assess
+    expect(longer).toMatchObject({ status: "continuing" });
+    expect(next).toMatchObject({ status: "continuing" });
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+  });
+
+  it("supersedes, without marking the broadcast failed, the last run of an older chain that starts after a newer replay landed", async () => {
+    // Prepare
+    const world = new World();
+    const olderChain = await interruptedRun(world, { now: () => new Date(OLDER_NOW) });
+    await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
+    const archivedState = structuredClone(world.archive);
+    const newerReplay = world.writer.last;
+
+    // Act
+    const result = await archiveBroadcast(olderChain, world.deps(new FakeChatLog()));
+
+    // Assess
+    expect(result).toEqual({ status: "superseded", reason: expect.stringContaining(iso(END + HOUR)) });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.writer.last).toBe(newerReplay);
+    expect(world.archive).toEqual(archivedState);
+  });
+});
+
+describe("archiveBroadcast when the chat log is gone before a re-archive", () => {
+  /** A broadcast whose replay of the whole chat was archived. */
+  async function archivedWorld(): Promise<World> {
+    const world = new World();
+    await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
+    return world;
+  }
+
+  it.each([
+    {
+      name: "the log yields no records",
+      chatLog: () => new FakeChatLog({ records: [] }),
+      says: "no records",
+    },
+    {
+      name: "the log holds only its last hour (retention expired)",
+      chatLog: () => new FakeChatLog({ records: CHAT.filter((r) => r.timestampMs >= END) }),
+      says: "4 records",
+    },
+    {
+      name: "the log group is gone",
+      chatLog: () =>
+        new FakeChatLog({ failure: new ChatNotFoundError(`chat log group ${LOG_GROUP} does not exist`) }),
+      says: LOG_GROUP,
+    },
+  ])("keeps the archived replay and marks the attempt failed when $name", async ({ chatLog, says }) => {
+    // Prepare
+    const world = await archivedWorld();
+    const before = structuredClone(world.archive);
+    const at = LATER + HOUR;
+
+    // Act
+    const result = await archiveBroadcast(BY_STREAM, world.deps(chatLog(), { now: () => new Date(at) }));
+
+    // Assess
+    expect(result).toEqual({ status: "failed", reason: expect.stringContaining(says) });
+    expect(world.writer.written).toHaveLength(1);
+    expect(world.archive).toEqual({
+      ...before,
+      status: "failed",
+      at: iso(at),
+      reason: result.status === "failed" ? result.reason : "",
+    });
+    expect(world.archive).toMatchObject({
+      location: before?.location,
+      counts: before?.counts,
+      readUntil: before?.readUntil,
+    });
+  });
+
+  it("replaces the archived replay with the empty one when forced", async () => {
+    // Prepare
+    const world = await archivedWorld();
+
+    // Act
+    const result = await archiveBroadcast(
+      { ...BY_STREAM, force: true },
+      world.deps(new FakeChatLog({ records: [] })),
+    );
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived", counts: { records: 0, messages: 0 } });
+    expect(world.writer.written).toHaveLength(2);
+    expect(replayJson(world.writer.last).messages).toEqual([]);
+    expect(world.archive).toMatchObject({ status: "archived", counts: { records: 0 } });
+  });
+});
+
+describe("archiveBroadcast redriven", () => {
+  it.each([
+    { when: "three hours after the end", now: LATER, readsUntil: END + HOUR },
+    { when: "40 minutes after the end", now: END + 40 * MINUTE, readsUntil: END + 40 * MINUTE },
+  ])(
+    "reads up to min(now, an hour past the end), not to a leftover checkpoint's limit, $when",
+    async ({ now, readsUntil }) => {
+      // Prepare
+      const world = new World();
+      const leftover = await interruptedRun(world, { now: () => new Date(END + 10 * MINUTE) });
+      const chatLog = new FakeChatLog();
+
+      // Act
+      const result = await archiveBroadcast(BY_STREAM, world.deps(chatLog, { now: () => new Date(now) }));
+
+      // Assess
+      expect(spanOf(chatLog.reads[0]?.slices ?? [])).toEqual({
+        start: START,
+        end: readsUntil,
+        contiguous: true,
+        fresh: true,
+      });
+      expect(result).toMatchObject({ status: "archived", readUntil: iso(readsUntil) });
+      expect(world.writer.last).toBe(await expectedUntil(readsUntil));
+      expect(world.checkpoints.documents.has(leftover.chain ?? "")).toBe(true);
+    },
+  );
+});
+
+describe("archiveBroadcast making no progress", () => {
+  it("fails a chain past its 200th run permanently, with the reason, reading nothing", async () => {
+    // Prepare
+    const world = new World();
+    const request = await interruptedRun(world);
+    const chatLog = new FakeChatLog();
+
+    // Act
+    const result = await archiveBroadcast({ ...request, run: 201 }, world.deps(chatLog));
+
+    // Assess
+    expect(result).toEqual({ status: "failed", reason: expect.stringContaining("200 runs") });
+    expect(chatLog.reads).toEqual([]);
+    expect(world.writer.written).toEqual([]);
+    expect(world.archive).toMatchObject({ status: "failed", reason: expect.stringContaining("200 runs") });
+  });
+
+  it("still lets the 200th run of a chain finish", async () => {
+    // Prepare
+    const world = new World();
+    const request = await interruptedRun(world);
+
+    // Act
+    const result = await archiveBroadcast({ ...request, run: 200 }, world.deps(new FakeChatLog()));
+
+    // Assess
+    expect(result).toMatchObject({ status: "archived" });
+  });
+
+  it.each([
+    { name: "answers nothing", answer: "silent" as const },
+    { name: "answers an empty page that stays where it was", answer: "stuck" as const },
+  ])("fails permanently, with the reason, a run whose log $name as its time runs out", async ({ answer }) => {
+    // Prepare
+    const world = new World();
+
+    // Act
+    const result = await archiveBroadcast(
+      BY_STREAM,
+      world.deps(new FakeChatLog({ answer }), { remainingMs: () => 0 }),
+    );
+
+    // Assess
+    expect(result).toEqual({ status: "failed", reason: expect.stringContaining("no progress") });
+    expect(world.archive).toMatchObject({ status: "failed" });
+    expect(world.writer.written).toEqual([]);
   });
 });

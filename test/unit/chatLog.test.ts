@@ -1,43 +1,47 @@
+import { Readable } from "node:stream";
 import {
-  CloudWatchLogsClient,
   CloudWatchLogsServiceException,
   DescribeLogStreamsCommand,
   GetLogEventsCommand,
+  type GetLogEventsCommandInput,
   type GetLogEventsCommandOutput,
   InvalidParameterException,
+  type OutputLogEvent,
   ResourceNotFoundException,
   ServiceUnavailableException,
   ThrottlingException,
 } from "@aws-sdk/client-cloudwatch-logs";
 import { mockClient } from "aws-sdk-client-mock";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { planSlices } from "../../src/archive/archive";
+import type { ChatLogSource, ChatPage, SlicePosition } from "../../src/archive/ports";
 import {
-  type ChatLogPage,
   type ChatLogReaderDeps,
-  type ChatLogReadRequest,
+  CloudWatchChatLog,
   createCloudWatchLogsClient,
-  readChatLogPages,
+  RateLimiter,
 } from "../../src/aws/chatLog";
 import { ChatLogReadError, ChatNotFoundError } from "../../src/errors";
 import { chatMessage } from "../support/chatRecords";
 
-const cwl = mockClient(CloudWatchLogsClient);
-
+const SOURCE: ChatLogSource = {
+  kind: "cloudwatch",
+  logGroupName: "/aws/ivschat/rooms",
+  logStreamName: "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu",
+};
 const START = Date.parse("2024-01-05T14:30:00.000Z");
 const END = Date.parse("2024-01-05T15:30:00.000Z");
 
-function window(overrides: Partial<ChatLogReadRequest> = {}): ChatLogReadRequest {
-  return {
-    logGroupName: "/aws/ivschat/rooms",
-    logStreamName: "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu",
-    startTime: START,
-    endTime: END,
-    ...overrides,
-  };
+function slice(overrides: Partial<SlicePosition> = {}): SlicePosition {
+  return { start: START, end: END, read: 0, done: false, ...overrides };
 }
 
 function chatRecord(id: string, timestamp: number): string {
   return chatMessage(id, timestamp).line;
+}
+
+function event(id: string, timestamp: number): OutputLogEvent {
+  return { timestamp, message: chatRecord(id, timestamp), ingestionTime: timestamp };
 }
 
 function page(
@@ -47,346 +51,675 @@ function page(
 ): GetLogEventsCommandOutput {
   return {
     $metadata: {},
-    events: ids.map((id, i) => ({
-      timestamp: atMs + i,
-      message: chatRecord(id, atMs + i),
-      ingestionTime: atMs + i,
-    })),
+    events: ids.map((id, i) => event(id, atMs + i)),
     nextForwardToken,
     nextBackwardToken: "b/0",
   };
 }
 
-function idsOf(pages: ChatLogPage[]): string[] {
-  return pages.flatMap((p) =>
-    p.messages.map((m) => (JSON.parse(m) as { payload: { Id: string } }).payload.Id),
-  );
+function idOf(record: string): string {
+  return (JSON.parse(record) as { payload: { Id: string } }).payload.Id;
+}
+
+function idsOf(pages: ChatPage[]): string[] {
+  return pages.flatMap((p) => p.records.map(idOf));
 }
 
 function throttling(): ThrottlingException {
   return new ThrottlingException({ message: "Rate exceeded", $metadata: { httpStatusCode: 400 } });
 }
 
-function recordingSleep(): { delays: number[]; sleep: (ms: number) => Promise<void> } {
-  const delays: number[] = [];
-  return { delays, sleep: async (ms) => void delays.push(ms) };
-}
-
-function deps(overrides: Partial<ChatLogReaderDeps> = {}): ChatLogReaderDeps {
+/** An injected clock that sleeping moves on at once, so backoff and pacing cost no real time. */
+function fakeTime(startMs = START) {
+  let clock = startMs;
+  const sleeps: number[] = [];
   return {
-    client: new CloudWatchLogsClient({ region: "us-east-1" }),
-    sleep: recordingSleep().sleep,
-    ...overrides,
+    sleeps,
+    now: () => clock,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+      clock += ms;
+    },
+    advance: (ms: number) => {
+      clock += ms;
+    },
   };
 }
 
-async function readAll(request: ChatLogReadRequest, readerDeps: ChatLogReaderDeps): Promise<ChatLogPage[]> {
-  const pages: ChatLogPage[] = [];
-  for await (const p of readChatLogPages(request, readerDeps)) pages.push(p);
-  return pages;
+/** A reader over a mocked client built by the production factory, on a fake clock. */
+function setup(overrides: Partial<ChatLogReaderDeps> = {}) {
+  const client = createCloudWatchLogsClient({ region: "us-east-1" });
+  const cwl = mockClient(client);
+  const time = fakeTime();
+  const chatLog = new CloudWatchChatLog({
+    client,
+    now: time.now,
+    sleep: time.sleep,
+    random: () => 0.5,
+    ...overrides,
+  });
+  const read = async (slices: SlicePosition[] = [slice()], signal?: AbortSignal): Promise<ChatPage[]> => {
+    const pages: ChatPage[] = [];
+    for await (const p of chatLog.read(SOURCE, slices, signal)) pages.push(p);
+    return pages;
+  };
+  const requests = (): GetLogEventsCommandInput[] =>
+    cwl.commandCalls(GetLogEventsCommand).map((call) => call.args[0].input);
+  const sentTokens = () => requests().map((input) => input.nextToken);
+  return { cwl, time, chatLog, read, requests, sentTokens };
 }
 
-function sentTokens(): (string | undefined)[] {
-  return cwl.commandCalls(GetLogEventsCommand).map((call) => call.args[0].input.nextToken);
+/**
+ * GetLogEvents over `events` as AWS answers it: pages of at most `limit` events of the range asked,
+ * tokens that are positions within that range, and the sent token handed back at the end.
+ */
+function logService(events: OutputLogEvent[]) {
+  return (input: GetLogEventsCommandInput): GetLogEventsCommandOutput => {
+    const { startTime = 0, endTime = Number.POSITIVE_INFINITY, nextToken, limit = 10_000 } = input;
+    const inRange = events.filter(({ timestamp = 0 }) => timestamp >= startTime && timestamp < endTime);
+    const from = nextToken === undefined ? 0 : Number(nextToken.split("/")[2]);
+    const answer = inRange.slice(from, from + limit);
+    const atEnd = answer.length === 0 && nextToken !== undefined;
+    return {
+      $metadata: {},
+      events: answer,
+      nextForwardToken: atEnd ? nextToken : `f/${startTime}/${from + answer.length}`,
+      nextBackwardToken: `b/${startTime}/${from}`,
+    };
+  };
 }
 
-describe("readChatLogPages", () => {
-  beforeEach(() => {
-    cwl.reset();
+/** The pages of one slice, in the order they came. */
+function bySlice(pages: ChatPage[], index: number): ChatPage[] {
+  return pages.filter((p) => p.slice === index);
+}
+
+/**
+ * A client built by the production factory over a stand-in HTTP handler, so the SDK's whole stack
+ * (its retries included) runs; `answer` gets the token sent and the request's number.
+ */
+function overHttp(
+  answer: (nextToken: string | undefined, count: number) => { status: number; body: object },
+) {
+  const sent: (string | undefined)[] = [];
+  const client = createCloudWatchLogsClient({
+    region: "us-east-1",
+    credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
+    requestHandler: {
+      handle: async (request: { body?: Uint8Array | string }) => {
+        const text = typeof request.body === "string" ? request.body : new TextDecoder().decode(request.body);
+        const { nextToken } = JSON.parse(text || "{}") as { nextToken?: string };
+        sent.push(nextToken);
+        const { status, body } = answer(nextToken, sent.length);
+        const errorType = (body as { __type?: string }).__type;
+        return {
+          response: {
+            statusCode: status,
+            headers: {
+              "content-type": "application/x-amz-json-1.1",
+              ...(errorType === undefined ? {} : { "x-amzn-errortype": errorType }),
+            },
+            body: Readable.from([Buffer.from(JSON.stringify(body))]),
+          },
+        };
+      },
+    },
   });
+  return { client, sent };
+}
 
-  it("yields each page's messages in order and stops when the service hands back the token it was sent", async () => {
-    // Prepare
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(["m1", "m2"], "f/1"))
-      .resolvesOnce(page(["m3"], "f/2"))
-      .resolvesOnce(page([], "f/2"));
+describe("CloudWatchChatLog", () => {
+  describe("reading one slice", () => {
+    it("yields each page's records in order and ends the slice when the service hands back the token it was sent", async () => {
+      // Prepare
+      const { cwl, read, sentTokens, requests } = setup();
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(["m1", "m2"], "f/1"))
+        .resolvesOnce(page(["m3"], "f/2"))
+        .resolvesOnce(page([], "f/2"));
 
-    // Act
-    const pages = await readAll(window(), deps());
+      // Act
+      const pages = await read();
 
-    // Assess
-    expect(idsOf(pages)).toEqual(["m1", "m2", "m3"]);
-    expect(pages.map((p) => p.nextToken)).toEqual(["f/1", "f/2"]);
-    expect(sentTokens()).toEqual([undefined, "f/1", "f/2"]);
-    const first = cwl.commandCalls(GetLogEventsCommand)[0]?.args[0].input;
-    expect(first).toMatchObject({ startFromHead: true, startTime: START, endTime: END });
-  });
-
-  it("follows an empty page with a new token to the events behind it, yielding the empty page as a checkpoint", async () => {
-    // Prepare
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page([], "f/empty"))
-      .resolvesOnce(page(["m1"], "f/1"))
-      .resolvesOnce(page([], "f/1"));
-
-    // Act
-    const pages = await readAll(window(), deps());
-
-    // Assess
-    expect(pages).toEqual([
-      { messages: [], nextToken: "f/empty" },
-      { messages: [expect.any(String)], nextToken: "f/1" },
-    ]);
-    expect(idsOf(pages)).toEqual(["m1"]);
-  });
-
-  it("ends an empty log after the token repeats, without looping", async () => {
-    // Prepare
-    cwl.on(GetLogEventsCommand).resolves(page([], "f/end"));
-
-    // Act
-    const pages = await readAll(window(), deps());
-
-    // Assess
-    expect(idsOf(pages)).toEqual([]);
-    expect(sentTokens()).toEqual([undefined, "f/end"]);
-  });
-
-  it("passes a full 1 MB page whole and follows its token", async () => {
-    // Prepare: as many real-shaped records as fit in the service's 1 MB page (26 bytes overhead per event)
-    const eventBytes = Buffer.byteLength(chatRecord("id0000", START)) + 26;
-    const ids = Array.from(
-      { length: Math.floor(1_048_576 / eventBytes) },
-      (_, i) => `id${String(i).padStart(4, "0")}`,
-    );
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(ids, "f/full"))
-      .resolvesOnce(page(["after"], "f/after"))
-      .resolvesOnce(page([], "f/after"));
-
-    // Act
-    const pages = await readAll(window(), deps());
-
-    // Assess
-    expect(pages[0]?.messages).toHaveLength(ids.length);
-    expect(idsOf(pages)).toEqual([...ids, "after"]);
-    expect(sentTokens()).toEqual([undefined, "f/full", "f/after"]);
-  });
-
-  it("passes a page at the 10,000-event cap whole and follows its token", async () => {
-    // Prepare
-    const ids = Array.from({ length: 10_000 }, (_, i) => `id${i}`);
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(ids, "f/full"))
-      .resolvesOnce(page(["after"], "f/after"))
-      .resolvesOnce(page([], "f/after"));
-
-    // Act
-    const pages = await readAll(window(), deps());
-
-    // Assess
-    expect(pages.map((p) => p.messages.length)).toEqual([10_000, 1]);
-    expect(sentTokens()).toEqual([undefined, "f/full", "f/after"]);
-  });
-
-  it("resumes after a checkpointed token, sending it with the same window", async () => {
-    // Prepare
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(["m9"], "f/9"))
-      .resolvesOnce(page([], "f/9"));
-
-    // Act
-    const pages = await readAll(window({ nextToken: "f/8" }), deps());
-
-    // Assess
-    expect(idsOf(pages)).toEqual(["m9"]);
-    expect(sentTokens()).toEqual(["f/8", "f/9"]);
-    expect(cwl.commandCalls(GetLogEventsCommand)[0]?.args[0].input).toMatchObject({
-      startTime: START,
-      endTime: END,
-      startFromHead: true,
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1", "m2", "m3"]);
+      expect(pages.map((p) => [p.slice, p.seq, p.next.token, p.next.read, p.next.done])).toEqual([
+        [0, 0, "f/1", 2, false],
+        [0, 2, "f/2", 3, false],
+        [0, 3, "f/2", 3, true],
+      ]);
+      expect(sentTokens()).toEqual([undefined, "f/1", "f/2"]);
+      expect(requests()[0]).toMatchObject({
+        logGroupName: SOURCE.logGroupName,
+        logStreamName: SOURCE.logStreamName,
+        startFromHead: true,
+        startTime: START,
+        endTime: END,
+      });
     });
-  });
 
-  it("drops events at or after endTime, as AWS does and moto does not", async () => {
-    // Prepare
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(["last-inside", "at-end", "after-end"], "f/1", END - 1))
-      .resolvesOnce(page([], "f/1"));
+    it("follows empty pages that carry a new token to the events behind them", async () => {
+      // Prepare
+      const { cwl, read, sentTokens } = setup();
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page([], "f/empty1"))
+        .resolvesOnce(page([], "f/empty2"))
+        .resolvesOnce(page(["m1"], "f/1"))
+        .resolvesOnce(page([], "f/1"));
 
-    // Act
-    const pages = await readAll(window(), deps());
+      // Act
+      const pages = await read();
 
-    // Assess
-    expect(idsOf(pages)).toEqual(["last-inside"]);
-  });
-
-  it("requests the next page only when the caller asks for it", async () => {
-    // Prepare
-    cwl
-      .on(GetLogEventsCommand)
-      .resolvesOnce(page(["m1"], "f/1"))
-      .resolvesOnce(page(["m2"], "f/2"));
-
-    // Act
-    for await (const first of readChatLogPages(window(), deps())) {
-      expect(first.nextToken).toBe("f/1");
-      break;
-    }
-
-    // Assess
-    expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(1);
-  });
-
-  it("rides out a burst of throttling with growing, jittered delays and yields every event", async () => {
-    // Prepare
-    const { delays, sleep } = recordingSleep();
-    cwl
-      .on(GetLogEventsCommand)
-      .rejectsOnce(throttling())
-      .rejectsOnce(throttling())
-      .rejectsOnce(throttling())
-      .resolvesOnce(page(["m1"], "f/1"))
-      .rejectsOnce(throttling())
-      .resolvesOnce(page([], "f/1"));
-
-    // Act
-    const pages = await readAll(window(), deps({ sleep, random: () => 0.5 }));
-
-    // Assess
-    expect(idsOf(pages)).toEqual(["m1"]);
-    expect(delays).toEqual([100, 200, 400, 100]);
-  });
-
-  it("retries ServiceUnavailableException and 5xx answers like throttling", async () => {
-    // Prepare
-    const { delays, sleep } = recordingSleep();
-    const serverError = new CloudWatchLogsServiceException({
-      name: "InternalFailure",
-      $fault: "server",
-      $metadata: { httpStatusCode: 502 },
-      message: "Bad Gateway",
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(sentTokens()).toEqual([undefined, "f/empty1", "f/empty2", "f/1"]);
+      expect(pages.map((p) => p.next.done)).toEqual([false, false, false, true]);
+      expect(pages.at(-1)?.next).toMatchObject({ token: "f/1", read: 1, done: true });
     });
-    cwl
-      .on(GetLogEventsCommand)
-      .rejectsOnce(
-        new ServiceUnavailableException({ message: "try later", $metadata: { httpStatusCode: 503 } }),
-      )
-      .rejectsOnce(serverError)
-      .resolvesOnce(page(["m1"], "f/1"))
-      .resolvesOnce(page([], "f/1"));
 
-    // Act
-    const pages = await readAll(window(), deps({ sleep, random: () => 0.5 }));
+    it("ends an empty log once the token repeats, without looping", async () => {
+      // Prepare
+      const { cwl, read, sentTokens } = setup();
+      cwl.on(GetLogEventsCommand).resolves(page([], "f/end"));
 
-    // Assess
-    expect(idsOf(pages)).toEqual(["m1"]);
-    expect(delays).toHaveLength(2);
-  });
+      // Act
+      const pages = await read();
 
-  it("gives up after maxThrottleRetries with ChatLogReadError carrying the throttling error, delays capped", async () => {
-    // Prepare
-    const { delays, sleep } = recordingSleep();
-    const throttled = throttling();
-    cwl.on(GetLogEventsCommand).rejects(throttled);
-
-    // Act
-    const reading = readAll(window(), deps({ sleep, random: () => 0.5 }));
-
-    // Assess
-    const error = await reading.catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ChatLogReadError);
-    expect((error as ChatLogReadError).cause).toBe(throttled);
-    expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(9);
-    expect(delays).toEqual([100, 200, 400, 800, 1600, 3200, 6400, 10_000]);
-  });
-
-  it("honours a smaller retry budget", async () => {
-    // Prepare
-    cwl.on(GetLogEventsCommand).rejects(throttling());
-
-    // Act
-    const reading = readAll(window(), deps({ maxThrottleRetries: 2 }));
-
-    // Assess
-    await expect(reading).rejects.toBeInstanceOf(ChatLogReadError);
-    expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(3);
-  });
-
-  it("maps a missing log group to ChatNotFoundError with the SDK error as cause", async () => {
-    // Prepare
-    const missing = new ResourceNotFoundException({
-      message: "The specified log group does not exist.",
-      $metadata: { httpStatusCode: 400 },
+      // Assess
+      expect(idsOf(pages)).toEqual([]);
+      expect(sentTokens()).toEqual([undefined, "f/end"]);
+      expect(pages.at(-1)?.next).toEqual({ start: START, end: END, token: "f/end", read: 0, done: true });
     });
-    cwl.on(GetLogEventsCommand).rejects(missing);
-    cwl.on(DescribeLogStreamsCommand).rejects(missing);
 
-    // Act
-    const error = await readAll(window(), deps()).catch((e: unknown) => e);
-
-    // Assess
-    expect(error).toBeInstanceOf(ChatNotFoundError);
-    expect((error as ChatNotFoundError).cause).toBe(missing);
-    expect((error as Error).message).toContain(window().logGroupName);
-  });
-
-  it("reads nothing when the group exists but the room's stream does not, without parsing error texts", async () => {
-    // Prepare: moto words this error as if the group were missing.
-    cwl
-      .on(GetLogEventsCommand)
-      .rejects(
-        new ResourceNotFoundException({ message: "The specified log group does not exist.", $metadata: {} }),
+    it("passes a full 1 MB page whole and follows its token", async () => {
+      // Prepare: as many real-shaped records as fit in the service's 1 MB page (26 bytes overhead per event)
+      const { cwl, read, sentTokens } = setup();
+      const eventBytes = Buffer.byteLength(chatRecord("id0000", START)) + 26;
+      const ids = Array.from(
+        { length: Math.floor(1_048_576 / eventBytes) },
+        (_, i) => `id${String(i).padStart(4, "0")}`,
       );
-    cwl.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(ids, "f/full"))
+        .resolvesOnce(page(["after"], "f/after"))
+        .resolvesOnce(page([], "f/after"));
 
-    // Act
-    const messages = await readAll(window(), deps());
+      // Act
+      const pages = await read();
 
-    // Assess
-    expect(messages).toEqual([]);
-    expect(cwl.commandCalls(DescribeLogStreamsCommand)[0]?.args[0].input).toMatchObject({
-      logGroupName: window().logGroupName,
-      logStreamNamePrefix: window().logStreamName,
+      // Assess
+      expect(pages[0]?.records).toHaveLength(ids.length);
+      expect(idsOf(pages)).toEqual([...ids, "after"]);
+      expect(pages[1]?.seq).toBe(ids.length);
+      expect(sentTokens()).toEqual([undefined, "f/full", "f/after"]);
+    });
+
+    it("passes a page at the 10,000-event cap whole and follows its token", async () => {
+      // Prepare
+      const { cwl, read, sentTokens } = setup();
+      const ids = Array.from({ length: 10_000 }, (_, i) => `id${i}`);
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(ids, "f/full"))
+        .resolvesOnce(page(["after"], "f/after"))
+        .resolvesOnce(page([], "f/after"));
+
+      // Act
+      const pages = await read();
+
+      // Assess
+      expect(pages.map((p) => p.records.length)).toEqual([10_000, 1, 0]);
+      expect(pages.at(-1)?.next.read).toBe(10_001);
+      expect(sentTokens()).toEqual([undefined, "f/full", "f/after"]);
+    });
+
+    it("resumes a checkpointed slice after its token, with the slice's bounds and its count of records read", async () => {
+      // Prepare
+      const { cwl, read, sentTokens, requests } = setup({ pageLimit: 500 });
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(["m9"], "f/9"))
+        .resolvesOnce(page([], "f/9"));
+
+      // Act
+      const pages = await read([slice({ token: "f/8", read: 8 })]);
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m9"]);
+      expect(pages.map((p) => p.seq)).toEqual([8, 9]);
+      expect(pages.at(-1)?.next).toMatchObject({ token: "f/9", read: 9, done: true });
+      expect(sentTokens()).toEqual(["f/8", "f/9"]);
+      for (const input of requests()) {
+        expect(input).toMatchObject({ startTime: START, endTime: END, startFromHead: true, limit: 500 });
+      }
+    });
+
+    it("reads nothing for slices already done", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+
+      // Act
+      const pages = await read([slice({ token: "f/9", read: 9, done: true })]);
+
+      // Assess
+      expect(pages).toEqual([]);
+      expect(cwl.calls()).toHaveLength(0);
+    });
+
+    it("drops records outside the slice's [start, end), as AWS does and moto (inclusive endTime) does not", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+      const bounds = slice({ start: START + 1000, end: START + 2000 });
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce({
+          $metadata: {},
+          events: [
+            event("before-start", START + 999),
+            event("at-start", START + 1000),
+            event("last-inside", START + 1999),
+            event("at-end", START + 2000),
+            event("after-end", START + 2001),
+          ],
+          nextForwardToken: "f/1",
+        })
+        .resolvesOnce(page([], "f/1"));
+
+      // Act
+      const pages = await read([bounds]);
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["at-start", "last-inside"]);
+      expect(pages.at(-1)?.next.read).toBe(2);
+    });
+
+    it("fails with ChatLogReadError instead of looping when the service returns no token", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+      cwl.on(GetLogEventsCommand).resolves(page(["m1"], undefined));
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ChatLogReadError);
+      expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(1);
+    });
+
+    it("stops with a permanent ChatLogReadError when a token comes back that the slice was given before", async () => {
+      // Prepare: t1 -> t2 -> t1 would loop for ever
+      const { cwl, read, sentTokens } = setup();
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(["m1"], "t1"))
+        .resolvesOnce(page(["m2"], "t2"))
+        .resolvesOnce(page(["m1"], "t1"));
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ChatLogReadError);
+      expect((error as ChatLogReadError).permanent).toBe(true);
+      expect((error as Error).message).toContain("token cycle");
+      expect(sentTokens()).toEqual([undefined, "t1", "t2"]);
+    });
+
+    it("reads no more than readAhead pages ahead of a consumer that stops", async () => {
+      // Prepare: a log that never ends
+      const { cwl, chatLog } = setup({ readAhead: 2 });
+      let n = 0;
+      cwl.on(GetLogEventsCommand).callsFake(() => {
+        n++;
+        return page([`m${n}`], `f/${n}`);
+      });
+      const pages = chatLog.read(SOURCE, [slice()])[Symbol.asyncIterator]();
+
+      // Act
+      const first = await pages.next();
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+      const requestedWhileHeld = cwl.commandCalls(GetLogEventsCommand).length;
+      await pages.return?.();
+      for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+
+      // Assess
+      expect(first.value?.records.map(idOf)).toEqual(["m1"]);
+      expect(requestedWhileHeld).toBe(3);
+      expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(3);
+    });
+
+    it("reads nothing when the caller's signal is already aborted", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+      cwl.on(GetLogEventsCommand).resolves(page(["m1"], "f/1"));
+
+      // Act
+      const pages = await read([slice()], AbortSignal.abort());
+
+      // Assess
+      expect(pages).toEqual([]);
+      expect(cwl.calls()).toHaveLength(0);
     });
   });
 
-  it("rethrows any other error unchanged and without retrying", async () => {
-    // Prepare
-    const { delays, sleep } = recordingSleep();
-    const invalid = new InvalidParameterException({
-      message: "The specified nextToken is invalid.",
-      $metadata: { httpStatusCode: 400 },
+  describe("reading several slices", () => {
+    it("returns the pages of every slice, each slice's in log order with seq counting its records", async () => {
+      // Prepare: six slices of 100 s, five records in each, read two at a time
+      const end = START + 10 * 60_000;
+      const slices = planSlices(START, end, 4);
+      const events = Array.from({ length: 30 }, (_, i) =>
+        event(`m${String(i).padStart(2, "0")}`, START + i * 20_000),
+      );
+      const { cwl, read, requests } = setup({ readTps: 4, pageLimit: 2 });
+      cwl.on(GetLogEventsCommand).callsFake(logService(events));
+
+      // Act
+      const pages = await read(slices);
+
+      // Assess
+      expect(slices).toHaveLength(6);
+      expect(idsOf(pages).sort()).toEqual(events.map((e) => idOf(e.message ?? "")));
+      for (const [index, bounds] of slices.entries()) {
+        const own = bySlice(pages, index);
+        const expected = events.filter(
+          ({ timestamp = 0 }) => timestamp >= bounds.start && timestamp < bounds.end,
+        );
+        expect(idsOf(own)).toEqual(expected.map((e) => idOf(e.message ?? "")));
+        expect(own.map((p) => p.seq)).toEqual([0, 2, 4, 5]);
+        expect(own.at(-1)?.next).toMatchObject({ start: bounds.start, end: bounds.end, read: 5, done: true });
+      }
+      const firstRound = requests().slice(0, slices.length);
+      expect(new Set(firstRound.map((input) => input.startTime)).size).toBe(slices.length);
     });
-    cwl.on(GetLogEventsCommand).rejects(invalid);
 
-    // Act
-    const error = await readAll(window({ nextToken: "f/expired" }), deps({ sleep })).catch((e: unknown) => e);
+    it("spaces the requests of all slices together at readTps", async () => {
+      // Prepare
+      const slices = planSlices(START, START + 10 * 60_000, 4);
+      const events = Array.from({ length: 30 }, (_, i) => event(`m${i}`, START + i * 20_000));
+      const { cwl, read, time } = setup({ readTps: 4, pageLimit: 2 });
+      cwl.on(GetLogEventsCommand).callsFake(logService(events));
 
-    // Assess
-    expect(error).toBe(invalid);
-    expect(delays).toEqual([]);
-    expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(1);
+      // Act
+      await read(slices);
+
+      // Assess
+      const requestCount = cwl.commandCalls(GetLogEventsCommand).length;
+      const slept = time.sleeps.reduce((sum, ms) => sum + ms, 0);
+      expect(requestCount).toBe(24);
+      expect(slept).toBeCloseTo(((requestCount - 1) * 1000) / 4, 0);
+    });
+
+    it("fails the whole read when one slice fails", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+      const invalid = new InvalidParameterException({
+        message: "bad token",
+        $metadata: { httpStatusCode: 400 },
+      });
+      cwl.on(GetLogEventsCommand).resolves(page([], "f/end"));
+      cwl.on(GetLogEventsCommand, { startTime: START + 60_000 }).rejects(invalid);
+
+      // Act
+      const error = await read([
+        slice({ end: START + 60_000 }),
+        slice({ start: START + 60_000, end: START + 120_000 }),
+      ]).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBe(invalid);
+    });
   });
 
-  it("fails with ChatLogReadError instead of looping when the service returns no token", async () => {
+  describe("retrying", () => {
+    it("rides out a burst of throttling in its own loop alone: N throttled answers cost N + 1 requests", async () => {
+      // Prepare
+      const throttles = 6;
+      const { cwl, read, sentTokens } = setup();
+      const answers = cwl.on(GetLogEventsCommand);
+      for (let i = 0; i < throttles; i++) answers.rejectsOnce(throttling());
+      answers.resolvesOnce(page(["m1"], "f/1")).resolvesOnce(page([], "f/1"));
+
+      // Act
+      const pages = await read();
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(sentTokens().filter((token) => token === undefined)).toHaveLength(throttles + 1);
+      expect(cwl.calls()).toHaveLength(throttles + 2);
+    });
+
+    it("waits full-jitter delays under a ceiling that doubles from 200 ms", async () => {
+      // Prepare: each request takes one rate interval, so only backoff sleeps
+      const { cwl, read, time } = setup({ readTps: 8 });
+      const answers = [
+        throttling(),
+        throttling(),
+        throttling(),
+        page(["m1"], "f/1"),
+        throttling(),
+        page([], "f/1"),
+      ];
+      cwl.on(GetLogEventsCommand).callsFake(() => {
+        time.advance(125);
+        const answer = answers.shift();
+        if (answer instanceof Error) throw answer;
+        return answer;
+      });
+
+      // Act
+      const pages = await read();
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(time.sleeps).toEqual([100, 200, 400, 100]);
+    });
+
+    it("retries unavailable services, 5xx answers, timeouts and dropped connections like throttling", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+      const serverError = new CloudWatchLogsServiceException({
+        name: "InternalFailure",
+        $fault: "server",
+        $metadata: { httpStatusCode: 502 },
+        message: "Bad Gateway",
+      });
+      const timeout = Object.assign(new Error("request timed out"), { name: "TimeoutError" });
+      const reset = Object.assign(new Error("socket hang up"), { code: "ECONNRESET" });
+      cwl
+        .on(GetLogEventsCommand)
+        .rejectsOnce(
+          new ServiceUnavailableException({ message: "try later", $metadata: { httpStatusCode: 503 } }),
+        )
+        .rejectsOnce(serverError)
+        .rejectsOnce(timeout)
+        .rejectsOnce(reset)
+        .resolvesOnce(page(["m1"], "f/1"))
+        .resolvesOnce(page([], "f/1"));
+
+      // Act
+      const pages = await read();
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(6);
+    });
+
+    it("gives up with a transient ChatLogReadError naming its attempts once the retry budget is spent", async () => {
+      // Prepare
+      const { cwl, read, time } = setup({ retryBudgetMs: 2000 });
+      const throttled = throttling();
+      cwl.on(GetLogEventsCommand).callsFake(() => {
+        time.advance(125);
+        throw throttled;
+      });
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      const attempts = cwl.commandCalls(GetLogEventsCommand).length;
+      expect(error).toBeInstanceOf(ChatLogReadError);
+      expect((error as ChatLogReadError).permanent).toBe(false);
+      expect((error as ChatLogReadError).cause).toBe(throttled);
+      expect((error as Error).message).toContain(`after ${attempts} attempts`);
+      expect(attempts).toBeGreaterThan(1);
+      expect(time.sleeps.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(2000);
+    });
+
+    it("keeps retrying for five minutes by default, never waiting more than 20 s at a time", async () => {
+      // Prepare
+      const { cwl, read, time } = setup({ random: () => 0.999 });
+      cwl.on(GetLogEventsCommand).rejects(throttling());
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      const slept = time.sleeps.reduce((sum, ms) => sum + ms, 0);
+      expect(error).toBeInstanceOf(ChatLogReadError);
+      expect(Math.max(...time.sleeps)).toBe(19_980);
+      expect(slept).toBeGreaterThan(4 * 60_000);
+      expect(slept).toBeLessThanOrEqual(5 * 60_000);
+    });
+
+    it("rethrows any other error unchanged and without retrying", async () => {
+      // Prepare
+      const { cwl, read, time } = setup();
+      const invalid = new InvalidParameterException({
+        message: "The specified nextToken is invalid.",
+        $metadata: { httpStatusCode: 400 },
+      });
+      cwl.on(GetLogEventsCommand).rejects(invalid);
+
+      // Act
+      const error = await read([slice({ token: "f/expired" })]).catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBe(invalid);
+      expect(time.sleeps).toEqual([]);
+      expect(cwl.calls()).toHaveLength(1);
+    });
+  });
+
+  describe("a missing log", () => {
+    it("reads the slice as done and empty when the group exists but the room's stream does not, without parsing error texts", async () => {
+      // Prepare: moto words this error as if the group were missing.
+      const { cwl, read } = setup();
+      cwl.on(GetLogEventsCommand).rejects(
+        new ResourceNotFoundException({
+          message: "The specified log group does not exist.",
+          $metadata: {},
+        }),
+      );
+      cwl.on(DescribeLogStreamsCommand).resolves({ logStreams: [] });
+
+      // Act
+      const pages = await read([slice({ read: 3 })]);
+
+      // Assess
+      expect(pages).toEqual([{ slice: 0, seq: 3, records: [], next: slice({ read: 3, done: true }) }]);
+      expect(cwl.commandCalls(DescribeLogStreamsCommand)[0]?.args[0].input).toMatchObject({
+        logGroupName: SOURCE.logGroupName,
+        logStreamNamePrefix: SOURCE.logStreamName,
+      });
+    });
+
+    it("maps a missing log group to a permanent ChatNotFoundError with the SDK error as cause", async () => {
+      // Prepare
+      const { cwl, read } = setup();
+      const missing = new ResourceNotFoundException({
+        message: "The specified log group does not exist.",
+        $metadata: { httpStatusCode: 400 },
+      });
+      cwl.on(GetLogEventsCommand).rejects(missing);
+      cwl.on(DescribeLogStreamsCommand).rejects(missing);
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ChatNotFoundError);
+      expect((error as ChatNotFoundError).permanent).toBe(true);
+      expect((error as ChatNotFoundError).cause).toBe(missing);
+      expect((error as Error).message).toContain(SOURCE.logGroupName);
+    });
+  });
+});
+
+describe("RateLimiter", () => {
+  it("lets the first request through at once and spaces the rest 1/perSecond apart", async () => {
     // Prepare
-    cwl.on(GetLogEventsCommand).resolves(page(["m1"], undefined));
+    const time = fakeTime();
+    const limiter = new RateLimiter(5, time.now, time.sleep);
 
     // Act
-    const reading = readAll(window(), deps());
+    await Promise.all([limiter.take(), limiter.take(), limiter.take(), limiter.take()]);
 
     // Assess
-    await expect(reading).rejects.toThrow(ChatLogReadError);
-    expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(1);
+    expect(time.sleeps).toEqual([200, 200, 200]);
   });
 });
 
 describe("createCloudWatchLogsClient", () => {
-  it("builds a client with adaptive retries and lets callers override the rest", async () => {
+  it("builds a client that does not retry and lets callers set the rest", async () => {
     // Act
     const client = createCloudWatchLogsClient({ region: "eu-west-1" });
 
     // Assess
-    expect(client.config.retryMode).toBe("adaptive");
-    expect(await client.config.maxAttempts()).toBe(3);
+    expect(await client.config.maxAttempts()).toBe(1);
     expect(await client.config.region()).toBe("eu-west-1");
+  });
+
+  it("sends N + 1 HTTP requests and waits N times for a page throttled N times: one retry layer", async () => {
+    // Prepare: each request takes one rate interval, so every wait is a backoff
+    const throttles = 4;
+    const time = fakeTime();
+    const { client, sent } = overHttp((nextToken, count) => {
+      time.advance(125);
+      if (count <= throttles)
+        return { status: 400, body: { __type: "ThrottlingException", message: "Rate exceeded" } };
+      const events = nextToken === undefined ? [event("m1", START + 1)] : [];
+      return { status: 200, body: { events, nextForwardToken: "f/1", nextBackwardToken: "b/0" } };
+    });
+    const chatLog = new CloudWatchChatLog({ client, now: time.now, sleep: time.sleep, random: () => 0.5 });
+
+    // Act
+    const pages: ChatPage[] = [];
+    for await (const p of chatLog.read(SOURCE, [slice()])) pages.push(p);
+
+    // Assess
+    expect(idsOf(pages)).toEqual(["m1"]);
+    expect(sent).toEqual([...Array.from({ length: throttles + 1 }, () => undefined), "f/1"]);
+    expect(time.sleeps).toHaveLength(throttles);
+  });
+
+  it("sends exactly as many HTTP requests as the reader's error names attempts when throttling outlasts the budget", async () => {
+    // Prepare
+    const time = fakeTime();
+    const { client, sent } = overHttp(() => {
+      time.advance(125);
+      return { status: 400, body: { __type: "ThrottlingException", message: "Rate exceeded" } };
+    });
+    const chatLog = new CloudWatchChatLog({
+      client,
+      now: time.now,
+      sleep: time.sleep,
+      random: () => 0.5,
+      retryBudgetMs: 5000,
+    });
+
+    // Act
+    const error = await (async () => {
+      for await (const _ of chatLog.read(SOURCE, [slice()])) {
+        // a throttled log yields no page
+      }
+    })().catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(ChatLogReadError);
+    expect((error as Error).message).toContain(`after ${sent.length} attempts`);
   });
 });
