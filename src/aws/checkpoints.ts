@@ -38,10 +38,17 @@ class S3RunStore implements RunStore {
   }
 
   async *get(name: string): AsyncIterable<Buffer> {
-    const out = await this.client.send(
-      new GetObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${name}` }),
-    );
-    yield* out.Body as Readable;
+    const key = `${this.prefix}${name}`;
+    let body: Readable;
+    try {
+      body = (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })))
+        .Body as Readable;
+    } catch (error) {
+      // Expired by the lifecycle rule, or never written by a run that died: the checkpoint cannot be used.
+      if (isMissing(error)) throw new CheckpointError(`s3://${this.bucket}/${key} is gone`, { cause: error });
+      throw error;
+    }
+    yield* body;
   }
 }
 

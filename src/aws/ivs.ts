@@ -10,7 +10,7 @@ import {
   type IvschatClient,
   paginateListRooms,
 } from "@aws-sdk/client-ivschat";
-import type { IvsLookups, NameMatch } from "../archive/ports";
+import type { IvsLookups } from "../archive/ports";
 
 /** Channel tag whose value is the ARN of the channel's IVS Chat room. */
 export const CHAT_ROOM_TAG = "chat-room-arn";
