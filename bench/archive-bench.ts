@@ -188,8 +188,11 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
     const saves = logLines(result.stderr, "checkpoint saved");
     const restores = logLines(result.stderr, "checkpoint restored");
     const { requests, throttled, pages, emptyPages } = standIn.stats;
+    const readMs = logLines(result.stderr, "chat read").reduce((sum, line) => sum + (line.ms ?? 0), 0);
+    const writeMs = logLines(result.stderr, "replay written").reduce((sum, line) => sum + (line.ms ?? 0), 0);
     const figures = [
       `archive ${records} records: ${outcome.status} in ${outcome.runs} run(s), wall ${result.wallS.toFixed(1)} s = ${(result.wallS / floorS).toFixed(2)}x the floor (${floorS.toFixed(1)} s)`,
+      `reading ${(readMs / 1000).toFixed(1)} s, merging and writing the replay ${(writeMs / 1000).toFixed(1)} s, the rest (start-up, lookups, checkpoints) ${(result.wallS - (readMs + writeMs) / 1000).toFixed(1)} s`,
       `requests ${requests} (${pages} pages, ${emptyPages} empty; fewest possible ${floorPages}), throttled ${throttled}`,
       `peak RSS ${result.peakRssMiB.toFixed(0)} MiB (the whole chain in one process: an upper bound for every run)`,
       `checkpoints: ${saves.length} saved, largest ${(max(saves.map((s) => s.bytes ?? 0)) / 2 ** 20).toFixed(1)} MiB, slowest save ${(max(saves.map((s) => s.ms ?? 0)) / 1000).toFixed(2)} s, slowest restore ${(max(restores.map((r) => r.ms ?? 0)) / 1000).toFixed(2)} s`,

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
 import type { ArchiveDeps } from "./archive/archive";
 import { ArchiveQueue } from "./aws/archiveQueue";
 import { CloudWatchChatLog } from "./aws/chatLog";
@@ -35,12 +36,15 @@ export function archiveDeps(
     chatLog: new CloudWatchChatLog({ client: clients.logs, readTps: config.CHAT_LOG_READ_TPS }),
     replays,
     recordings: replays,
-    checkpoints: new S3Checkpoints(clients.s3, config.ARCHIVE_BUCKET),
+    // Runs are staged in the function's ephemeral storage (/tmp) and copied to S3 for later runs.
+    checkpoints: new S3Checkpoints(clients.s3, config.ARCHIVE_BUCKET, tmpdir()),
     archiveBucket: config.ARCHIVE_BUCKET,
     logGroupOverride: config.CHAT_LOG_GROUP,
     readTps: config.CHAT_LOG_READ_TPS,
     now: () => new Date(),
     newChainId: () => randomUUID(),
+    // Runs of 32 MiB: a Lambda run's memory stays flat while its uploads overlap the reading.
+    spillBytes: 32 * 2 ** 20,
   };
 }
 

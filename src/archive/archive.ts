@@ -86,7 +86,11 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
     const plan = await planArchive(broadcast, deps);
     const read = await readRun(request, broadcast, plan, deps);
     if (read.status === "continuing") return read;
-    return await land(request, broadcast, plan, read, deps);
+    try {
+      return await land(request, broadcast, plan, read, deps);
+    } finally {
+      await read.engine.close();
+    }
   } catch (error) {
     // A run of the chain's checkpoint is gone: the next try of this request starts over.
     if (error instanceof CheckpointError && request.chain !== undefined)
@@ -155,7 +159,7 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
 
 /** Time slices of `[start, end)` read at once: enough to keep the read rate busy, none too short. */
 export function planSlices(start: number, end: number, readTps: number): SlicePosition[] {
-  const count = Math.max(1, Math.min(Math.ceil(readTps * 1.5), Math.floor((end - start) / MIN_SLICE_MS)));
+  const count = Math.max(1, Math.min(Math.ceil(readTps), Math.floor((end - start) / MIN_SLICE_MS)));
   return Array.from({ length: count }, (_, i) => ({
     start: start + Math.floor(((end - start) * i) / count),
     end: start + Math.floor(((end - start) * (i + 1)) / count),
@@ -222,12 +226,14 @@ async function readRun(
   const before = JSON.stringify(slices);
   const margin = deps.marginMs ?? 60_000;
   const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
+  const reading = Date.now();
   // Every run takes at least one page, so a chain always moves on.
   for await (const page of deps.chatLog.read(plan.source, slices)) {
     await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
     slices[page.slice] = page.next;
     if (lowOnTime()) break;
   }
+  log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
   if (slices.every((slice) => slice.done)) return { status: "read", engine, chain, readUntil: range.end };
   if (JSON.stringify(slices) === before) {
     throw new ArchiverError(`run ${run} of the archive read nothing before its time ran out: no progress`, {
@@ -248,6 +254,7 @@ async function readRun(
     engine: await engine.save(),
   });
   await deps.checkpoints.save(chain, checkpoint);
+  await engine.close();
   const bytes = engine.storedBytes - storedBefore + JSON.stringify(checkpoint).length;
   log.info("checkpoint saved", { chain, run, records: engine.recordsRead, bytes, ms: Date.now() - saving });
   const next = { ...keyOf(request), ...(request.force ? { force: true } : {}), chain, run: run + 1 };
@@ -293,18 +300,23 @@ async function land(
   read: { engine: ReplayEngine; chain: string; readUntil: number },
   deps: ArchiveDeps,
 ): Promise<ArchiveResult> {
+  // Local runs go first (stopping their copies to S3), then the chain's objects in S3.
+  const done = async () => {
+    await read.engine.close();
+    await deps.checkpoints.remove(read.chain);
+  };
   const replay = read.engine.finish();
   const readUntil = new Date(read.readUntil).toISOString();
   const force = request.force === true;
   const archivedUntil = broadcast.archive?.readUntil;
   if (!force && archivedUntil !== undefined && archivedUntil > readUntil) {
-    await deps.checkpoints.remove(read.chain);
+    await done();
     return { status: "superseded", reason: newerReason(archivedUntil, readUntil) };
   }
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
     await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
-    await deps.checkpoints.remove(read.chain);
+    await done();
     return { status: "failed", reason: kept };
   }
   const claim = await deps.store.claimArchive(broadcast.key, {
@@ -314,17 +326,19 @@ async function land(
     force,
   });
   if (!claim.granted && "newer" in claim) {
-    await deps.checkpoints.remove(read.chain);
+    await done();
     return { status: "superseded", reason: newerReason(claim.newer.readUntil, readUntil) };
   }
   if (!claim.granted && !force && claim.heldReadUntil !== undefined && claim.heldReadUntil >= readUntil) {
-    await deps.checkpoints.remove(read.chain);
+    await done();
     return { status: "superseded", reason: `run ${claim.heldBy}, which read as far, is writing the replay` };
   }
   if (!claim.granted) {
     throw new ArchiveConflictError(`run ${claim.heldBy} is writing this broadcast's replay; retry later`);
   }
+  const writing = Date.now();
   await deps.replays.write(plan.location, replay);
+  (deps.log ?? silent).info("replay written", { location: plan.location, ms: Date.now() - writing });
   const state: ArchiveState = {
     status: "archived",
     at: deps.now().toISOString(),
@@ -334,7 +348,7 @@ async function land(
     readUntil,
   };
   await deps.store.completeArchive(broadcast.key, state, read.chain);
-  await deps.checkpoints.remove(read.chain);
+  await done();
   return {
     status: "archived",
     location: plan.location,

@@ -1,3 +1,6 @@
+import { createReadStream } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import {
   DeleteObjectsCommand,
@@ -20,7 +23,7 @@ function isMissing(error: unknown): boolean {
 }
 
 /** A chain's sorted runs and id pages as objects under its prefix. */
-class S3RunStore implements RunStore {
+export class S3RunStore implements RunStore {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
@@ -58,9 +61,11 @@ class S3RunStore implements RunStore {
  * chain's runs beside it.
  */
 export class S3Checkpoints implements CheckpointStore {
+  /** With `localDir` (Lambda's /tmp), runs are written there first and copied to S3 in the background. */
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
+    private readonly localDir?: string,
   ) {}
 
   private prefix(chain: string): string {
@@ -97,7 +102,8 @@ export class S3Checkpoints implements CheckpointStore {
   }
 
   runs(chain: string): RunStore {
-    return new S3RunStore(this.client, this.bucket, this.prefix(chain));
+    const s3 = new S3RunStore(this.client, this.bucket, this.prefix(chain));
+    return this.localDir === undefined ? s3 : new TieredRunStore(this.localDir, s3);
   }
 
   async remove(chain: string): Promise<void> {
@@ -116,5 +122,58 @@ export class S3Checkpoints implements CheckpointStore {
       }
       token = listed.NextContinuationToken;
     } while (token !== undefined);
+  }
+}
+
+/**
+ * Runs on the local disk for this run, copied to S3 in the background for the runs after it: the
+ * final merge reads local files, and a checkpoint only waits for the copies still in flight.
+ */
+export class TieredRunStore implements RunStore {
+  private readonly dir: Promise<string>;
+  private readonly local = new Set<string>();
+  private copying: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  private stopped = false;
+
+  constructor(
+    root: string,
+    private readonly remote: S3RunStore,
+  ) {
+    this.dir = mkdtemp(join(root, "ivs-chat-runs-"));
+  }
+
+  async put(name: string, chunks: Iterable<Buffer>): Promise<void> {
+    const path = join(await this.dir, name);
+    await writeFile(path, chunks);
+    this.local.add(name);
+    // One copy at a time, in order; a failed copy fails the next checkpoint, not this run's reading.
+    this.copying = this.copying.then(async () => {
+      if (this.stopped || this.failure !== undefined) return;
+      try {
+        await this.remote.put(name, [await readFile(path)]);
+      } catch (error) {
+        this.failure = error;
+      }
+    });
+  }
+
+  get(name: string): AsyncIterable<Buffer> {
+    if (!this.local.has(name)) return this.remote.get(name);
+    const dir = this.dir;
+    return (async function* () {
+      yield* createReadStream(join(await dir, name), { highWaterMark: 1 << 20 });
+    })();
+  }
+
+  async persist(): Promise<void> {
+    await this.copying;
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    await this.copying;
+    await rm(await this.dir, { recursive: true, force: true });
   }
 }

@@ -203,6 +203,7 @@ export class ReplayEngine {
     this.generation++;
     this.seenPages = await this.savePages("seen", this.seen, this.seenPages);
     this.deletedPages = await this.savePages("deleted", this.deleted, this.deletedPages);
+    await this.store.persist?.();
     return {
       records: this.records,
       valid: this.valid,
@@ -231,6 +232,12 @@ export class ReplayEngine {
     );
     table.clearDirty();
     return names;
+  }
+
+  /** Lets go of what the run store keeps locally; the engine is done. */
+  async close(): Promise<void> {
+    await this.spilling.catch(() => undefined);
+    await this.store.close?.();
   }
 
   /** An engine continuing from a saved state, its runs and id pages read back from `store`. */

@@ -21,6 +21,10 @@ export interface RunStore {
   put(name: string, chunks: Iterable<Buffer>): Promise<void>;
   /** The bytes stored under `name`, in chunks; fails with CheckpointError when there are none. */
   get(name: string): AsyncIterable<Buffer>;
+  /** Resolves once everything put is durable for later runs (a store that stages locally first). */
+  persist?(): Promise<void>;
+  /** Lets go of local copies and stops copying; what is durable stays. */
+  close?(): Promise<void>;
 }
 
 /** A run store in memory: tests, and offline replays small enough never to spill. */

@@ -136,7 +136,7 @@ describe("readChatLogPages on moto", () => {
       startTime: BASE,
       endTime: BASE + 600_000,
     };
-    const slices = planSlices(request.startTime, request.endTime, 4);
+    const slices = planSlices(request.startTime, request.endTime, 6);
 
     // Act
     const pages = await readAll(request, 2, slices);

@@ -313,7 +313,7 @@ class World {
       checkpoints: this.checkpoints,
       archiveBucket: ARCHIVE_BUCKET,
       logGroupOverride: LOG_GROUP,
-      readTps: 2,
+      readTps: 3,
       now: () => new Date(LATER),
       newChainId: () => `chain-${++this.chains}`,
       log: { info: () => undefined, warn: (message) => this.warnings.push(message) },
@@ -386,9 +386,9 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 describe("planSlices", () => {
-  it("cuts the read range into contiguous slices of at least a minute, one and a half per request per second", () => {
+  it("cuts the read range into contiguous slices of at least a minute, one per request per second", () => {
     // Act
-    const slices = planSlices(START, END + HOUR, 4);
+    const slices = planSlices(START, END + HOUR, 6);
 
     // Assess
     expect(slices).toHaveLength(6);

@@ -409,7 +409,7 @@ describe("CloudWatchChatLog", () => {
     it("returns the pages of every slice, each slice's in log order with seq counting its records", async () => {
       // Prepare: six slices of 100 s, five records in each, read two at a time
       const end = START + 10 * 60_000;
-      const slices = planSlices(START, end, 4);
+      const slices = planSlices(START, end, 6);
       const events = Array.from({ length: 30 }, (_, i) =>
         event(`m${String(i).padStart(2, "0")}`, START + i * 20_000),
       );
@@ -437,7 +437,7 @@ describe("CloudWatchChatLog", () => {
 
     it("spaces the requests of all slices together at readTps", async () => {
       // Prepare
-      const slices = planSlices(START, START + 10 * 60_000, 4);
+      const slices = planSlices(START, START + 10 * 60_000, 6);
       const events = Array.from({ length: 30 }, (_, i) => event(`m${i}`, START + i * 20_000));
       const { cwl, read, time } = setup({ readTps: 4, pageLimit: 2 });
       cwl.on(GetLogEventsCommand).callsFake(logService(events));
