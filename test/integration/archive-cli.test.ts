@@ -60,7 +60,8 @@ describe("npm run cli -- archive, on moto with CloudWatch Logs behind a stand-in
       AWS_ENDPOINT_URL: moto.endpoint,
       AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logsEndpoint,
       CHAT_LOG_GROUP: LOG_GROUP,
-      CHAT_LOG_READ_TPS: "20",
+      // Faster than the quota: the account throttles, and the reader's one retry layer must absorb it.
+      CHAT_LOG_READ_TPS: "40",
     };
   }, 120_000);
 
