@@ -162,7 +162,7 @@ export class TieredRunStore implements RunStore {
     if (!this.local.has(name)) return this.remote.get(name);
     const dir = this.dir;
     return (async function* () {
-      yield* createReadStream(join(await dir, name), { highWaterMark: 1 << 20 });
+      yield* createReadStream(join(await dir, name), { highWaterMark: 1 << 17 });
     })();
   }
 

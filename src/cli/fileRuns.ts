@@ -17,7 +17,8 @@ export class FileRunStore implements RunStore {
   }
 
   get(name: string): AsyncIterable<Buffer> {
-    return createReadStream(join(this.dir, name), { highWaterMark: 1 << 20 });
+    // Small reads: the merge holds one buffer per run, and a long chat has many runs.
+    return createReadStream(join(this.dir, name), { highWaterMark: 1 << 17 });
   }
 
   async close(): Promise<void> {

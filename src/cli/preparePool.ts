@@ -55,9 +55,9 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
     const batch = prepareBatch(lines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), window);
     parentPort?.postMessage(batch, [
       batch.outcomes.buffer,
-      batch.rests.buffer,
-      batch.restEnds.buffer,
-      batch.ms.buffer,
+      batch.idEnds.buffer,
+      batch.items.buffer,
+      batch.itemEnds.buffer,
     ] as ArrayBuffer[]);
   });
 }

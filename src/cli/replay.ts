@@ -65,7 +65,8 @@ async function buildInParallel(
   options: ReplayOptions,
   store: RunStore,
 ): Promise<Replay> {
-  const engine = new ReplayEngine(options, store);
+  // 32 MiB runs: memory stays flat whatever the input size; more runs cost the merge little.
+  const engine = new ReplayEngine(options, store, { spillBytes: 32 * 2 ** 20 });
   const pool = new PreparePool(options.window);
   // Results are applied in input order; a bounded number in flight bounds memory.
   const inFlight: Promise<PreparedBatch>[] = [];

@@ -1,7 +1,15 @@
 import { z } from "zod";
 import { IdTable } from "./idTable";
 import { isBlank, Outcome, type PreparedBatch, prepareBatch, SKIP_REASONS } from "./prepare";
-import { byReplayOrder, encodeRun, type KeptItem, MemoryRunStore, mergeRuns, type RunStore } from "./runs";
+import {
+  BufferedItems,
+  byReplayOrder,
+  type KeptItem,
+  MemoryRunStore,
+  mergeRuns,
+  type RunStore,
+  setItemSeq,
+} from "./runs";
 import { floorDiffMs, formatInstant, type Instant } from "./time";
 import type { ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
@@ -45,8 +53,6 @@ export function parseEngineState(value: unknown): EngineState {
 }
 
 const DEFAULT_SPILL_BYTES = 64 * 2 ** 20;
-// Per kept item beyond its JSON bytes: the object and its strings.
-const ITEM_OVERHEAD = 120;
 
 /**
  * Turns chat log records into a version 1 replay (SPEC section 3) in bounded memory. Kept items
@@ -58,9 +64,8 @@ export class ReplayEngine {
   private valid = 0;
   private readonly skipReasons: Partial<Record<SkipReason, number>> = {};
   private readonly winners = { messages: 0, events: 0 };
-  private messages: KeptItem[] = [];
-  private events: KeptItem[] = [];
-  private bufferedBytes = 0;
+  private readonly messages = new BufferedItems();
+  private readonly events = new BufferedItems();
   private readonly runs: { messages: string; events: string }[] = [];
   private spilling: Promise<void> = Promise.resolve();
   private seenPages: string[] = [];
@@ -100,8 +105,8 @@ export class ReplayEngine {
    * whose record `i` sits at log position `seq + i`; spills kept items when the buffer is full.
    */
   async add(batch: PreparedBatch, seq = this.records): Promise<void> {
-    const { outcomes, ids, ms, subs, rests, restEnds, targets } = batch;
-    const rendered = Buffer.from(rests.buffer, rests.byteOffset, rests.byteLength);
+    const { outcomes, idText, idEnds, items, itemEnds, targets } = batch;
+    const itemBytes = Buffer.from(items.buffer, items.byteOffset, items.byteLength);
     let kept = 0;
     let deletion = 0;
     this.records += outcomes.length;
@@ -124,7 +129,8 @@ export class ReplayEngine {
               ? Tag.Delete
               : Tag.Seen;
       const at = seq + i;
-      const handle = this.seen.findOrAdd(ids[i] as string, tag);
+      const idStart = i === 0 ? 0 : (idEnds[i - 1] as number);
+      const handle = this.seen.findOrAddIn(idText, idStart, idEnds[i] as number, tag);
       if (!this.seen.added) {
         // A later copy of an id is a duplicate; an earlier one (read out of order) takes over.
         if (!this.unordered || at >= this.seen.float(handle, SEQ)) continue;
@@ -135,14 +141,12 @@ export class ReplayEngine {
       if (tag === Tag.Delete) this.win(handle, target);
       else if (k >= 0) {
         this.winners[tag === Tag.Message ? "messages" : "events"]++;
-        const start = k === 0 ? 0 : (restEnds[k - 1] as number);
-        const end = restEnds[k] as number;
-        const item = { id: ids[i] as string, seq: at, ms: ms[k] as number, sub: subs[k] as string };
-        (tag === Tag.Message ? this.messages : this.events).push({ ...item, bytes: rendered, start, end });
-        this.bufferedBytes += end - start + ITEM_OVERHEAD;
+        const itemAt = k === 0 ? 0 : (itemEnds[k - 1] as number);
+        setItemSeq(itemBytes, itemAt, at);
+        (tag === Tag.Message ? this.messages : this.events).push(itemBytes, itemAt);
       } else if (this.unordered) this.seen.setFloat(handle, TARGET, -1);
     }
-    if (this.bufferedBytes >= this.spillBytes) await this.spill();
+    if (this.messages.bytes + this.events.bytes >= this.spillBytes) await this.spill();
   }
 
   private win(handle: number, target: string): void {
@@ -170,17 +174,14 @@ export class ReplayEngine {
   /** Sorts the buffered items and writes them as a run (after the previous spill has landed). */
   private async spill(): Promise<void> {
     await this.spilling;
-    const messages = this.messages.sort(byReplayOrder);
-    const events = this.events.sort(byReplayOrder);
-    this.messages = [];
-    this.events = [];
-    this.bufferedBytes = 0;
+    const messages = this.messages.drain();
+    const events = this.events.drain();
     const name = `${this.names}-run-${this.runs.length}`;
     const run = { messages: `${name}-messages`, events: `${name}-events` };
     this.runs.push(run);
     this.spilling = Promise.all([
-      this.store.put(run.messages, this.counted(encodeRun(messages))),
-      this.store.put(run.events, this.counted(encodeRun(events))),
+      this.store.put(run.messages, this.counted(messages)),
+      this.store.put(run.events, this.counted(events)),
     ]).then(() => undefined);
     // Errors surface at the next spill, save or finish; keep them from being reported as unhandled.
     this.spilling.catch(() => undefined);
@@ -311,7 +312,7 @@ export class ReplayEngine {
   /** The replay's items in order, deleted and superseded ones left out, merged from runs and memory. */
   private async *kept(kind: "messages" | "events"): AsyncGenerator<KeptItem> {
     await this.spilling;
-    const inMemory = this[kind].sort(byReplayOrder);
+    const inMemory = this[kind].takeSorted();
     const runs = this.runs.map((run) => this.store.get(run[kind]));
     for await (const item of mergeRuns(runs, inMemory)) {
       if (!this.isWinner(item)) continue;

@@ -42,7 +42,15 @@ export class IdTable {
 
   /** The handle of `id`, added with `tag` (and zeroed values) when absent; `added` tells which. */
   findOrAdd(id: string, tag: number): number {
-    const length = this.encode(id);
+    return this.findOrAddEncoded(this.encode(id), tag);
+  }
+
+  /** `findOrAdd` of `text.slice(start, end)`, without making that string. */
+  findOrAddIn(text: string, start: number, end: number, tag: number): number {
+    return this.findOrAddEncoded(this.encodeRange(text, start, end), tag);
+  }
+
+  private findOrAddEncoded(length: number, tag: number): number {
     const mask = this.slots.length - 1;
     const h = hash(this.scratch, length);
     let slot = h & mask;
@@ -164,6 +172,19 @@ export class IdTable {
   private encode(id: string): number {
     if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafe(id.length * 3);
     return this.scratch.write(id, 0, "utf8");
+  }
+
+  /** Encodes `text[start, end)` into the scratch buffer: ASCII byte by byte, anything else through UTF-8. */
+  private encodeRange(text: string, start: number, end: number): number {
+    const length = end - start;
+    if (this.scratch.length < length * 3) this.scratch = Buffer.allocUnsafe(length * 3);
+    const scratch = this.scratch;
+    for (let i = 0; i < length; i++) {
+      const c = text.charCodeAt(start + i);
+      if (c >= 0x80) return this.encode(text.slice(start, end));
+      scratch[i] = c;
+    }
+    return length;
   }
 
   private matches(handle: number, length: number): boolean {

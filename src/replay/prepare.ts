@@ -1,3 +1,4 @@
+import { ItemWriter } from "./runs";
 import { compareInstants, type Instant, parseInstant } from "./time";
 import type { SkipReason } from "./types";
 
@@ -21,21 +22,20 @@ export const SKIP_REASONS: readonly SkipReason[] = [
 
 /**
  * A batch of records after the rules that need no memory of other records (SPEC section 3,
- * rules 1, 3, 4 and 6): validated, placed against the window, output rendered. `ReplayBuilder`
- * applies the rest (duplicates, deletions, order). Columns of plain data, so worker threads can
- * prepare batches in parallel and hand them over cheaply.
+ * rules 1, 3, 4 and 6): validated, placed against the window, output rendered. `ReplayEngine`
+ * applies the rest (duplicates, deletions, order). Plain columns and bytes, so worker threads can
+ * prepare batches in parallel and hand them over without a copy, and the engine keeps no object
+ * per item.
  */
 export interface PreparedBatch {
   /** One code per record: an `Outcome`, or `Outcome.Skipped + reason index`. */
   outcomes: Uint8Array;
-  /** One per record: `payload.Id` ("" when skipped). */
-  ids: string[];
-  /** One per kept record (Message/Event), in order: `sendTime` epoch ms and sub-ms digits. */
-  ms: Float64Array;
-  subs: string[];
-  /** The kept records' JSON (without id and offset) as UTF-8, back to back; `restEnds[k]` ends record k. */
-  rests: Uint8Array;
-  restEnds: Int32Array;
+  /** Every record's `payload.Id`, back to back ("" when skipped); `idEnds[i]` ends record i's. */
+  idText: string;
+  idEnds: Int32Array;
+  /** The kept records (Message/Event), in order, as run items (see `runs.ts`) with log position 0; `itemEnds[k]` ends item k. */
+  items: Uint8Array;
+  itemEnds: Int32Array;
   /** One per Delete record, in order: the message id it names ("" when none). */
   targets: string[];
 }
@@ -76,62 +76,30 @@ export function isBlank(raw: string): boolean {
 }
 
 const skipped = (reason: SkipReason) => Outcome.Skipped + SKIP_REASONS.indexOf(reason);
-const encoder = new TextEncoder();
-
-/** Appends UTF-8 text to a growing byte buffer: rendered output travels and is kept as bytes. */
-class ByteWriter {
-  bytes = new Uint8Array(1 << 16);
-  length = 0;
-  readonly ends: number[] = [];
-
-  push(text: string): void {
-    if (this.bytes.length - this.length < text.length * 3) {
-      const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.length + text.length * 3));
-      grown.set(this.bytes.subarray(0, this.length));
-      this.bytes = grown;
-    }
-    this.length += encoder.encodeInto(text, this.bytes.subarray(this.length)).written;
-    this.ends.push(this.length);
-  }
-}
-
 /** Prepares records (log event messages or non-blank lines) in input order. */
 export function prepareBatch(raws: readonly string[], window: PrepareWindow): PreparedBatch {
   const outcomes = new Uint8Array(raws.length);
-  const ids = new Array<string>(raws.length);
-  const into = {
-    ids,
-    ms: [] as number[],
-    subs: [] as string[],
-    rests: new ByteWriter(),
-    targets: [] as string[],
-  };
+  const idEnds = new Int32Array(raws.length);
+  const into: Into = { ids: [], items: new ItemWriter(), targets: [] };
+  let idLength = 0;
   for (let i = 0; i < raws.length; i++) {
-    const outcome = prepareOne(raws[i] as string, window, into, i);
+    const outcome = prepareOne(raws[i] as string, window, into);
     outcomes[i] = outcome;
-    if (outcome >= Outcome.Skipped) ids[i] = "";
+    if (outcome >= Outcome.Skipped) into.ids.push("");
+    idLength += (into.ids[i] as string).length;
+    idEnds[i] = idLength;
   }
-  const { ms, subs, rests, targets } = into;
-  return {
-    outcomes,
-    ids,
-    ms: Float64Array.from(ms),
-    subs,
-    rests: rests.bytes.slice(0, rests.length),
-    restEnds: Int32Array.from(rests.ends),
-    targets,
-  };
+  const { bytes, ends } = into.items.take();
+  return { outcomes, idText: into.ids.join(""), idEnds, items: bytes, itemEnds: ends, targets: into.targets };
 }
 
 interface Into {
   ids: string[];
-  ms: number[];
-  subs: string[];
-  rests: ByteWriter;
+  items: ItemWriter;
   targets: string[];
 }
 
-function prepareOne(raw: string, window: PrepareWindow, batch: Into, i: number): number {
+function prepareOne(raw: string, window: PrepareWindow, batch: Into): number {
   let record: unknown;
   try {
     record = JSON.parse(raw);
@@ -150,7 +118,7 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into, i: number):
   const sendTime = payload.SendTime;
   const sentAt = parseInstant(sendTime);
   if (sentAt === undefined) return skipped("badSendTime");
-  batch.ids[i] = id;
+  batch.ids.push(id);
 
   const name = payload.EventName;
   if (type === "EVENT" && name === "aws:DELETE_MESSAGE") {
@@ -159,12 +127,11 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into, i: number):
   }
   const moderation = type === "EVENT" && typeof name === "string" && name.startsWith("aws:");
   if (moderation || !inWindow(loggedAt, window)) return Outcome.Seen;
-  batch.ms.push(sentAt.ms);
-  batch.subs.push(sentAt.sub);
-  // One JSON.stringify per item gives one flat string to keep: cheap to hold, cheap for the GC.
   if (type === "MESSAGE") {
     const sender = objectOrEmpty(payload.Sender);
-    batch.rests.push(
+    batch.items.push(
+      sentAt,
+      id,
       JSON.stringify({
         sendTime,
         content: payload.Content ?? null,
@@ -177,7 +144,9 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into, i: number):
     );
     return Outcome.Message;
   }
-  batch.rests.push(
+  batch.items.push(
+    sentAt,
+    id,
     JSON.stringify({
       sendTime,
       name: typeof name === "string" ? name : null,

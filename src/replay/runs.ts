@@ -48,33 +48,163 @@ export function byReplayOrder(a: KeptItem, b: KeptItem): number {
 }
 
 const RUN_CHUNK_BYTES = 1 << 20;
+// A run item: u32 size of the rest, f64 send time ms, f64 log position, u32 + sub-ms digits, u32 + id (UTF-8), JSON.
+const MS_AT = 4;
+const SEQ_AT = 12;
+const SUB_AT = 20;
 
-/**
- * Encodes sorted items as a run, in chunks of about 1 MiB. Each item: u32 length of the rest,
- * f64 ms, f64 seq, u8 + sub digits, u32 + id (UTF-8), then the JSON bytes.
- */
-export function* encodeRun(items: readonly KeptItem[]): Generator<Buffer> {
-  let chunk = Buffer.allocUnsafe(RUN_CHUNK_BYTES);
-  let length = 0;
-  for (const item of items) {
-    const idBytes = Buffer.byteLength(item.id);
-    const size = 4 + 8 + 8 + 1 + item.sub.length + 4 + idBytes + (item.end - item.start);
-    if (chunk.length - length < size) {
-      if (length > 0) yield chunk.subarray(0, length);
-      chunk = Buffer.allocUnsafe(Math.max(RUN_CHUNK_BYTES, size));
-      length = 0;
+/** The send time (epoch ms) of the run item at `at`. */
+export function itemMs(bytes: Buffer, at: number): number {
+  return bytes.readDoubleLE(at + MS_AT);
+}
+
+/** Sets the log position of the run item at `at`. */
+export function setItemSeq(bytes: Buffer, at: number, seq: number): void {
+  bytes.writeDoubleLE(seq, at + SEQ_AT);
+}
+
+/** Bytes of the run item at `at`, its size field included. */
+export function itemSize(bytes: Buffer, at: number): number {
+  return bytes.readUInt32LE(at) + 4;
+}
+
+/** The run item at `at`, as the merge compares and writes it. */
+export function decodeItem(bytes: Buffer, at: number): KeptItem {
+  const end = at + itemSize(bytes, at);
+  const subLength = bytes.readUInt32LE(at + SUB_AT);
+  const sub = bytes.toString("latin1", at + SUB_AT + 4, at + SUB_AT + 4 + subLength);
+  const idAt = at + SUB_AT + 4 + subLength;
+  const idEnd = idAt + 4 + bytes.readUInt32LE(idAt);
+  const id = bytes.toString("utf8", idAt + 4, idEnd);
+  return { id, seq: bytes.readDoubleLE(at + SEQ_AT), ms: itemMs(bytes, at), sub, bytes, start: idEnd, end };
+}
+
+/** Writes run items back to back into memory it owns, so a worker can hand the bytes over without a copy. */
+export class ItemWriter {
+  private bytes = Buffer.allocUnsafeSlow(1 << 16);
+  private length = 0;
+  private readonly ends: number[] = [];
+
+  /** Appends an item sent at `at` with log position 0 (the engine sets it). */
+  push(at: { ms: number; sub: string }, id: string, json: string): void {
+    const most = SUB_AT + 8 + at.sub.length + 3 * (id.length + json.length);
+    if (this.bytes.length - this.length < most) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + most));
+      this.bytes.copy(grown, 0, 0, this.length);
+      this.bytes = grown;
     }
-    let at = chunk.writeUInt32LE(size - 4, length);
-    at = chunk.writeDoubleLE(item.ms, at);
-    at = chunk.writeDoubleLE(item.seq, at);
-    at = chunk.writeUInt8(item.sub.length, at);
-    at += chunk.write(item.sub, at, "latin1");
-    at = chunk.writeUInt32LE(idBytes, at);
-    at += chunk.write(item.id, at, "utf8");
-    at += item.bytes.copy(chunk, at, item.start, item.end);
-    length = at;
+    const bytes = this.bytes;
+    const start = this.length;
+    bytes.writeDoubleLE(at.ms, start + MS_AT);
+    bytes.writeDoubleLE(0, start + SEQ_AT);
+    bytes.writeUInt32LE(at.sub.length, start + SUB_AT);
+    let p = start + SUB_AT + 4;
+    p += bytes.write(at.sub, p, "latin1");
+    const idLength = bytes.write(id, p + 4, "utf8");
+    bytes.writeUInt32LE(idLength, p);
+    p += 4 + idLength;
+    p += bytes.write(json, p, "utf8");
+    bytes.writeUInt32LE(p - start - 4, start);
+    this.length = p;
+    this.ends.push(p);
   }
-  if (length > 0) yield chunk.subarray(0, length);
+
+  /** The items written, in memory of their own, and where each ends. */
+  take(): { bytes: Uint8Array; ends: Int32Array } {
+    return { bytes: new Uint8Array(this.bytes.subarray(0, this.length)), ends: Int32Array.from(this.ends) };
+  }
+}
+
+/** Items held in memory as references to run-item bytes, sorted and written as a run without decoding. */
+export class BufferedItems {
+  private buffers: Buffer[] = [];
+  private offsets: number[] = [];
+  bytes = 0;
+
+  get length(): number {
+    return this.buffers.length;
+  }
+
+  push(buffer: Buffer, at: number): void {
+    this.buffers.push(buffer);
+    this.offsets.push(at);
+    this.bytes += itemSize(buffer, at);
+  }
+
+  /**
+   * Positions of the items in replay order. A numeric sort on (ms from the earliest, position)
+   * packed in one float does the work; runs of equal ms (rare) are then ordered exactly.
+   */
+  private order(): number[] {
+    const n = this.offsets.length;
+    const ms = new Float64Array(n);
+    let least = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < n; i++) {
+      ms[i] = itemMs(this.buffers[i] as Buffer, this.offsets[i] as number);
+      if ((ms[i] as number) < least) least = ms[i] as number;
+    }
+    const span = 2 ** Math.ceil(Math.log2(n + 1));
+    const keys = new Float64Array(n);
+    let packed = true;
+    for (let i = 0; i < n; i++) {
+      const key = ((ms[i] as number) - least) * span + i;
+      if (!Number.isSafeInteger(key)) packed = false;
+      keys[i] = key;
+    }
+    const decode = (i: number) => decodeItem(this.buffers[i] as Buffer, this.offsets[i] as number);
+    const exact = (a: number, b: number) =>
+      (ms[a] as number) - (ms[b] as number) || byReplayOrder(decode(a), decode(b));
+    if (!packed) return Array.from(ms, (_, i) => i).sort(exact);
+    keys.sort();
+    const order = Array.from(keys, (key) => key % span);
+    for (let from = 0; from < n; ) {
+      let to = from + 1;
+      while (to < n && ms[order[to] as number] === ms[order[from] as number]) to++;
+      if (to - from > 1) {
+        const tied = order.slice(from, to).sort(exact);
+        for (let j = from; j < to; j++) order[j] = tied[j - from] as number;
+      }
+      from = to;
+    }
+    return order;
+  }
+
+  /** The items as a sorted run, in chunks; empties the buffer now (the chunks come as they are read). */
+  drain(): Iterable<Buffer> {
+    const order = this.order();
+    const { buffers, offsets } = this;
+    this.clear();
+    return (function* () {
+      let chunk = Buffer.allocUnsafe(RUN_CHUNK_BYTES);
+      let length = 0;
+      for (const i of order) {
+        const buffer = buffers[i] as Buffer;
+        const at = offsets[i] as number;
+        const size = itemSize(buffer, at);
+        if (chunk.length - length < size) {
+          if (length > 0) yield chunk.subarray(0, length);
+          chunk = Buffer.allocUnsafe(Math.max(RUN_CHUNK_BYTES, size));
+          length = 0;
+        }
+        length += buffer.copy(chunk, length, at, at + size);
+      }
+      if (length > 0) yield chunk.subarray(0, length);
+    })();
+  }
+
+  /** The items decoded, in replay order; empties the buffer. */
+  takeSorted(): KeptItem[] {
+    const order = this.order();
+    const items = order.map((i) => decodeItem(this.buffers[i] as Buffer, this.offsets[i] as number));
+    this.clear();
+    return items;
+  }
+
+  private clear(): void {
+    this.buffers = [];
+    this.offsets = [];
+    this.bytes = 0;
+  }
 }
 
 /** Decodes a run's items, in batches (one per chunk read). */
@@ -87,14 +217,7 @@ async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptIte
     while (bytes.length - at >= 4) {
       const end = at + 4 + bytes.readUInt32LE(at);
       if (end > bytes.length) break;
-      const ms = bytes.readDoubleLE(at + 4);
-      const seq = bytes.readDoubleLE(at + 12);
-      const subLength = bytes[at + 20] as number;
-      const sub = bytes.toString("latin1", at + 21, at + 21 + subLength);
-      const idAt = at + 21 + subLength;
-      const idEnd = idAt + 4 + bytes.readUInt32LE(idAt);
-      const id = bytes.toString("utf8", idAt + 4, idEnd);
-      items.push({ id, seq, ms, sub, bytes, start: idEnd, end });
+      items.push(decodeItem(bytes, at));
       at = end;
     }
     carry = bytes.subarray(at);
