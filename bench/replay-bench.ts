@@ -18,6 +18,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { type SyntheticOptions, writeSyntheticChatLogGz } from "../src/cli/synthetic";
 import { archiveBench } from "./archive-bench";
+import { engineBench } from "./engine-bench";
 
 const root = resolve(__dirname, "..");
 const dir = join(root, ".bench");
@@ -118,6 +119,10 @@ function replayCounts(path: string): string {
 
 async function main(): Promise<void> {
   const [first, ...rest] = process.argv.slice(2);
+  if (first === "engine") {
+    await engineBench(rest);
+    return;
+  }
   if (first === "archive") {
     mkdirSync(dir, { recursive: true });
     await bundle(true);

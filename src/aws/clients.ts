@@ -24,7 +24,8 @@ export function createAwsClients(env: NodeJS.ProcessEnv = process.env): AwsClien
     // Queue URLs from a local stack name the AWS host; the configured endpoint must win over them.
     sqs: new SQSClient({ useQueueUrlAsEndpoint: false }),
     // A local AWS on 127.0.0.1 cannot serve bucket names as host names.
-    s3: new S3Client({ forcePathStyle: local }),
+    // No CRC32 of every upload by default: replays and runs are hundreds of MB, and TLS already guards them.
+    s3: new S3Client({ forcePathStyle: local, requestChecksumCalculation: "WHEN_REQUIRED" }),
     logs: createCloudWatchLogsClient(),
     ivs: new IvsClient({}),
     ivschat: new IvschatClient({}),

@@ -1,19 +1,27 @@
 import { parseRecordingStateEvent } from "../sessions/events";
-import { trackRecording } from "../sessions/track";
+import { type TrackingDeps, trackRecording } from "../sessions/track";
 import { trackingDeps } from "../wiring";
 import { lambda, logger } from "./shared";
 
-const deps = trackingDeps();
-
 /** EventBridge `IVS Recording State Change` -> the recording session; schedules the archive at its end. */
-export const handler = lambda(async (event: unknown) => {
-  const fact = parseRecordingStateEvent(event);
-  if (fact.kind === "ignored") {
-    logger.debug("event ignored", { reason: fact.reason });
-    return { ignored: fact.reason };
-  }
-  logger.appendKeys({ channelArn: fact.channelArn, recordingSessionId: fact.sessionId });
-  const outcome = await trackRecording(fact, deps);
-  logger.info(`${fact.kind} tracked`, { at: fact.at.toISOString(), streamIds: fact.streamIds, ...outcome });
-  return outcome;
+export function createRecordingStateHandler(deps: () => TrackingDeps) {
+  return lambda(async (event: unknown) => {
+    const fact = parseRecordingStateEvent(event);
+    if (fact.kind === "ignored") {
+      logger.debug("event ignored", { reason: fact.reason });
+      return { ignored: fact.reason };
+    }
+    logger.appendKeys({ channelArn: fact.channelArn, recordingSessionId: fact.sessionId });
+    const outcome = await trackRecording(fact, deps());
+    logger.info(`${fact.kind} tracked`, { at: fact.at.toISOString(), streamIds: fact.streamIds, ...outcome });
+    return outcome;
+  });
+}
+
+let defaults: TrackingDeps | undefined;
+
+/** The deployed handler: dependencies from the environment, made once per cold start. */
+export const handler = createRecordingStateHandler(() => {
+  defaults ??= trackingDeps();
+  return defaults;
 });

@@ -111,8 +111,9 @@ export class IdTable {
       const end = this.ends[p] as number;
       for (let at = 0; at < end; ) {
         visit(p * PAGE_SPAN + at, page[at] as number);
-        const { start, length } = this.idSpan(page, at);
-        at = start + length;
+        const lengthAt = at + 1 + this.valueBytes;
+        const short = page[lengthAt] as number;
+        at = short === LONG_ID ? lengthAt + 5 + page.readUInt32LE(lengthAt + 1) : lengthAt + 1 + short;
       }
     });
   }
@@ -242,14 +243,25 @@ export class IdTable {
     const slots = new Uint32Array(capacity);
     const hashes = new Uint32Array(capacity);
     const mask = capacity - 1;
-    this.forEach((handle) => {
-      const page = this.page(handle);
-      const { start, length } = this.idSpan(page, handle % PAGE_SPAN);
-      const h = hash(page, length, start);
-      let slot = h & mask;
-      while (slots[slot] !== 0) slot = (slot + 1) & mask;
-      slots[slot] = handle + 1;
-      hashes[slot] = h;
+    const values = this.valueBytes;
+    // The pages are walked directly (no object per entry): a restore rehashes millions of ids.
+    this.pages.forEach((page, p) => {
+      const end = this.ends[p] as number;
+      for (let at = 0; at < end; ) {
+        const lengthAt = at + 1 + values;
+        let length = page[lengthAt] as number;
+        let start = lengthAt + 1;
+        if (length === LONG_ID) {
+          length = page.readUInt32LE(lengthAt + 1);
+          start = lengthAt + 5;
+        }
+        const h = hash(page, length, start);
+        let slot = h & mask;
+        while (slots[slot] !== 0) slot = (slot + 1) & mask;
+        slots[slot] = p * PAGE_SPAN + at + 1;
+        hashes[slot] = h;
+        at = start + length;
+      }
     });
     this.slots = slots;
     this.hashes = hashes;

@@ -33,13 +33,14 @@ export interface TrackOutcome {
   waitingFor?: string;
 }
 
-interface Deps {
+/** What the tracking use cases work through. */
+export interface TrackingDeps {
   store: SessionsStore;
   scheduler: ArchiveScheduler;
   settleSeconds: number;
 }
 
-async function schedule(request: ArchiveRequest, deps: Deps): Promise<TrackOutcome> {
+async function schedule(request: ArchiveRequest, deps: TrackingDeps): Promise<TrackOutcome> {
   await deps.scheduler.schedule(request, deps.settleSeconds);
   return { changed: true, scheduled: request };
 }
@@ -48,7 +49,7 @@ async function schedule(request: ArchiveRequest, deps: Deps): Promise<TrackOutco
  * Records a Stream Start or End. A stream that has ended is archived: with its recording
  * session once that session has ended, on its own when nothing says it was recorded.
  */
-export async function trackStream(fact: StreamFact, deps: Deps): Promise<TrackOutcome> {
+export async function trackStream(fact: StreamFact, deps: TrackingDeps): Promise<TrackOutcome> {
   const { stream, changed } = await deps.store.recordStream(fact);
   const stored = fact.kind === "streamStart" ? stream.startAt : stream.endAt;
   if (!changed && stored !== fact.at.toISOString()) return { changed };
@@ -66,7 +67,7 @@ export async function trackStream(fact: StreamFact, deps: Deps): Promise<TrackOu
  * Records a recording state change. Recording End (or End Failure) makes the session ready; a
  * later Recording Start of a finished session moves its offset base, so it is archived again.
  */
-export async function trackRecording(fact: RecordingFact, deps: Deps): Promise<TrackOutcome> {
+export async function trackRecording(fact: RecordingFact, deps: TrackingDeps): Promise<TrackOutcome> {
   const { recording, changed } = await deps.store.recordRecording(fact);
   if (fact.streamIds.length > 0)
     await deps.store.attachStreams(fact.channelArn, fact.streamIds, fact.sessionId);
