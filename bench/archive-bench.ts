@@ -49,7 +49,9 @@ async function runChild(args: string[], env: NodeJS.ProcessEnv, dir: string): Pr
   const rssFile = join(dir, "archive.maxrss");
   rmSync(rssFile, { force: true });
   const started = process.hrtime.bigint();
-  const profile = process.env.BENCH_PROFILE_DIR ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
   const child = spawn(process.execPath, [...profile, "--require", join(dir, "maxrss.cjs"), ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...env, BENCH_MAXRSS_FILE: rssFile },

@@ -25,7 +25,10 @@ export async function engineBench(args: string[]): Promise<void> {
   const start = Date.parse("2024-01-05T14:30:00.000Z");
   const end = start + Number(values.hours) * 3_600_000;
   const instant = (ms: number) => parseInstant(new Date(ms).toISOString()) ?? null;
-  const options: ReplayOptions = { window: { start: instant(start), end: instant(end) }, offsetBase: instant(start) };
+  const options: ReplayOptions = {
+    window: { start: instant(start), end: instant(end) },
+    offsetBase: instant(start),
+  };
   const engineOptions = { unordered: true, spillBytes: 32 * 2 ** 20, names: "bench" };
   const store = await FileRunStore.create();
   let engine = new ReplayEngine(options, store, engineOptions);
@@ -42,7 +45,12 @@ export async function engineBench(args: string[]): Promise<void> {
   const checkpoints: string[] = [];
   // Ten slices, as the archive reads a broadcast: each slice's records in order, pages of 3,000.
   const perSlice = Math.ceil(records / 10);
-  for (const record of syntheticChatLog({ records, start: new Date(start), durationMs: end - start, seed: 11 })) {
+  for (const record of syntheticChatLog({
+    records,
+    start: new Date(start),
+    durationMs: end - start,
+    seed: 11,
+  })) {
     lines.push(record.line);
     if (lines.length < 3000) continue;
     await feed();

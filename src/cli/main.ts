@@ -50,7 +50,11 @@ const commands: Record<string, Command> = {
   archive: aws("archive"),
   link: aws("link"),
   provision: aws("provision"),
-  start: aws("start"),
+  async start(args) {
+    // The handlers' log lines would drown the demo's progress lines (set before the logger loads).
+    process.env.POWERTOOLS_LOG_LEVEL ??= "ERROR";
+    await aws("start")(args);
+  },
   async replay(args) {
     const { values, positionals } = parseArgs({
       args,

@@ -8,12 +8,16 @@ import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
 } from "@aws-sdk/client-cloudwatch-logs";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
-import { createAwsClients } from "../aws/clients";
+import { clientConfig, createAwsClients } from "../aws/clients";
 import { SessionsTable } from "../aws/sessionsTable";
+import { createArchiveHandler } from "../handlers/archive";
+import { createRecordingStateHandler } from "../handlers/recordingState";
+import { createStreamStateHandler } from "../handlers/streamState";
 import type { ArchiveState } from "../sessions/model";
+import { archiveDeps, archiveQueue, trackingDeps } from "../wiring";
 import { type LambdaHandler, lambdaContext, sqsEvent } from "./lambda";
 import { MOTO_ENV, type Moto, startMoto } from "./moto";
 import { provision } from "./provision";
@@ -81,18 +85,17 @@ export async function start({ out }: { out: Writable }): Promise<void> {
   }
   try {
     const endpoint = process.env.AWS_ENDPOINT_URL ?? moto?.endpoint ?? "";
-    Object.assign(process.env, {
+    const provisioned = await provision({ endpoint, region: process.env.AWS_REGION ?? MOTO_ENV.AWS_REGION });
+    // The handlers get this environment as their configuration: process.env stays as it was.
+    const env: NodeJS.ProcessEnv = {
       ...MOTO_ENV,
-      ...pick(process.env, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]),
-    });
-    const env = await provision({ endpoint });
-    // The demo needs no settle delay; handler logs would drown the progress lines.
-    Object.assign(process.env, env, {
+      ...pick(process.env, ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]),
+      ...provisioned,
+      // The demo needs no settle delay.
       SETTLE_SECONDS: "0",
       CHAT_LOG_GROUP: LOG_GROUP,
-      POWERTOOLS_LOG_LEVEL: "ERROR",
       AWS_ENDPOINT_URL: endpoint,
-    });
+    };
     step(
       `provisioned table ${env.SESSIONS_TABLE}, queue ${env.ARCHIVE_QUEUE_URL}, bucket ${env.ARCHIVE_BUCKET}`,
     );
@@ -100,10 +103,9 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     const recordingStarted = await sampleEvent("recording-started");
     const { recording_s3_bucket_name: bucket = "", recording_s3_key_prefix: prefix = "" } =
       recordingStarted.detail;
-    const config = { endpoint, region: MOTO_ENV.AWS_REGION, forcePathStyle: true };
-    const s3 = new S3Client(config);
-    const logs = new CloudWatchLogsClient(config);
-    const sqs = new SQSClient(config);
+    const clients = createAwsClients(env);
+    const { s3, sqs } = clients;
+    const logs = new CloudWatchLogsClient(clientConfig(env, "CLOUDWATCH_LOGS"));
     await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch(ignoreExisting);
     await s3.send(
       new PutObjectCommand({
@@ -119,21 +121,19 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     step(`created recording bucket ${bucket} with ${prefix}/events/recording-started.json`);
 
     const channelArn = recordingStarted.resources[0] ?? "";
-    await new SessionsTable(env.SESSIONS_TABLE ?? "", createAwsClients().documents).putLink(
-      channelArn,
-      ROOM_ARN,
-    );
+    await new SessionsTable(env.SESSIONS_TABLE ?? "", clients.documents).putLink(channelArn, ROOM_ARN);
     step(`linked ${channelArn} to room ${ROOM_ARN}`);
     const count = await logChat(logs, `aws/IVSChatLogs/1.0/room_${ROOM_ARN.split("/")[1]}`);
     step(
       `logged ${count} chat records (deletes, duplicates, custom events, junk, some after the end) to ${LOG_GROUP}`,
     );
 
-    // LambdaHandlers read their configuration when loaded, so they are loaded now that it is set.
-    const load = (name: string) => (require(`../handlers/${name}`) as { handler: LambdaHandler }).handler;
-    const [streamState, recordingState, archive] = ["streamState", "recordingState", "archive"].map(
-      load,
-    ) as LambdaHandler[];
+    // The real handlers, built over this environment's dependencies as the deployed ones are over theirs.
+    const tracking = trackingDeps(env, clients);
+    const streamState: LambdaHandler = createStreamStateHandler(() => tracking);
+    const recordingState: LambdaHandler = createRecordingStateHandler(() => tracking);
+    const archiving = { archive: archiveDeps(env, clients), queue: archiveQueue(env, clients) };
+    const archive: LambdaHandler = createArchiveHandler(() => archiving);
     const plays: [LambdaHandler | undefined, string, string][] = [
       [recordingState, "recordingState", "recording-started"],
       [streamState, "streamState", "stream-start"],
@@ -182,7 +182,7 @@ export async function start({ out }: { out: Writable }): Promise<void> {
       `replay at s3://${bucket}/${key} (${object.ContentType}, ${object.ContentEncoding}); copy in out/replay.json`,
     );
     step(`counts ${JSON.stringify(counts)}`);
-    for (const client of [s3, logs, sqs]) client.destroy();
+    for (const client of [s3, logs, sqs, clients.logs, clients.ivs, clients.ivschat]) client.destroy();
   } finally {
     if (moto !== undefined) {
       await moto.stop();

@@ -132,15 +132,15 @@ export class IdTable {
     this.dirty.clear();
   }
 
-  /** A table holding the entries of saved pages (as `pageBytes` gave them). */
+  /** A table holding the entries of saved pages (as `pageBytes` gave them); it takes the buffers over. */
   static fromPages(valueBytes: number, pages: readonly Buffer[]): IdTable {
+    if (pages.length > MAX_PAGES) throw new RangeError("too many id pages");
     const table = new IdTable(valueBytes);
     pages.forEach((bytes, p) => {
-      if (p >= MAX_PAGES) throw new RangeError("too many id pages");
-      // Every page but the last was full: keep the last one growable.
+      // Only the last page grows; the others are used as they are, so a restore holds each page once.
       const last = p === pages.length - 1;
-      const page = Buffer.allocUnsafe(last ? Math.max(bytes.length, FIRST_PAGE_BYTES) : bytes.length);
-      bytes.copy(page);
+      const page = last ? Buffer.allocUnsafe(Math.max(bytes.length, FIRST_PAGE_BYTES)) : bytes;
+      if (last) bytes.copy(page);
       table.pages.push(page);
       table.ends.push(bytes.length);
     });
