@@ -4,6 +4,13 @@ import { syntheticChatLog } from "../src/cli/synthetic";
 import { parseInstant, ReplayEngine, type ReplayOptions } from "../src/replay";
 
 const SLICE = 2 ** 32;
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)}`;
+
+/** RSS and where it is: the JS heap, and array buffers (id pages, runs, batches). */
+function memory(): string {
+  const m = process.memoryUsage();
+  return `[rss ${mib(m.rss)} MiB: heap ${mib(m.heapUsed)}, array buffers ${mib(m.arrayBuffers)}]`;
+}
 
 /**
  * `npm run bench -- engine`: the archive's engine (unordered, 32 MiB runs) fed a long broadcast
@@ -73,18 +80,20 @@ export async function engineBench(args: string[]): Promise<void> {
       const bytes = engine.storedBytes - storedBefore + JSON.stringify(state).length;
       const restoring = Date.now();
       engine = await ReplayEngine.restore(options, store, engineOptions, state);
-      const line = `checkpoint at ${read} records: saved ${(bytes / 2 ** 20).toFixed(0)} MiB in ${(saveMs / 1000).toFixed(2)} s, restored in ${((Date.now() - restoring) / 1000).toFixed(2)} s`;
+      const line = `${memory()} checkpoint at ${read} records: saved ${(bytes / 2 ** 20).toFixed(0)} MiB in ${(saveMs / 1000).toFixed(2)} s, restored in ${((Date.now() - restoring) / 1000).toFixed(2)} s`;
       checkpoints.push(line);
       console.log(line);
     }
   }
   const readS = (Date.now() - started) / 1000;
+  console.log(`${memory()} read done`);
   const merging = Date.now();
   let bytes = 0;
   const replay = engine.finish();
   for await (const chunk of replay.chunks()) bytes += chunk.length;
   clearInterval(timer);
   sample();
+  console.log(`${memory()} merged`);
   await store.close();
   console.log(
     `engine ${records} records over ${values.hours} h: read ${readS.toFixed(0)} s, replay of ${(bytes / 2 ** 20).toFixed(0)} MiB merged in ${((Date.now() - merging) / 1000).toFixed(0)} s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB; counts ${JSON.stringify(replay.counts)}`,

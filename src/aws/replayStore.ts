@@ -18,7 +18,7 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
    */
   async write(location: ReplayLocation, replay: Replay): Promise<void> {
     // Level 4: most of level 6's ratio at half its time; the replay is written once per archive.
-    const body = Readable.from(replay.chunks()).pipe(createGzip({ level: 4 }));
+    const body = Readable.from(replay.chunks()).pipe(createGzip({ level: 2, chunkSize: 1 << 20 }));
     const upload = new Upload({
       client: this.client,
       params: {
@@ -29,7 +29,7 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
         ContentEncoding: "gzip",
         CacheControl: CACHE_CONTROL,
       },
-      queueSize: 2,
+      queueSize: 4,
       partSize: 8 * 1024 * 1024,
       leavePartsOnError: false,
     });

@@ -18,6 +18,9 @@ const Tag = { Seen: 0, Message: 1, Event: 2, Delete: 3 } as const;
 // Values of a seen id when records may come out of order: its log position, and the deleted-id entry it names.
 const SEQ = 0;
 const TARGET = 8;
+// TARGET of an entry that names no deleted id (a handle is a page index and offset, below 2^32 - 1).
+const NONE = 0xffffffff;
+const SEEN_VALUES = 12;
 const REFS = 0;
 
 /** How an engine keeps its state; every default suits the offline command. */
@@ -38,6 +41,8 @@ const EngineStateSchema = z.object({
   valid: z.number().int().nonnegative(),
   skipReasons: z.record(z.string(), z.number().int().nonnegative()),
   winners: z.object({ messages: z.number().int().nonnegative(), events: z.number().int().nonnegative() }),
+  /** Kept items that an earlier copy of their id (read later) took over from: while 0, every kept item is a winner. */
+  superseded: z.number().int().nonnegative(),
   runs: z.array(z.object({ messages: z.string(), events: z.string() })),
   seenPages: z.array(z.string()),
   deletedPages: z.array(z.string()),
@@ -64,6 +69,8 @@ export class ReplayEngine {
   private valid = 0;
   private readonly skipReasons: Partial<Record<SkipReason, number>> = {};
   private readonly winners = { messages: 0, events: 0 };
+  private superseded = 0;
+  private deletedSet: Set<string> | undefined;
   private readonly messages = new BufferedItems();
   private readonly events = new BufferedItems();
   private readonly runs: { messages: string; events: string }[] = [];
@@ -81,7 +88,7 @@ export class ReplayEngine {
     private readonly options: ReplayOptions,
     private readonly store: RunStore,
     engine: EngineOptions = {},
-    private seen = new IdTable(engine.unordered ? 16 : 0),
+    private seen = new IdTable(engine.unordered ? SEEN_VALUES : 0),
     private deleted = new IdTable(engine.unordered ? 4 : 0),
   ) {
     this.unordered = engine.unordered ?? false;
@@ -135,6 +142,7 @@ export class ReplayEngine {
         // A later copy of an id is a duplicate; an earlier one (read out of order) takes over.
         if (!this.unordered || at >= this.seen.float(handle, SEQ)) continue;
         this.lose(handle);
+        this.superseded++;
         this.seen.setTag(handle, tag);
       }
       if (this.unordered) this.seen.setFloat(handle, SEQ, at);
@@ -144,20 +152,20 @@ export class ReplayEngine {
         const itemAt = k === 0 ? 0 : (itemEnds[k - 1] as number);
         setItemSeq(itemBytes, itemAt, at);
         (tag === Tag.Message ? this.messages : this.events).push(itemBytes, itemAt);
-      } else if (this.unordered) this.seen.setFloat(handle, TARGET, -1);
+      } else if (this.unordered) this.seen.setUint(handle, TARGET, NONE);
     }
     if (this.messages.bytes + this.events.bytes >= this.spillBytes) await this.spill();
   }
 
   private win(handle: number, target: string): void {
     if (target === "") {
-      if (this.unordered) this.seen.setFloat(handle, TARGET, -1);
+      if (this.unordered) this.seen.setUint(handle, TARGET, NONE);
       return;
     }
     const d = this.deleted.findOrAdd(target, 0);
     if (!this.unordered) return;
     this.deleted.setInt(d, REFS, this.deleted.int(d, REFS) + 1);
-    this.seen.setFloat(handle, TARGET, d);
+    this.seen.setUint(handle, TARGET, d);
   }
 
   /** Takes back what the record holding `handle` did, now that an earlier copy of its id was read. */
@@ -166,8 +174,8 @@ export class ReplayEngine {
     if (tag === Tag.Message) this.winners.messages--;
     else if (tag === Tag.Event) this.winners.events--;
     else if (tag === Tag.Delete) {
-      const d = this.seen.float(handle, TARGET);
-      if (d >= 0) this.deleted.setInt(d, REFS, this.deleted.int(d, REFS) - 1);
+      const d = this.seen.uint(handle, TARGET);
+      if (d !== NONE) this.deleted.setInt(d, REFS, this.deleted.int(d, REFS) - 1);
     }
   }
 
@@ -210,6 +218,7 @@ export class ReplayEngine {
       valid: this.valid,
       skipReasons: { ...this.skipReasons },
       winners: { ...this.winners },
+      superseded: this.superseded,
       runs: this.runs.map((run) => ({ ...run })),
       seenPages: [...this.seenPages],
       deletedPages: [...this.deletedPages],
@@ -253,22 +262,28 @@ export class ReplayEngine {
       for await (const chunk of store.get(name)) chunks.push(chunk);
       return Buffer.concat(chunks);
     };
-    const [seenPages, deletedPages] = await Promise.all([
-      Promise.all(state.seenPages.map(read)),
-      Promise.all(state.deletedPages.map(read)),
-    ]);
+    // A few pages at a time: reading them all at once would hold every page twice (chunks and copy).
+    const readAll = async (names: readonly string[]) => {
+      const pages: Buffer[] = [];
+      for (let i = 0; i < names.length; i += 4)
+        pages.push(...(await Promise.all(names.slice(i, i + 4).map(read))));
+      return pages;
+    };
+    const seenPages = await readAll(state.seenPages);
+    const deletedPages = await readAll(state.deletedPages);
     const unordered = engineOptions.unordered ?? false;
     const engine = new ReplayEngine(
       options,
       store,
       engineOptions,
-      IdTable.fromPages(unordered ? 16 : 0, seenPages),
+      IdTable.fromPages(unordered ? SEEN_VALUES : 0, seenPages),
       IdTable.fromPages(unordered ? 4 : 0, deletedPages),
     );
     engine.records = state.records;
     engine.valid = state.valid;
     Object.assign(engine.skipReasons, state.skipReasons);
     Object.assign(engine.winners, state.winners);
+    engine.superseded = state.superseded;
     engine.runs.push(...state.runs);
     engine.seenPages = [...state.seenPages];
     engine.deletedPages = [...state.deletedPages];
@@ -277,12 +292,22 @@ export class ReplayEngine {
   }
 
   private isDeleted(id: string): boolean {
+    // The deleted ids are few next to the messages: a Set of them answers the merge's lookups fastest.
+    if (this.deletedSet === undefined && this.deleted.size <= 1_000_000) {
+      const ids = new Set<string>();
+      this.deleted.forEach((d) => {
+        if (!this.unordered || this.deleted.int(d, REFS) > 0) ids.add(this.deleted.id(d));
+      });
+      this.deletedSet = ids;
+    }
+    if (this.deletedSet !== undefined) return this.deletedSet.has(id);
     const d = this.deleted.find(id);
     return d >= 0 && (!this.unordered || this.deleted.int(d, REFS) > 0);
   }
 
   private isWinner(item: KeptItem): boolean {
-    return !this.unordered || this.seen.float(this.seen.find(item.id), SEQ) === item.seq;
+    if (!this.unordered || this.superseded === 0) return true;
+    return this.seen.float(this.seen.find(item.id), SEQ) === item.seq;
   }
 
   /** The counts of the replay once every record is read (rules 1, 2, 5 and 9). */

@@ -89,6 +89,15 @@ export class IdTable {
     this.touch(handle);
   }
 
+  uint(handle: number, at: number): number {
+    return this.page(handle).readUInt32LE((handle % PAGE_SPAN) + 1 + at);
+  }
+
+  setUint(handle: number, at: number, value: number): void {
+    this.page(handle).writeUInt32LE(value, (handle % PAGE_SPAN) + 1 + at);
+    this.touch(handle);
+  }
+
   int(handle: number, at: number): number {
     return this.page(handle).readInt32LE((handle % PAGE_SPAN) + 1 + at);
   }
