@@ -38,7 +38,7 @@ export async function engineBench(args: string[]): Promise<void> {
   };
   const engineOptions = { unordered: true, spillBytes: 32 * 2 ** 20, names: "bench" };
   const store = await FileRunStore.create();
-  let engine = new ReplayEngine(options, store, engineOptions);
+  let engine: ReplayEngine | undefined = new ReplayEngine(options, store, engineOptions);
   let peak = 0;
   const sample = () => {
     peak = Math.max(peak, process.memoryUsage().rss);
@@ -65,6 +65,7 @@ export async function engineBench(args: string[]): Promise<void> {
   await feed();
   async function feed(): Promise<void> {
     if (lines.length === 0) return;
+    if (engine === undefined) throw new Error("no engine");
     await engine.addRaw(lines.splice(0), slice * SLICE + inSlice);
     inSlice += 3000;
     read += 3000;
@@ -78,6 +79,8 @@ export async function engineBench(args: string[]): Promise<void> {
       const state = await engine.save();
       const saveMs = Date.now() - saving;
       const bytes = engine.storedBytes - storedBefore + JSON.stringify(state).length;
+      // A new run starts without the last one's memory: let the old engine go before restoring.
+      engine = undefined;
       const restoring = Date.now();
       engine = await ReplayEngine.restore(options, store, engineOptions, state);
       const line = `${memory()} checkpoint at ${read} records: saved ${(bytes / 2 ** 20).toFixed(0)} MiB in ${(saveMs / 1000).toFixed(2)} s, restored in ${((Date.now() - restoring) / 1000).toFixed(2)} s`;
@@ -89,6 +92,7 @@ export async function engineBench(args: string[]): Promise<void> {
   console.log(`${memory()} read done`);
   const merging = Date.now();
   let bytes = 0;
+  if (engine === undefined) throw new Error("no engine");
   const replay = engine.finish();
   for await (const chunk of replay.chunks()) bytes += chunk.length;
   clearInterval(timer);
@@ -96,6 +100,6 @@ export async function engineBench(args: string[]): Promise<void> {
   console.log(`${memory()} merged`);
   await store.close();
   console.log(
-    `engine ${records} records over ${values.hours} h: read ${readS.toFixed(0)} s, replay of ${(bytes / 2 ** 20).toFixed(0)} MiB merged in ${((Date.now() - merging) / 1000).toFixed(0)} s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB; counts ${JSON.stringify(replay.counts)}`,
+    `engine ${records} records over ${values.hours} h: read ${readS.toFixed(0)} s, replay of ${(bytes / 2 ** 20).toFixed(0)} MiB merged in ${((Date.now() - merging) / 1000).toFixed(0)} s, peak RSS ${(Math.max(peak, process.resourceUsage().maxRSS * 1024) / 2 ** 20).toFixed(0)} MiB (the process's high-water mark); counts ${JSON.stringify(replay.counts)}`,
   );
 }

@@ -170,7 +170,7 @@ export function planSlices(start: number, end: number, readTps: number): SlicePo
 
 type ReadOutcome =
   | { status: "continuing"; request: ArchiveRequest; records: number }
-  | { status: "read"; engine: ReplayEngine; chain: string; readUntil: number };
+  | { status: "read"; engine: ReplayEngine; chain: string; owner: string; readUntil: number };
 
 /** One run of reading: from the chain's checkpoint (if it can be used) until the log is read or time runs low. */
 async function readRun(
@@ -223,6 +223,39 @@ async function readRun(
     range = { start, end: Math.max(start, Math.min(end, deps.now().getTime())) };
     slices = planSlices(range.start, range.end, deps.readTps);
   }
+  try {
+    return await readOn(request, broadcast, plan, deps, {
+      chain,
+      run,
+      engine,
+      slices,
+      range,
+      owner: engineOptions.names,
+    });
+  } catch (error) {
+    // This run's local runs go with it: a warm container's /tmp must not fill up with failed runs.
+    await engine.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Reads on from where the run stands, then checkpoints (time is short) or hands the engine over to be written. */
+async function readOn(
+  request: ArchiveRequest,
+  broadcast: Broadcast,
+  plan: Plan,
+  deps: ArchiveDeps,
+  at: {
+    chain: string;
+    run: number;
+    engine: ReplayEngine;
+    slices: SlicePosition[];
+    range: { start: number; end: number };
+    owner: string;
+  },
+): Promise<ReadOutcome> {
+  const log = deps.log ?? silent;
+  const { chain, run, engine, slices, range, owner } = at;
   const before = JSON.stringify(slices);
   const margin = deps.marginMs ?? 60_000;
   const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
@@ -234,8 +267,14 @@ async function readRun(
     if (lowOnTime()) break;
   }
   log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
-  if (slices.every((slice) => slice.done)) return { status: "read", engine, chain, readUntil: range.end };
-  if (JSON.stringify(slices) === before) {
+  const progressed = JSON.stringify(slices) !== before;
+  // Writing merges every run (read back at ~64 MiB/s): a run that read and lacks the time to write leaves it to the next.
+  const writeMs = margin + (engine.storedBytes / (64 * 2 ** 20)) * 1000;
+  const timeToWrite = (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) >= writeMs;
+  if (slices.every((slice) => slice.done) && (timeToWrite || !progressed)) {
+    return { status: "read", engine, chain, owner, readUntil: range.end };
+  }
+  if (!progressed) {
     throw new ArchiverError(`run ${run} of the archive read nothing before its time ran out: no progress`, {
       permanent: true,
     });
@@ -297,13 +336,12 @@ async function land(
   request: ArchiveRequest,
   broadcast: Broadcast,
   plan: Plan,
-  read: { engine: ReplayEngine; chain: string; readUntil: number },
+  read: { engine: ReplayEngine; chain: string; owner: string; readUntil: number },
   deps: ArchiveDeps,
 ): Promise<ArchiveResult> {
-  // Local runs go first (stopping their copies to S3), then the chain's objects in S3.
+  // Only the run that wrote the replay removes the chain's objects: a duplicate of it may still be merging them.
   const done = async () => {
     await read.engine.close();
-    await deps.checkpoints.remove(read.chain);
   };
   const replay = read.engine.finish();
   const readUntil = new Date(read.readUntil).toISOString();
@@ -320,7 +358,7 @@ async function land(
     return { status: "failed", reason: kept };
   }
   const claim = await deps.store.claimArchive(broadcast.key, {
-    owner: read.chain,
+    owner: read.owner,
     readUntil,
     expiresAt: new Date(deps.now().getTime() + CLAIM_MS).toISOString(),
     force,
@@ -347,8 +385,9 @@ async function land(
     counts: replay.counts,
     readUntil,
   };
-  await deps.store.completeArchive(broadcast.key, state, read.chain);
-  await done();
+  await deps.store.completeArchive(broadcast.key, state, read.owner);
+  await read.engine.close();
+  await deps.checkpoints.remove(read.chain);
   return {
     status: "archived",
     location: plan.location,

@@ -353,9 +353,14 @@ export class SessionsTable implements SessionsStore {
         TableName: this.tableName,
         Key: itemKey(key),
         UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp",
+        // Only where no archive is recorded: a state that landed meanwhile keeps its replay's fields.
+        ConditionExpression: "attribute_not_exists(#archive)",
         ExpressionAttributeValues: { ":archive": { status: "failed", reason, at }, ...this.stamp() },
       },
-    );
+    ).catch(async (error: unknown) => {
+      if (!isConditionFailure(error)) throw error;
+      await this.failArchive(key, reason, at);
+    });
   }
 }
 
