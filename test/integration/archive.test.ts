@@ -3,10 +3,15 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createAwsClients } from "../../src/aws/clients";
 import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
 import { syntheticChatLog } from "../../src/cli/synthetic";
+import { createArchiveHandler } from "../../src/handlers/archive";
+import { createRecordingStateHandler } from "../../src/handlers/recordingState";
+import { createStreamStateHandler } from "../../src/handlers/streamState";
+import { archiveDeps, archiveQueue, trackingDeps } from "../../src/wiring";
 import {
   chatDeletion,
   chatEvent,
@@ -95,13 +100,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
 
   beforeAll(async () => {
     moto = await startMoto();
-    Object.assign(process.env, MOTO_ENV);
     env = await provision({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION });
-    Object.assign(process.env, env, {
-      SETTLE_SECONDS: "0",
-      CHAT_LOG_GROUP: LOG_GROUP,
-      POWERTOOLS_LOG_LEVEL: "SILENT",
-    });
     s3 = new S3Client(motoClientConfig(moto.endpoint));
     sqs = new SQSClient(motoClientConfig(moto.endpoint));
     logs = new CloudWatchLogsClient(motoClientConfig(moto.endpoint));
@@ -109,12 +108,20 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     table = new SessionsTable(env.SESSIONS_TABLE ?? "", createDocumentClient(dynamodb));
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await ensureLogGroup(logs, LOG_GROUP);
-    // The handlers read their configuration when loaded: load them now that it is set.
-    vi.resetModules();
-    const handlerOf = (loaded: { handler: unknown }) => loaded.handler as LambdaHandler;
-    streamState = handlerOf(await import("../../src/handlers/streamState.js"));
-    recordingState = handlerOf(await import("../../src/handlers/recordingState.js"));
-    archive = handlerOf(await import("../../src/handlers/archive.js"));
+    // The handlers as deployed, built over this environment instead of process.env.
+    const handlerEnv = {
+      ...MOTO_ENV,
+      ...env,
+      AWS_ENDPOINT_URL: moto.endpoint,
+      SETTLE_SECONDS: "0",
+      CHAT_LOG_GROUP: LOG_GROUP,
+    };
+    const clients = createAwsClients(handlerEnv);
+    const tracking = trackingDeps(handlerEnv, clients);
+    const archiving = { archive: archiveDeps(handlerEnv, clients), queue: archiveQueue(handlerEnv, clients) };
+    streamState = createStreamStateHandler(() => tracking);
+    recordingState = createRecordingStateHandler(() => tracking);
+    archive = createArchiveHandler(() => archiving);
   }, 120_000);
 
   afterAll(async () => {
