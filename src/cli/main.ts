@@ -34,7 +34,8 @@ Commands:
   help, --help
       Show this text.
 
-Exit codes: 0 done; 2 bad arguments or unreadable input (nothing written); 1 anything else.`;
+Exit codes: 0 done (archive: archived, or superseded by a run that read more); 2 bad arguments,
+unreadable input (nothing written) or an archive that failed (the reason is printed); 1 anything else.`;
 
 type Command = (args: string[]) => Promise<void>;
 
