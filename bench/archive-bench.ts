@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -12,6 +11,7 @@ import { provision } from "../src/cli/provision";
 import { syntheticChatLog } from "../src/cli/synthetic";
 import { CloudWatchLogsStandIn } from "../src/local/cloudWatchLogsStandIn";
 import { buildReplay, parseInstant } from "../src/replay";
+import { runMeasured } from "./child";
 
 const CHANNEL_ARN = "arn:aws:ivs:us-east-1:123456789012:channel/BenchCh1G2hij";
 const ROOM_ARN = "arn:aws:ivschat:us-east-1:123456789012:room/BenchRoom0001";
@@ -36,41 +36,6 @@ function fewestPages(sizes: readonly number[]): number {
     bytes += size;
   }
   return pages;
-}
-
-interface ChildResult {
-  wallS: number;
-  peakRssMiB: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function runChild(args: string[], env: NodeJS.ProcessEnv, dir: string): Promise<ChildResult> {
-  const rssFile = join(dir, "archive.maxrss");
-  rmSync(rssFile, { force: true });
-  const started = process.hrtime.bigint();
-  const profile = process.env.BENCH_PROFILE_DIR
-    ? [`--cpu-prof`, `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, "--require", join(dir, "maxrss.cjs"), ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...env, BENCH_MAXRSS_FILE: rssFile },
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding("utf8").on("data", (d: string) => {
-    stderr += d;
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", resolve);
-  });
-  const wallS = Number(process.hrtime.bigint() - started) / 1e9;
-  if (code !== 0) throw new Error(`archive exited with ${code}: ${stderr.slice(-2000)}`);
-  return { wallS, peakRssMiB: Number(readFileSync(rssFile, "utf8")) / 1024, stdout, stderr };
 }
 
 /** The archive's log lines of one kind, as JSON. */
@@ -178,10 +143,10 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
       CHAT_LOG_READ_TPS: String(readTps),
       AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: "1",
     };
-    const result = await runChild(
+    const result = await runMeasured(
+      "archive",
       [cli, "archive", "--channel-arn", CHANNEL_ARN, "--stream-id", STREAM_ID, "--max-run-seconds", maxRun],
-      childEnv,
-      dir,
+      { dir, env: childEnv },
     );
     const outcome = JSON.parse(result.stdout) as {
       status: string;

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   closeSync,
@@ -18,6 +17,7 @@ import { parseArgs } from "node:util";
 import { build } from "esbuild";
 import { type SyntheticOptions, writeSyntheticChatLogGz } from "../src/cli/synthetic";
 import { archiveBench } from "./archive-bench";
+import { type Measure, runMeasured } from "./child";
 import { engineBench } from "./engine-bench";
 
 const root = resolve(__dirname, "..");
@@ -26,13 +26,6 @@ const log = join(dir, "chat.log.gz");
 const cliEntry = join(root, "src/cli/main.ts");
 // Runs in every child: reports the peak RSS (KiB on Linux) where the parent can read it.
 const PRELOAD = `process.on("exit", () => require("node:fs").writeFileSync(process.env.BENCH_MAXRSS_FILE, String(process.resourceUsage().maxRSS)));\n`;
-
-interface Measure {
-  name: string;
-  wallS: number;
-  peakRssMiB: number;
-  stderr: string;
-}
 
 /** Writes .bench/chat.log.gz unless one made from the same parameters and generator source is there. */
 async function ensureLog(records: number): Promise<void> {
@@ -77,26 +70,8 @@ async function bundle(withCli: boolean): Promise<void> {
   writeFileSync(join(dir, "maxrss.cjs"), PRELOAD);
 }
 
-async function run(name: string, args: string[]): Promise<Measure> {
-  const rssFile = join(dir, `${name}.maxrss`);
-  rmSync(rssFile, { force: true });
-  const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ["--require", join(dir, "maxrss.cjs"), ...args], {
-    cwd: root,
-    stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, BENCH_MAXRSS_FILE: rssFile },
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (data: string) => {
-    stderr += data;
-  });
-  const code = await new Promise<number | null>((resolveExit, reject) => {
-    child.on("error", reject);
-    child.on("close", resolveExit);
-  });
-  const wallS = seconds(started);
-  if (code !== 0) throw new Error(`${name} exited with ${code}: ${stderr.trim()}`);
-  return { name, wallS, peakRssMiB: Number(readFileSync(rssFile, "utf8")) / 1024, stderr };
+function run(name: string, args: string[]): Promise<Measure> {
+  return runMeasured(name, args, { dir, cwd: root });
 }
 
 function seconds(started: bigint): number {

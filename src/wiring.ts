@@ -43,8 +43,6 @@ export function archiveDeps(
     readTps: config.CHAT_LOG_READ_TPS,
     now: () => new Date(),
     newChainId: () => randomUUID(),
-    // Runs of 32 MiB: a Lambda run's memory stays flat while its uploads overlap the reading.
-    spillBytes: 32 * 2 ** 20,
   };
 }
 

@@ -339,22 +339,16 @@ async function land(
   read: { engine: ReplayEngine; chain: string; owner: string; readUntil: number },
   deps: ArchiveDeps,
 ): Promise<ArchiveResult> {
-  // Only the run that wrote the replay removes the chain's objects: a duplicate of it may still be merging them.
-  const done = async () => {
-    await read.engine.close();
-  };
   const replay = read.engine.finish();
   const readUntil = new Date(read.readUntil).toISOString();
   const force = request.force === true;
   const archivedUntil = broadcast.archive?.readUntil;
   if (!force && archivedUntil !== undefined && archivedUntil > readUntil) {
-    await done();
     return { status: "superseded", reason: newerReason(archivedUntil, readUntil) };
   }
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
     await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
-    await done();
     return { status: "failed", reason: kept };
   }
   const claim = await deps.store.claimArchive(broadcast.key, {
@@ -364,11 +358,9 @@ async function land(
     force,
   });
   if (!claim.granted && "newer" in claim) {
-    await done();
     return { status: "superseded", reason: newerReason(claim.newer.readUntil, readUntil) };
   }
   if (!claim.granted && !force && claim.heldReadUntil !== undefined && claim.heldReadUntil >= readUntil) {
-    await done();
     return { status: "superseded", reason: `run ${claim.heldBy}, which read as far, is writing the replay` };
   }
   if (!claim.granted) {
@@ -386,6 +378,8 @@ async function land(
     readUntil,
   };
   await deps.store.completeArchive(broadcast.key, state, read.owner);
+  // Only the run that wrote the replay removes the chain's objects (a duplicate of it may still be merging
+  // them), once its own copies to S3 have stopped.
   await read.engine.close();
   await deps.checkpoints.remove(read.chain);
   return {

@@ -31,6 +31,17 @@ function byStart(a: StreamRecord, b: StreamRecord): number {
   return sa < sb ? -1 : sa > sb ? 1 : a.streamId < b.streamId ? -1 : 1;
 }
 
+/** A recorded broadcast: its recording session is its key and holds its archive state. */
+function recordedBroadcast(recording: RecordingRecord, streams: StreamRecord[]): Broadcast {
+  return {
+    key: { recordingSessionId: recording.sessionId },
+    channelArn: recording.channelArn,
+    streams,
+    recording,
+    archive: recording.archive,
+  };
+}
+
 /** The broadcast an archive request names, from the sessions table, its streams in start order. */
 export async function resolveBroadcast(request: BroadcastKey, store: SessionsStore): Promise<Broadcast> {
   const broadcast = await findBroadcast(request, store);
@@ -47,13 +58,7 @@ async function findBroadcast(request: BroadcastKey, store: SessionsStore): Promi
       );
     }
     const streams = await store.getStreams(recording.streamIds);
-    return {
-      key: { recordingSessionId: recording.sessionId },
-      channelArn: recording.channelArn,
-      streams,
-      recording,
-      archive: recording.archive,
-    };
+    return recordedBroadcast(recording, streams);
   }
   const stream = await store.getStream(request.streamId);
   if (stream !== undefined && stream.channelArn !== request.channelArn) {
@@ -66,13 +71,7 @@ async function findBroadcast(request: BroadcastKey, store: SessionsStore): Promi
   if (isRecorded(recording)) {
     const ids = [...new Set([...recording.streamIds, request.streamId])];
     const streams = await store.getStreams(ids);
-    return {
-      key: { recordingSessionId: recording.sessionId },
-      channelArn: recording.channelArn,
-      streams,
-      recording,
-      archive: recording.archive,
-    };
+    return recordedBroadcast(recording, streams);
   }
   // A stream never seen may still be archived from IVS's own stream session times.
   const streams =

@@ -40,13 +40,9 @@ export interface ChatPage {
   next: SlicePosition;
 }
 
-/** Reads a chat log: every slice not done, concurrently; pages of one slice come in log order. */
+/** Reads a chat log: every slice not done, concurrently; pages of one slice come in log order. Returning from the iteration stops the reads. */
 export interface ChatLog {
-  read(
-    source: ChatLogSource,
-    slices: readonly SlicePosition[],
-    signal?: AbortSignal,
-  ): AsyncIterable<ChatPage>;
+  read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage>;
 }
 
 /** Where a replay is written. */

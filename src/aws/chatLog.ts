@@ -125,20 +125,14 @@ class PageChannel {
 export class CloudWatchChatLog implements ChatLog {
   constructor(private readonly deps: ChatLogReaderDeps) {}
 
-  async *read(
-    source: ChatLogSource,
-    slices: readonly SlicePosition[],
-    signal?: AbortSignal,
-  ): AsyncIterable<ChatPage> {
-    if (source.kind !== "cloudwatch")
-      throw new ChatLogReadError(`cannot read a ${source.kind} chat log source`);
+  async *read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
     const limiter = new RateLimiter(this.deps.readTps ?? 8, this.deps.now, this.deps.sleep);
     const channel = new PageChannel();
     const readAhead = this.deps.readAhead ?? 2;
     const consumed = slices.map(() => 0);
     const waiting = new Map<number, () => void>();
     const stop = new AbortController();
-    const stopped = () => stop.signal.aborted || signal?.aborted === true;
+    const stopped = () => stop.signal.aborted;
     const readSlice = async (index: number, slice: SlicePosition) => {
       let position = slice;
       let produced = 0;
@@ -178,7 +172,7 @@ export class CloudWatchChatLog implements ChatLog {
 
   /** One GetLogEvents page of a slice, retried while throttled or unavailable. */
   private async page(
-    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    source: ChatLogSource,
     index: number,
     position: SlicePosition,
     limiter: RateLimiter,
@@ -213,7 +207,7 @@ export class CloudWatchChatLog implements ChatLog {
   }
 
   private async getLogEvents(
-    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    source: ChatLogSource,
     position: SlicePosition,
     limiter: RateLimiter,
     stopped: () => boolean,
@@ -252,7 +246,7 @@ export class CloudWatchChatLog implements ChatLog {
   /** Runs a request under the rate limit, retrying while throttled or unavailable, until the budget is spent or the read stops. */
   private async retried<T>(
     call: () => Promise<T>,
-    source: Extract<ChatLogSource, { kind: "cloudwatch" }>,
+    source: ChatLogSource,
     limiter: RateLimiter,
     stopped: () => boolean,
   ): Promise<T | typeof STOPPED> {

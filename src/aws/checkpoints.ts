@@ -172,6 +172,7 @@ export class TieredRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     await this.copying;
     await rm(await this.dir, { recursive: true, force: true });

@@ -65,8 +65,7 @@ async function buildInParallel(
   options: ReplayOptions,
   store: RunStore,
 ): Promise<Replay> {
-  // 32 MiB runs: memory stays flat whatever the input size; more runs cost the merge little.
-  const engine = new ReplayEngine(options, store, { spillBytes: 32 * 2 ** 20 });
+  const engine = new ReplayEngine(options, store);
   const pool = new PreparePool(options.window);
   // Results are applied in input order; a bounded number in flight bounds memory.
   const inFlight: Promise<PreparedBatch>[] = [];

@@ -30,7 +30,7 @@ export interface EngineOptions {
    * log position and the earliest copy of an id wins (rule 2), whatever came first.
    */
   unordered?: boolean;
-  /** Bytes of kept items held in memory before they are sorted and spilled as a run; default 64 MiB. */
+  /** Bytes of kept items held in memory before they are sorted and spilled as a run; default 32 MiB. */
   spillBytes?: number;
   /** Prefix of the names this engine gives what it stores, unique to it when several may share a store. */
   names?: string;
@@ -57,7 +57,8 @@ export function parseEngineState(value: unknown): EngineState {
   return EngineStateSchema.parse(value);
 }
 
-const DEFAULT_SPILL_BYTES = 64 * 2 ** 20;
+// Runs of 32 MiB: memory stays flat whatever the chat's size; more runs cost the merge little.
+const DEFAULT_SPILL_BYTES = 32 * 2 ** 20;
 
 /**
  * Turns chat log records into a version 1 replay (SPEC section 3) in bounded memory. Kept items

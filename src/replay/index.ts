@@ -7,7 +7,6 @@ export {
   Replay,
   ReplayEngine,
 } from "./engine";
-export { splitLines } from "./lines";
 export { type KeptItem, MemoryRunStore, type RunStore } from "./runs";
 export {
   compareInstants,

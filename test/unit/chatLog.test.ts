@@ -98,9 +98,9 @@ function setup(overrides: Partial<ChatLogReaderDeps> = {}) {
     random: () => 0.5,
     ...overrides,
   });
-  const read = async (slices: SlicePosition[] = [slice()], signal?: AbortSignal): Promise<ChatPage[]> => {
+  const read = async (slices: SlicePosition[] = [slice()]): Promise<ChatPage[]> => {
     const pages: ChatPage[] = [];
-    for await (const p of chatLog.read(SOURCE, slices, signal)) pages.push(p);
+    for await (const p of chatLog.read(SOURCE, slices)) pages.push(p);
     return pages;
   };
   const requests = (): GetLogEventsCommandInput[] =>
@@ -389,19 +389,6 @@ describe("CloudWatchChatLog", () => {
       expect(first.value?.records.map(idOf)).toEqual(["m1"]);
       expect(requestedWhileHeld).toBe(3);
       expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(3);
-    });
-
-    it("reads nothing when the caller's signal is already aborted", async () => {
-      // Prepare
-      const { cwl, read } = setup();
-      cwl.on(GetLogEventsCommand).resolves(page(["m1"], "f/1"));
-
-      // Act
-      const pages = await read([slice()], AbortSignal.abort());
-
-      // Assess
-      expect(pages).toEqual([]);
-      expect(cwl.calls()).toHaveLength(0);
     });
   });
 
