@@ -133,6 +133,9 @@ export class CloudWatchChatLog implements ChatLog {
     const waiting = new Map<number, () => void>();
     const stop = new AbortController();
     const stopped = () => stop.signal.aborted;
+    // Every slice asks up to the range's end, so a slice ends on the page that passes its own end,
+    // without one more request to learn that it is empty (the range's last slice still needs it).
+    const rangeEnd = Math.max(...slices.map((slice) => slice.end));
     const readSlice = async (index: number, slice: SlicePosition) => {
       let position = slice;
       let produced = 0;
@@ -142,7 +145,7 @@ export class CloudWatchChatLog implements ChatLog {
           await new Promise<void>((resolve) => waiting.set(index, resolve));
         }
         if (stopped()) return;
-        const page = await this.page(source, index, position, limiter, tokens, stopped);
+        const page = await this.page(source, index, position, rangeEnd, limiter, tokens, stopped);
         if (page === undefined || stopped()) return;
         produced++;
         channel.push(page);
@@ -175,11 +178,12 @@ export class CloudWatchChatLog implements ChatLog {
     source: ChatLogSource,
     index: number,
     position: SlicePosition,
+    rangeEnd: number,
     limiter: RateLimiter,
     tokens: Set<string>,
     stopped: () => boolean,
   ): Promise<ChatPage | undefined> {
-    const response = await this.getLogEvents(source, position, limiter, stopped);
+    const response = await this.getLogEvents(source, position, rangeEnd, limiter, stopped);
     if (response === STOPPED) return undefined;
     // A room nobody has chatted in yet has no log stream: nothing to read.
     if (response === undefined)
@@ -189,8 +193,11 @@ export class CloudWatchChatLog implements ChatLog {
       // Neither continuing nor checkpointing is possible; a silently truncated replay would be worse.
       throw new ChatLogReadError(`GetLogEvents on ${source.logStreamName} returned no nextForwardToken`);
     }
-    const records = recordsInSlice(response.events ?? [], position);
-    const atEnd = next === position.token;
+    const events = response.events ?? [];
+    const records = recordsInSlice(events, position);
+    // Events come in timestamp order: one at or past the slice's end means the slice is read.
+    const last = events[events.length - 1]?.timestamp;
+    const atEnd = next === position.token || (last !== undefined && last >= position.end);
     if (!atEnd && tokens.has(next)) {
       throw new ChatLogReadError(
         `GetLogEvents on ${source.logStreamName} returned a token it had already given in this slice (a token cycle)`,
@@ -209,15 +216,16 @@ export class CloudWatchChatLog implements ChatLog {
   private async getLogEvents(
     source: ChatLogSource,
     position: SlicePosition,
+    rangeEnd: number,
     limiter: RateLimiter,
     stopped: () => boolean,
   ): Promise<GetLogEventsCommandOutput | undefined | typeof STOPPED> {
-    // The slice's bounds go with every request: tokens are positions within the range they came from.
+    // The same bounds go with every request of a slice: tokens are positions within the range they came from.
     const command = new GetLogEventsCommand({
       logGroupName: source.logGroupName,
       logStreamName: source.logStreamName,
       startTime: position.start,
-      endTime: position.end,
+      endTime: rangeEnd,
       startFromHead: true,
       nextToken: position.token,
       limit: this.deps.pageLimit,

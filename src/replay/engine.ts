@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CheckpointError } from "../errors";
 import { IdTable } from "./idTable";
 import { isBlank, Outcome, type PreparedBatch, prepareBatch, SKIP_REASONS } from "./prepare";
 import {
@@ -41,8 +42,8 @@ const EngineStateSchema = z.object({
   valid: z.number().int().nonnegative(),
   skipReasons: z.record(z.string(), z.number().int().nonnegative()),
   winners: z.object({ messages: z.number().int().nonnegative(), events: z.number().int().nonnegative() }),
-  /** Kept items that an earlier copy of their id (read later) took over from: while 0, every kept item is a winner. */
-  superseded: z.number().int().nonnegative(),
+  /** The stored log positions (f64) of kept items that an earlier copy of their id, read later, took over from. */
+  losers: z.string().nullable(),
   runs: z.array(z.object({ messages: z.string(), events: z.string() })),
   seenPages: z.array(z.string()),
   deletedPages: z.array(z.string()),
@@ -70,7 +71,9 @@ export class ReplayEngine {
   private valid = 0;
   private readonly skipReasons: Partial<Record<SkipReason, number>> = {};
   private readonly winners = { messages: 0, events: 0 };
-  private superseded = 0;
+  // Log positions of kept items an earlier copy of their id took over from (few: copies read out of order).
+  private losers = new Set<number>();
+  private losersName: string | null = null;
   private deletedSet: Set<string> | undefined;
   private readonly messages = new BufferedItems();
   private readonly events = new BufferedItems();
@@ -143,7 +146,6 @@ export class ReplayEngine {
         // A later copy of an id is a duplicate; an earlier one (read out of order) takes over.
         if (!this.unordered || at >= this.seen.float(handle, SEQ)) continue;
         this.lose(handle);
-        this.superseded++;
         this.seen.setTag(handle, tag);
       }
       if (this.unordered) this.seen.setFloat(handle, SEQ, at);
@@ -172,6 +174,7 @@ export class ReplayEngine {
   /** Takes back what the record holding `handle` did, now that an earlier copy of its id was read. */
   private lose(handle: number): void {
     const tag = this.seen.tag(handle);
+    if (tag === Tag.Message || tag === Tag.Event) this.losers.add(this.seen.float(handle, SEQ));
     if (tag === Tag.Message) this.winners.messages--;
     else if (tag === Tag.Event) this.winners.events--;
     else if (tag === Tag.Delete) {
@@ -213,13 +216,18 @@ export class ReplayEngine {
     this.generation++;
     this.seenPages = await this.savePages("seen", this.seen, this.seenPages);
     this.deletedPages = await this.savePages("deleted", this.deleted, this.deletedPages);
+    if (this.losers.size > 0) {
+      this.losersName = `${this.names}-losers-${this.generation}`;
+      const positions = Float64Array.from(this.losers);
+      await this.store.put(this.losersName, [Buffer.from(positions.buffer)]);
+    }
     await this.store.persist?.();
     return {
       records: this.records,
       valid: this.valid,
       skipReasons: { ...this.skipReasons },
       winners: { ...this.winners },
-      superseded: this.superseded,
+      losers: this.losersName,
       runs: this.runs.map((run) => ({ ...run })),
       seenPages: [...this.seenPages],
       deletedPages: [...this.deletedPages],
@@ -271,6 +279,7 @@ export class ReplayEngine {
       return pages;
     };
     const seenPages = await readAll(state.seenPages);
+    const losers = state.losers === null ? undefined : await read(state.losers);
     const deletedPages = await readAll(state.deletedPages);
     const unordered = engineOptions.unordered ?? false;
     const engine = new ReplayEngine(
@@ -284,7 +293,15 @@ export class ReplayEngine {
     engine.valid = state.valid;
     Object.assign(engine.skipReasons, state.skipReasons);
     Object.assign(engine.winners, state.winners);
-    engine.superseded = state.superseded;
+    if (losers !== undefined) {
+      if (losers.length % 8 !== 0)
+        throw new CheckpointError(`${state.losers} is not a list of log positions`);
+      const positions = new Float64Array(
+        losers.buffer.slice(losers.byteOffset, losers.byteOffset + losers.length),
+      );
+      engine.losers = new Set(positions);
+      engine.losersName = state.losers;
+    }
     engine.runs.push(...state.runs);
     engine.seenPages = [...state.seenPages];
     engine.deletedPages = [...state.deletedPages];
@@ -307,8 +324,7 @@ export class ReplayEngine {
   }
 
   private isWinner(item: KeptItem): boolean {
-    if (!this.unordered || this.superseded === 0) return true;
-    return this.seen.float(this.seen.find(item.id), SEQ) === item.seq;
+    return this.losers.size === 0 || !this.losers.has(item.seq);
   }
 
   /** The counts of the replay once every record is read (rules 1, 2, 5 and 9). */
@@ -335,15 +351,16 @@ export class ReplayEngine {
     return { ...this.skipReasons };
   }
 
-  /** The replay's items in order, deleted and superseded ones left out, merged from runs and memory. */
-  private async *kept(kind: "messages" | "events"): AsyncGenerator<KeptItem> {
+  /** The replay's items in order, in batches, deleted and superseded ones left out, merged from runs and memory. */
+  private async *kept(kind: "messages" | "events"): AsyncGenerator<KeptItem[]> {
     await this.spilling;
     const inMemory = this[kind].takeSorted();
     const runs = this.runs.map((run) => this.store.get(run[kind]));
-    for await (const item of mergeRuns(runs, inMemory)) {
-      if (!this.isWinner(item)) continue;
-      if (kind === "messages" && this.isDeleted(item.id)) continue;
-      yield item;
+    for await (const batch of mergeRuns(runs, inMemory)) {
+      const kept = batch.filter(
+        (item) => this.isWinner(item) && (kind === "events" || !this.isDeleted(item.id)),
+      );
+      if (kept.length > 0) yield kept;
     }
   }
 
@@ -359,7 +376,7 @@ export class Replay {
     readonly options: ReplayOptions,
     readonly counts: ReplayCounts,
     readonly skipReasons: Partial<Record<SkipReason, number>>,
-    private readonly items: (kind: "messages" | "events") => AsyncGenerator<KeptItem>,
+    private readonly items: (kind: "messages" | "events") => AsyncGenerator<KeptItem[]>,
   ) {}
 
   /** Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not re-encoded. */
@@ -367,9 +384,9 @@ export class Replay {
     const { options, counts } = this;
     const messages = this.items("messages");
     const events = this.items("events");
-    const firstMessage = await messages.next();
-    const firstEvent = await events.next();
-    const base = offsetBase(options.offsetBase, [firstMessage.value, firstEvent.value]);
+    const firstMessages = (await messages.next()).value ?? [];
+    const firstEvents = (await events.next()).value ?? [];
+    const base = offsetBase(options.offsetBase, [firstMessages[0], firstEvents[0]]);
     const window = options.window;
     const header = {
       version: 1,
@@ -386,21 +403,23 @@ export class Replay {
     };
     const out = new ChunkWriter(chunkSize);
     out.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
-    const sections: [IteratorResult<KeptItem>, AsyncGenerator<KeptItem>][] = [
-      [firstMessage, messages],
-      [firstEvent, events],
+    const sections: [KeptItem[], AsyncGenerator<KeptItem[]>][] = [
+      [firstMessages, messages],
+      [firstEvents, events],
     ];
     for (const [first, rest] of sections) {
       if (rest === events) out.text(`],"events":[`);
-      let next = first;
-      for (let i = 0; !next.done; i++, next = await rest.next()) {
-        const item = next.value;
-        const offset = base === null ? 0 : floorDiffMs(item, base.at);
-        out.text(`${i === 0 ? "\n" : ",\n"}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
-        out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
-        if (out.full()) yield out.take();
+      let separator = "\n";
+      for (let batch = first; batch.length > 0; batch = (await rest.next()).value ?? []) {
+        for (const item of batch) {
+          const offset = base === null ? 0 : floorDiffMs(item, base.at);
+          out.text(`${separator}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
+          out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
+          separator = ",\n";
+          if (out.full()) yield out.take();
+        }
       }
-      if (!first.done) out.text("\n");
+      if (first.length > 0) out.text("\n");
     }
     out.text("]}\n");
     yield out.take();

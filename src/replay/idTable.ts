@@ -66,7 +66,7 @@ export class IdTable {
     this.slots[slot] = handle + 1;
     this.hashes[slot] = h;
     this.added = true;
-    if (++this.size * 5 > this.slots.length * 3) this.rehash(this.slots.length * 2);
+    if (++this.size * 5 > this.slots.length * 3) this.grow();
     return handle;
   }
 
@@ -235,19 +235,42 @@ export class IdTable {
     const p = this.pages.length - 1;
     const at = this.ends[p] as number;
     page[at] = tag;
-    page.fill(0, at + 1, at + 1 + this.valueBytes);
     const lengthAt = at + 1 + this.valueBytes;
+    // Byte loops: ids and values are short, and Buffer.fill/copy cost more per call than they move.
+    for (let i = at + 1; i < lengthAt; i++) page[i] = 0;
     if (length < LONG_ID) page[lengthAt] = length;
     else {
       page[lengthAt] = LONG_ID;
       page.writeUInt32LE(length, lengthAt + 1);
     }
-    this.scratch.copy(page, at + header, 0, length);
+    const scratch = this.scratch;
+    const idAt = at + header;
+    for (let i = 0; i < length; i++) page[idAt + i] = scratch[i] as number;
     this.ends[p] = at + bytes;
     this.dirty.add(p);
     return p * PAGE_SPAN + at;
   }
 
+  /** Doubles the slots, placing each entry by the hash it already has. */
+  private grow(): void {
+    const capacity = this.slots.length * 2;
+    const slots = new Uint32Array(capacity);
+    const hashes = new Uint32Array(capacity);
+    const mask = capacity - 1;
+    for (let old = 0; old < this.slots.length; old++) {
+      const held = this.slots[old] as number;
+      if (held === 0) continue;
+      const h = this.hashes[old] as number;
+      let slot = h & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = held;
+      hashes[slot] = h;
+    }
+    this.slots = slots;
+    this.hashes = hashes;
+  }
+
+  /** Places every entry of the pages in slots of `capacity` (a restored table). */
   private rehash(capacity: number): void {
     const slots = new Uint32Array(capacity);
     const hashes = new Uint32Array(capacity);

@@ -117,18 +117,30 @@ export class ItemWriter {
 
 /** Items held in memory as references to run-item bytes, sorted and written as a run without decoding. */
 export class BufferedItems {
+  // Item i lies at offsets[i] of buffers[owners[i]]; consecutive items mostly share a buffer (a batch).
   private buffers: Buffer[] = [];
-  private offsets: number[] = [];
+  private owners = new Int32Array(1024);
+  private offsets = new Int32Array(1024);
+  length = 0;
   bytes = 0;
 
-  get length(): number {
-    return this.buffers.length;
+  push(buffer: Buffer, at: number): void {
+    if (this.buffers[this.buffers.length - 1] !== buffer) this.buffers.push(buffer);
+    if (this.length === this.offsets.length) {
+      const owners = new Int32Array(this.length * 2);
+      owners.set(this.owners);
+      this.owners = owners;
+      const offsets = new Int32Array(this.length * 2);
+      offsets.set(this.offsets);
+      this.offsets = offsets;
+    }
+    this.owners[this.length] = this.buffers.length - 1;
+    this.offsets[this.length++] = at;
+    this.bytes += itemSize(buffer, at);
   }
 
-  push(buffer: Buffer, at: number): void {
-    this.buffers.push(buffer);
-    this.offsets.push(at);
-    this.bytes += itemSize(buffer, at);
+  private buffer(i: number): Buffer {
+    return this.buffers[this.owners[i] as number] as Buffer;
   }
 
   /**
@@ -136,11 +148,11 @@ export class BufferedItems {
    * packed in one float does the work; runs of equal ms (rare) are then ordered exactly.
    */
   private order(): number[] {
-    const n = this.offsets.length;
+    const n = this.length;
     const ms = new Float64Array(n);
     let least = Number.POSITIVE_INFINITY;
     for (let i = 0; i < n; i++) {
-      ms[i] = itemMs(this.buffers[i] as Buffer, this.offsets[i] as number);
+      ms[i] = itemMs(this.buffer(i), this.offsets[i] as number);
       if ((ms[i] as number) < least) least = ms[i] as number;
     }
     const span = 2 ** Math.ceil(Math.log2(n + 1));
@@ -151,7 +163,7 @@ export class BufferedItems {
       if (!Number.isSafeInteger(key)) packed = false;
       keys[i] = key;
     }
-    const decode = (i: number) => decodeItem(this.buffers[i] as Buffer, this.offsets[i] as number);
+    const decode = (i: number) => decodeItem(this.buffer(i), this.offsets[i] as number);
     const exact = (a: number, b: number) =>
       (ms[a] as number) - (ms[b] as number) || byReplayOrder(decode(a), decode(b));
     if (!packed) return Array.from(ms, (_, i) => i).sort(exact);
@@ -172,13 +184,13 @@ export class BufferedItems {
   /** The items as a sorted run, in chunks; empties the buffer now (the chunks come as they are read). */
   drain(): Iterable<Buffer> {
     const order = this.order();
-    const { buffers, offsets } = this;
+    const { buffers, owners, offsets } = this;
     this.clear();
     return (function* () {
       let chunk = Buffer.allocUnsafe(RUN_CHUNK_BYTES);
       let length = 0;
       for (const i of order) {
-        const buffer = buffers[i] as Buffer;
+        const buffer = buffers[owners[i] as number] as Buffer;
         const at = offsets[i] as number;
         const size = itemSize(buffer, at);
         if (chunk.length - length < size) {
@@ -195,14 +207,16 @@ export class BufferedItems {
   /** The items decoded, in replay order; empties the buffer. */
   takeSorted(): KeptItem[] {
     const order = this.order();
-    const items = order.map((i) => decodeItem(this.buffers[i] as Buffer, this.offsets[i] as number));
+    const items = order.map((i) => decodeItem(this.buffer(i), this.offsets[i] as number));
     this.clear();
     return items;
   }
 
   private clear(): void {
     this.buffers = [];
-    this.offsets = [];
+    this.owners = new Int32Array(1024);
+    this.offsets = new Int32Array(1024);
+    this.length = 0;
     this.bytes = 0;
   }
 }
@@ -211,16 +225,26 @@ export class BufferedItems {
 async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptItem[]> {
   let carry: Buffer = Buffer.alloc(0);
   for await (const chunk of chunks) {
-    const bytes = carry.length === 0 ? chunk : Buffer.concat([carry, chunk]);
     const items: KeptItem[] = [];
     let at = 0;
-    while (bytes.length - at >= 4) {
-      const end = at + 4 + bytes.readUInt32LE(at);
-      if (end > bytes.length) break;
-      items.push(decodeItem(bytes, at));
+    // An item cut by the chunk's start is completed with only the bytes it lacks, not the whole chunk.
+    while (carry.length > 0 && at < chunk.length) {
+      const lacking = carry.length < 4 ? 4 - carry.length : itemSize(carry, 0) - carry.length;
+      const taken = Math.min(lacking, chunk.length - at);
+      carry = Buffer.concat([carry, chunk.subarray(at, at + taken)]);
+      at += taken;
+      if (carry.length >= 4 && carry.length === itemSize(carry, 0)) {
+        items.push(decodeItem(carry, 0));
+        carry = Buffer.alloc(0);
+      }
+    }
+    while (chunk.length - at >= 4) {
+      const end = at + itemSize(chunk, at);
+      if (end > chunk.length) break;
+      items.push(decodeItem(chunk, at));
       at = end;
     }
-    carry = bytes.subarray(at);
+    if (at < chunk.length) carry = chunk.subarray(at);
     if (items.length > 0) yield items;
   }
   if (carry.length > 0) throw new Error("a run ends inside an item");
@@ -242,10 +266,9 @@ class Cursor {
     return this.items[this.i];
   }
 
-  /** Moves past the head; loads the next batch when this one is used up. */
-  async advance(): Promise<void> {
-    if (++this.i < this.items.length) return;
-    await this.load();
+  /** Moves past the head; false when this batch is used up and `load` must fetch the next. */
+  step(): boolean {
+    return ++this.i < this.items.length;
   }
 
   async load(): Promise<void> {
@@ -256,11 +279,16 @@ class Cursor {
   }
 }
 
-/** The items of sorted sources, merged in replay order (a binary heap over their heads). */
+const MERGE_BATCH = 4096;
+
+/**
+ * The items of sorted sources, merged in replay order (a binary heap over their heads), in
+ * batches: only reading a run's next chunk waits, not every item.
+ */
 export async function* mergeRuns(
   runs: readonly AsyncIterable<Buffer>[],
   inMemory: readonly KeptItem[],
-): AsyncGenerator<KeptItem> {
+): AsyncGenerator<KeptItem[]> {
   const cursors = [new Cursor(undefined, inMemory)];
   for (const run of runs) {
     const cursor = new Cursor(decodeRun(run)[Symbol.asyncIterator]());
@@ -282,14 +310,20 @@ export async function* mergeRuns(
     }
   };
   for (let i = Math.floor(heap.length / 2) - 1; i >= 0; i--) down(i);
+  let batch: KeptItem[] = [];
   while (heap.length > 0) {
     const cursor = heap[0] as Cursor;
-    yield cursor.head as KeptItem;
-    await cursor.advance();
+    batch.push(cursor.head as KeptItem);
+    if (!cursor.step()) await cursor.load();
     if (cursor.head === undefined) {
       heap[0] = heap[heap.length - 1] as Cursor;
       heap.pop();
     }
     down(0);
+    if (batch.length >= MERGE_BATCH) {
+      yield batch;
+      batch = [];
+    }
   }
+  if (batch.length > 0) yield batch;
 }
