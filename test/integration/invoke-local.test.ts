@@ -35,7 +35,7 @@ describe("serverless invoke local on moto", () => {
     // A private copy of the service: serverless-esbuild bundles into a work folder next to serverless.yml,
     // which would collide with another serverless run in the checkout.
     dir = await mkdtemp(join(tmpdir(), "ivs-chat-archiver-invoke-"));
-    for (const entry of ["serverless.yml", "package.json", "tsconfig.json", "src", "events"]) {
+    for (const entry of ["serverless.yml", "serverless", "package.json", "tsconfig.json", "src", "events"]) {
       await cp(join(root, entry), join(dir, entry), { recursive: true });
     }
     await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");

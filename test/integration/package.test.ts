@@ -35,7 +35,7 @@ describe("serverless package", () => {
     // A private copy of the service: osls and serverless-esbuild write work folders next to serverless.yml,
     // which would collide with another package run in the checkout.
     dir = await mkdtemp(join(tmpdir(), "ivs-chat-archiver-package-"));
-    for (const entry of ["serverless.yml", "package.json", "tsconfig.json", "src"]) {
+    for (const entry of ["serverless.yml", "serverless", "package.json", "tsconfig.json", "src"]) {
       await cp(join(root, entry), join(dir, entry), { recursive: true });
     }
     await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");

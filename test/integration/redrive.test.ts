@@ -104,7 +104,7 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
     // A private copy of the service: serverless-esbuild bundles into a work folder next to serverless.yml,
     // which would collide with another serverless run in the checkout.
     dir = await mkdtemp(join(tmpdir(), "ivs-chat-archiver-redrive-"));
-    for (const entry of ["serverless.yml", "package.json", "tsconfig.json", "src", "events"]) {
+    for (const entry of ["serverless.yml", "serverless", "package.json", "tsconfig.json", "src", "events"]) {
       await cp(join(root, entry), join(dir, entry), { recursive: true });
     }
     await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
@@ -117,7 +117,7 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  /** `serverless invoke local -f archive --data <payload>` with the provisioned environment. */
+  /** `serverless invoke local -f archive --data <payload>` with the provisioned variables exported, as the README does it. */
   async function redrive(payload: unknown): Promise<string> {
     const variables = {
       ...env,
@@ -127,18 +127,10 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
     };
     const { stdout } = await run(
       join(root, "node_modules", ".bin", "serverless"),
-      [
-        "invoke",
-        "local",
-        "--function",
-        "archive",
-        "--data",
-        JSON.stringify(payload),
-        ...Object.entries(variables).flatMap(([key, value]) => ["--env", `${key}=${value}`]),
-      ],
+      ["invoke", "local", "--function", "archive", "--data", JSON.stringify(payload)],
       {
         cwd: dir,
-        env: { ...process.env, ...MOTO_ENV, AWS_ENDPOINT_URL: moto.endpoint },
+        env: { ...process.env, ...MOTO_ENV, AWS_ENDPOINT_URL: moto.endpoint, ...variables },
         maxBuffer: 16 * 1024 * 1024,
       },
     );

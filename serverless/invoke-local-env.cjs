@@ -1,0 +1,37 @@
+"use strict";
+
+/**
+ * `serverless invoke local` honours the caller's environment (SPEC section 7).
+ *
+ * osls sets every variable of `provider.environment` and the function's `environment` over the
+ * shell's, so a variable an operator exported (CHAT_LOG_GROUP, SETTLE_SECONDS, ...) lost to the
+ * stage's parameter, and a `!Ref` was resolved against a deployed stack even when the shell named
+ * the resource. For `invoke local` only, this plugin puts the shell's value in place of the
+ * configured one for every variable the shell sets; `--env KEY=value` still wins over both.
+ * Deployments are untouched: there the parameters decide.
+ */
+class InvokeLocalEnvironment {
+  constructor(serverless, options) {
+    this.serverless = serverless;
+    this.options = options ?? {};
+    // Taken before osls writes the configured values into process.env.
+    this.shell = { ...process.env };
+    // osls loads the configured variables in its own `before:invoke:local:loadEnvVars` hook, which
+    // runs before any service plugin's: `initialize` comes first for every command.
+    this.hooks = { initialize: () => this.preferShell() };
+  }
+
+  preferShell() {
+    if (this.serverless.processedInput.commands.join(" ") !== "invoke local") return;
+    const { service } = this.serverless;
+    const fn = service.getFunction(this.options.function);
+    for (const environment of [service.provider.environment, fn.environment]) {
+      if (environment === undefined || environment === null) continue;
+      for (const name of Object.keys(environment)) {
+        if (this.shell[name] !== undefined) environment[name] = this.shell[name];
+      }
+    }
+  }
+}
+
+module.exports = InvokeLocalEnvironment;
