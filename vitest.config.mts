@@ -8,7 +8,7 @@ export default defineConfig({
     // Integration tests share one moto server per file; files run in parallel on 2 cores.
     pool: "forks",
     // Handlers log through Powertools; the tests assert on results, not on log lines.
-    env: { POWERTOOLS_LOG_LEVEL: "SILENT" },
+    env: { POWERTOOLS_LOG_LEVEL: "SILENT", POWERTOOLS_METRICS_DISABLED: "true" },
     // The JSON report lets .ci/run print a plain "N passed, N failed" closing line.
     reporters: ["default", ["json", { outputFile: ".vitest/results.json" }]],
   },

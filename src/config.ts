@@ -11,6 +11,13 @@ const schema = z.object({
   SETTLE_SECONDS: z.coerce.number().int().min(0).max(900).default(60),
   // The share of the account's CloudWatch Logs read quota (GetLogEvents: 10-25 requests/s) the archive may use.
   CHAT_LOG_READ_TPS: z.coerce.number().positive().max(100).default(8),
+  // Minutes after its streams end that a recording may wait for Recording End before the sweep queues it.
+  RECORDING_END_GRACE_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(15),
   CHAT_LOG_GROUP: z
     .string()
     .trim()

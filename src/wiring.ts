@@ -9,17 +9,36 @@ import { createIvsLookups } from "./aws/ivs";
 import { ReplayStore } from "./aws/replayStore";
 import { SessionsTable } from "./aws/sessionsTable";
 import { loadConfig } from "./config";
+import type { SweepDeps } from "./sessions/sweep";
 
 /** What the tracking handlers need, from the environment (read once, at cold start). */
 export function trackingDeps(
   env: NodeJS.ProcessEnv = process.env,
   clients: AwsClients = createAwsClients(env),
 ) {
+  const config = loadConfig(
+    ["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS", "RECORDING_END_GRACE_MINUTES"],
+    env,
+  );
+  return {
+    store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
+    scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
+    settleSeconds: config.SETTLE_SECONDS,
+    recordingEndGraceMinutes: config.RECORDING_END_GRACE_MINUTES,
+  };
+}
+
+/** What the sweep needs, from the environment. */
+export function sweepDeps(
+  env: NodeJS.ProcessEnv = process.env,
+  clients: AwsClients = createAwsClients(env),
+): SweepDeps {
   const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS"], env);
   return {
     store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
     scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
     settleSeconds: config.SETTLE_SECONDS,
+    now: () => new Date(),
   };
 }
 
@@ -28,7 +47,10 @@ export function archiveDeps(
   env: NodeJS.ProcessEnv = process.env,
   clients: AwsClients = createAwsClients(env),
 ): Omit<ArchiveDeps, "remainingMs"> {
-  const config = loadConfig(["SESSIONS_TABLE", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP", "CHAT_LOG_READ_TPS"], env);
+  const config = loadConfig(
+    ["SESSIONS_TABLE", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP", "CHAT_LOG_READ_TPS", "SETTLE_SECONDS"],
+    env,
+  );
   const replays = new ReplayStore(clients.s3);
   return {
     store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
@@ -41,6 +63,7 @@ export function archiveDeps(
     archiveBucket: config.ARCHIVE_BUCKET,
     logGroupOverride: config.CHAT_LOG_GROUP,
     readTps: config.CHAT_LOG_READ_TPS,
+    settleSeconds: config.SETTLE_SECONDS,
     now: () => new Date(),
     newChainId: () => randomUUID(),
   };

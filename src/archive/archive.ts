@@ -1,7 +1,15 @@
 import { ArchiveConflictError, ArchiverError, BroadcastNotFoundError, CheckpointError } from "../errors";
 import { type Replay, type ReplayCounts, ReplayEngine, type ReplayOptions } from "../replay";
-import type { ArchiveRequest, ArchiveState, BroadcastKey, SessionsStore } from "../sessions/model";
-import { broadcastTimes } from "../sessions/model";
+import {
+  type ArchiveRequest,
+  type ArchiveState,
+  type BroadcastKey,
+  broadcastTimes,
+  DELETIONS_GRACE_MS,
+  type SessionsStore,
+  sweepTarget,
+} from "../sessions/model";
+import { finalPassAt, isFinalPass } from "../sessions/sweep";
 import {
   type Broadcast,
   instant,
@@ -24,7 +32,6 @@ import type {
 } from "./ports";
 
 // Moderators may delete messages after the broadcast: read up to an hour past its end (SPEC section 3).
-const DELETIONS_GRACE_MS = 60 * 60 * 1000;
 // Each slice costs a partial first page and a last empty one: no slice shorter than this.
 const MIN_SLICE_MS = 60_000;
 // A chain that has not finished after this many runs is going nowhere.
@@ -50,6 +57,8 @@ export interface ArchiveDeps {
   logGroupOverride?: string;
   /** CHAT_LOG_READ_TPS: also how many slices are read at once. */
   readTps: number;
+  /** SETTLE_SECONDS: how long after the deletions grace the sweep queues the final pass; default 60. */
+  settleSeconds?: number;
   now(): Date;
   /** Milliseconds left in this run; the archive checkpoints and stops when they run low. */
   remainingMs?(): number;
@@ -97,7 +106,10 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
       await deps.checkpoints.remove(request.chain);
     if (!(error instanceof ArchiverError) || !error.permanent) throw error;
     if (!(error instanceof BroadcastNotFoundError && broadcast === undefined)) {
-      await deps.store.failArchive(broadcast?.key ?? keyOf(request), error.message, deps.now().toISOString());
+      const key = broadcast?.key ?? keyOf(request);
+      await deps.store.failArchive(key, error.message, deps.now().toISOString());
+      // Permanent: the sweep does not queue it again; a redrive does.
+      await deps.store.setDue(sweepTarget(key), null);
     }
     return { status: "failed", reason: error.message };
   }
@@ -349,6 +361,7 @@ async function land(
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
     await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
+    await deps.store.setDue(sweepTarget(broadcast.key), null);
     return { status: "failed", reason: kept };
   }
   const claim = await deps.store.claimArchive(broadcast.key, {
@@ -378,6 +391,9 @@ async function land(
     readUntil,
   };
   await deps.store.completeArchive(broadcast.key, state, read.owner);
+  // The sweep queues the final pass, which picks up deletions made in the hour after the end.
+  const finalAt = plan.window.end === null ? null : finalPassAt(plan.window.end, deps.settleSeconds ?? 60);
+  await deps.store.setDue(sweepTarget(broadcast.key), isFinalPass(state) ? null : finalAt);
   // Only the run that wrote the replay removes the chain's objects (a duplicate of it may still be merging
   // them), once its own copies to S3 have stopped.
   await read.engine.close();

@@ -5,6 +5,7 @@ import {
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  paginateQuery,
   UpdateCommand,
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
@@ -15,9 +16,11 @@ import type {
   ArchiveState,
   BroadcastKey,
   ClaimResult,
+  DueEntry,
   RecordingRecord,
   SessionsStore,
   StreamRecord,
+  SweepTarget,
 } from "../sessions/model";
 
 // Broadcast items expire (TTL attribute expiresAt) this long after their last event; links never do.
@@ -26,6 +29,12 @@ const RETENTION_SECONDS = 400 * 24 * 3600;
 const streamKey = (streamId: string) => ({ pk: `STREAM#${streamId}` });
 const recordingKey = (sessionId: string) => ({ pk: `RECORDING#${sessionId}` });
 const linkKey = (channelArn: string) => ({ pk: `LINK#${channelArn}` });
+const targetKey = (target: SweepTarget) =>
+  "streamId" in target ? streamKey(target.streamId) : recordingKey(target.recordingSessionId);
+
+/** The sparse index of pending work: only items with `sweep` set are in it, ordered by `dueAt`. */
+export const DUE_INDEX = "due";
+const DUE = "due";
 
 // Named condition fragments: a start only moves earlier, an end only later, a failure is kept once.
 const EARLIER = (field: string) => `attribute_not_exists(#${field}) OR #${field} > :at`;
@@ -37,13 +46,28 @@ export function createDocumentClient(client = new DynamoDBClient({})): DynamoDBD
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
 
+// Bookkeeping attributes the records leave out.
+function withoutBookkeeping(item: Record<string, unknown>): Record<string, unknown> {
+  const {
+    pk: _pk,
+    kind: _kind,
+    updatedAt: _u,
+    expiresAt: _e,
+    archiveClaim: _c,
+    sweep: _s,
+    dueAt: _d,
+    dueAttempts: _a,
+    ...rest
+  } = item;
+  return rest;
+}
+
 function toStream(item: Record<string, unknown>): StreamRecord {
-  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, archiveClaim: _c, ...rest } = item;
-  return rest as unknown as StreamRecord;
+  return withoutBookkeeping(item) as unknown as StreamRecord;
 }
 
 function toRecording(item: Record<string, unknown>): RecordingRecord {
-  const { pk: _pk, kind: _kind, updatedAt: _u, expiresAt: _e, archiveClaim: _c, streamIds, ...rest } = item;
+  const { streamIds, ...rest } = withoutBookkeeping(item);
   const ids = streamIds instanceof Set ? [...(streamIds as Set<string>)].sort() : [];
   return { ...(rest as unknown as RecordingRecord), streamIds: ids };
 }
@@ -361,6 +385,61 @@ export class SessionsTable implements SessionsStore {
       if (!isConditionFailure(error)) throw error;
       await this.failArchive(key, reason, at);
     });
+  }
+  async setDue(
+    target: SweepTarget,
+    dueAt: number | null,
+    options: { expected?: number; attempts?: number } = {},
+  ): Promise<boolean> {
+    const values: Record<string, unknown> =
+      dueAt === null ? {} : { ":sweep": DUE, ":dueAt": dueAt, ":attempts": options.attempts ?? 0 };
+    if (options.expected !== undefined) values[":expected"] = options.expected;
+    try {
+      await this.client.send(
+        new UpdateCommand(
+          named({
+            TableName: this.tableName,
+            Key: targetKey(target),
+            UpdateExpression:
+              dueAt === null
+                ? "REMOVE #sweep, #dueAt, #dueAttempts"
+                : "SET #sweep = :sweep, #dueAt = :dueAt, #dueAttempts = :attempts",
+            ConditionExpression:
+              options.expected === undefined ? "attribute_exists(#pk)" : "#dueAt = :expected",
+            ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
+          }),
+        ),
+      );
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
+  async *dueEntries(now: number): AsyncIterable<DueEntry> {
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        IndexName: DUE_INDEX,
+        KeyConditionExpression: "#sweep = :due AND #dueAt <= :now",
+        ExpressionAttributeNames: { "#sweep": "sweep", "#dueAt": "dueAt" },
+        ExpressionAttributeValues: { ":due": DUE, ":now": now },
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        const pk = String(item.pk);
+        const [kind, id = ""] = [pk.slice(0, pk.indexOf("#")), pk.slice(pk.indexOf("#") + 1)];
+        if (kind !== "STREAM" && kind !== "RECORDING") continue;
+        yield {
+          target: kind === "STREAM" ? { streamId: id } : { recordingSessionId: id },
+          dueAt: Number(item.dueAt),
+          attempts: Number(item.dueAttempts ?? 0),
+        };
+      }
+    }
   }
 }
 

@@ -54,6 +54,7 @@ const commands: Record<string, Command> = {
   async start(args) {
     // The handlers' log lines would drown the demo's progress lines (set before the logger loads).
     process.env.POWERTOOLS_LOG_LEVEL ??= "ERROR";
+    process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
     await aws("start")(args);
   },
   async replay(args) {

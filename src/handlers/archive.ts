@@ -1,6 +1,8 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
-import { type ArchiveDeps, archiveBroadcast } from "../archive/archive";
+import { type ArchiveDeps, type ArchiveResult, archiveBroadcast } from "../archive/archive";
 import { parseArchiveRequest } from "../archive/request";
 import type { ArchiveScheduler } from "../sessions/model";
 import { archiveDeps, archiveQueue } from "../wiring";
@@ -10,6 +12,27 @@ import { lambda, logger } from "./shared";
 export interface ArchiveHandlerDeps {
   archive: Omit<ArchiveDeps, "remainingMs">;
   queue: ArchiveScheduler;
+}
+
+/** The archive's metrics (namespace `IvsChatArchiver`), written as CloudWatch embedded metric format log lines. */
+export const metrics = new Metrics({ namespace: "IvsChatArchiver" });
+
+/** One data point per archive run: its outcome, and for an archived replay its counts. */
+function recordMetrics(result: ArchiveResult, ms: number): void {
+  metrics.addMetric(
+    `Archive${result.status[0]?.toUpperCase()}${result.status.slice(1)}`,
+    MetricUnit.Count,
+    1,
+  );
+  metrics.addMetric("ArchiveRunDuration", MetricUnit.Milliseconds, ms);
+  if (result.status !== "archived") return;
+  const { records, messages, events, deleted, duplicates, skipped } = result.counts;
+  metrics.addMetric("Records", MetricUnit.Count, records);
+  metrics.addMetric("Messages", MetricUnit.Count, messages);
+  metrics.addMetric("Events", MetricUnit.Count, events);
+  metrics.addMetric("Deleted", MetricUnit.Count, deleted);
+  metrics.addMetric("Duplicates", MetricUnit.Count, duplicates);
+  metrics.addMetric("Skipped", MetricUnit.Count, skipped);
 }
 
 function isSqsEvent(event: unknown): event is SQSEvent {
@@ -27,6 +50,7 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
     const request = parseArchiveRequest(payload);
     logger.appendKeys({ ...request });
     const { archive: ports, queue } = deps();
+    const started = Date.now();
     const result = await archiveBroadcast(request, {
       ...ports,
       log: {
@@ -35,6 +59,7 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
       },
       remainingMs: () => context.getRemainingTimeInMillis(),
     });
+    recordMetrics(result, Date.now() - started);
     if (result.status === "continuing") await queue.schedule(result.request, 0);
     (result.status === "failed" ? logger.error : logger.info).call(logger, `archive ${result.status}`, {
       result,
@@ -50,7 +75,7 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
       // One broadcast at a time: archives are memory-heavy, and copies of a message would race for the claim.
       processInParallel: false,
     });
-  });
+  }).use(logMetrics(metrics));
 }
 
 let defaults: ArchiveHandlerDeps | undefined;

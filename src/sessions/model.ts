@@ -73,6 +73,19 @@ export type BroadcastKey = { recordingSessionId: string } | { channelArn: string
  */
 export type ArchiveRequest = BroadcastKey & { force?: boolean; chain?: string; run?: number };
 
+/** Deletions made this long after a broadcast's end still apply: the last archive reads that far (SPEC section 8). */
+export const DELETIONS_GRACE_MS = 60 * 60 * 1000;
+
+/** A broadcast item the sweep looks at (SPEC section 8): a stream's or a recording session's. */
+export type SweepTarget = { streamId: string } | { recordingSessionId: string };
+
+/** An entry of the sweep's index of pending work: the item, when it is due (epoch seconds), how often the sweep queued it. */
+export interface DueEntry {
+  target: SweepTarget;
+  dueAt: number;
+  attempts: number;
+}
+
 /** The persistence the tracking and archive use cases need; src/aws/sessionsTable.ts implements it. */
 export interface SessionsStore {
   /** Merges a stream fact; `changed` is false when an earlier start (or later end) was already known. */
@@ -93,6 +106,25 @@ export interface SessionsStore {
   completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void>;
   /** Records a failed attempt, keeping what the item says of a replay archived before. */
   failArchive(key: BroadcastKey, reason: string, at: string): Promise<void>;
+  /**
+   * Puts the item in the sweep's index, due at `dueAt` (epoch seconds), or takes it out (`null`).
+   * With `expected`, only if the item is still due at that time (one sweep of several wins);
+   * returns whether it was changed. An item that does not exist is not created.
+   */
+  setDue(
+    target: SweepTarget,
+    dueAt: number | null,
+    options?: { expected?: number; attempts?: number },
+  ): Promise<boolean>;
+  /** The entries due at or before `now` (epoch seconds), oldest first. */
+  dueEntries(now: number): AsyncIterable<DueEntry>;
+}
+
+/** The sweep target of a broadcast: its recording session, or its stream. */
+export function sweepTarget(key: BroadcastKey): SweepTarget {
+  return "recordingSessionId" in key
+    ? { recordingSessionId: key.recordingSessionId }
+    : { streamId: key.streamId };
 }
 
 /** Sends a broadcast to the archive queue. */

@@ -78,6 +78,7 @@ describe("serverless package", () => {
       "ivs-chat-archiver-dev-archive",
       "ivs-chat-archiver-dev-recordingState",
       "ivs-chat-archiver-dev-streamState",
+      "ivs-chat-archiver-dev-sweep",
     ]);
     for (const fn of functions) {
       expect(fn).toMatchObject({ Runtime: "nodejs24.x", Architectures: ["arm64"] });
@@ -87,8 +88,9 @@ describe("serverless package", () => {
   it("gives each EventBridge rule a retry policy and a dead-letter queue", () => {
     const rules = ofType(resources, "AWS::Events::Rule");
 
-    expect(rules).toHaveLength(2);
-    for (const [, rule] of rules) {
+    const ivsRules = rules.filter(([, rule]) => rule.Properties.EventPattern !== undefined);
+    expect(ivsRules).toHaveLength(2);
+    for (const [, rule] of ivsRules) {
       expect(rule.Properties.EventPattern).toMatchObject({ source: ["aws.ivs"] });
       expect(rule.Properties.Targets).toEqual([
         expect.objectContaining({
@@ -128,6 +130,15 @@ describe("serverless package", () => {
     expect(resources.SessionsTable?.Properties).toMatchObject({
       BillingMode: "PAY_PER_REQUEST",
       KeySchema: [{ AttributeName: "pk", KeyType: "HASH" }],
+      GlobalSecondaryIndexes: [
+        expect.objectContaining({
+          IndexName: "due",
+          KeySchema: [
+            { AttributeName: "sweep", KeyType: "HASH" },
+            { AttributeName: "dueAt", KeyType: "RANGE" },
+          ],
+        }),
+      ],
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       TimeToLiveSpecification: { AttributeName: "expiresAt", Enabled: true },
     });
@@ -143,5 +154,103 @@ describe("serverless package", () => {
     for (const statement of dataActions) {
       expect([statement.Resource].flat()).not.toContain("*");
     }
+  });
+
+  /** The actions a function's own role allows, and on what. */
+  function grantsOf(functionName: string): Statement[] {
+    const fn = resources[`${functionName[0]?.toUpperCase()}${functionName.slice(1)}LambdaFunction`];
+    const role = fn?.Properties.Role as { "Fn::Sub"?: string } | undefined;
+    const roleId = /^\$\{(\w+)\.Arn\}$/.exec(role?.["Fn::Sub"] ?? "")?.[1] ?? "";
+    const own = resources[roleId];
+    expect(own?.Type, `${functionName} has a role of its own`).toBe("AWS::IAM::Role");
+    return own === undefined ? [] : statementsOf(own);
+  }
+
+  const actionsOf = (statements: Statement[]) => statements.flatMap((statement) => [statement.Action].flat());
+
+  it("gives each function a role of its own, with only what its code uses", () => {
+    const roles = ["streamState", "recordingState", "archive", "sweep"].map((fn) =>
+      JSON.stringify(resources[`${fn[0]?.toUpperCase()}${fn.slice(1)}LambdaFunction`]?.Properties.Role),
+    );
+    expect(new Set(roles).size).toBe(4);
+    expect(ofType(resources, "AWS::IAM::Role").map(([id]) => id)).not.toContain("IamRoleLambdaExecution");
+
+    for (const tracking of ["streamState", "recordingState"]) {
+      const actions = actionsOf(grantsOf(tracking));
+      expect(
+        actions.filter((action) => /^(s3|ivs|ivschat):|^logs:(Get|Filter|Describe)/.test(action)),
+      ).toEqual([]);
+      expect(actions).toEqual(expect.arrayContaining(["dynamodb:UpdateItem", "sqs:SendMessage"]));
+      expect(actions).not.toContain("dynamodb:PutItem");
+      expect(actions).not.toContain("dynamodb:Query");
+    }
+    const archive = actionsOf(grantsOf("archive"));
+    expect(archive).toEqual(
+      expect.arrayContaining(["logs:GetLogEvents", "s3:PutObject", "sqs:ReceiveMessage"]),
+    );
+    expect(archive).not.toContain("dynamodb:PutItem");
+    expect(archive).not.toContain("logs:FilterLogEvents");
+    const sweep = grantsOf("sweep");
+    expect(actionsOf(sweep).filter((action) => /^(s3|logs:Get|ivs)/.test(action))).toEqual([]);
+    expect(sweep.find((statement) => statement.Action === "dynamodb:Query")?.Resource).toEqual({
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
+      "Fn::Sub": "${SessionsTable.Arn}/index/due",
+    });
+    // No replay is ever read back by the service.
+    const replayReads = grantsOf("archive").filter(
+      (statement) =>
+        [statement.Action].flat().includes("s3:GetObject") &&
+        JSON.stringify(statement.Resource).includes("/chat"),
+    );
+    expect(replayReads).toEqual([]);
+  });
+
+  it("runs the sweep every 5 minutes", () => {
+    const schedules = ofType(resources, "AWS::Events::Rule").filter(
+      ([, rule]) => rule.Properties.ScheduleExpression,
+    );
+    expect(schedules.map(([, rule]) => rule.Properties.ScheduleExpression)).toEqual(["rate(5 minutes)"]);
+    expect(JSON.stringify(schedules[0]?.[1].Properties.Targets)).toContain("SweepLambdaFunction");
+  });
+
+  it("alarms on both dead-letter queues and on failed archives, notifying an optional topic", () => {
+    const alarms = ofType(resources, "AWS::CloudWatch::Alarm").map(([, alarm]) => alarm.Properties);
+    const watched = alarms.map((alarm) => [alarm.MetricName, JSON.stringify(alarm.Dimensions)]);
+
+    expect(watched).toEqual(
+      expect.arrayContaining([
+        ["ApproximateNumberOfMessagesVisible", expect.stringContaining("EventsDeadLetterQueue")],
+        ["ApproximateNumberOfMessagesVisible", expect.stringContaining("ArchiveDeadLetterQueue")],
+        ["ArchiveFailed", expect.stringContaining("ivs-chat-archiver")],
+      ]),
+    );
+    for (const alarm of alarms) {
+      expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
+      expect(alarm.AlarmActions).toEqual({
+        "Fn::If": ["AlarmTopicSet", [{ Ref: "AlarmTopicArn" }], { Ref: "AWS::NoValue" }],
+      });
+    }
+  });
+
+  it("keeps the archive bucket TLS-only, with working state expiring by lifecycle", () => {
+    const [, policy] =
+      ofType(resources, "AWS::S3::BucketPolicy").find(
+        ([, candidate]) =>
+          JSON.stringify(candidate.Properties.Bucket) === JSON.stringify({ Ref: "ArchiveBucket" }),
+      ) ?? [];
+    const document = policy?.Properties.PolicyDocument as { Statement: Statement[] } | undefined;
+    const statements = document?.Statement ?? [];
+
+    expect(policy?.Properties.Bucket).toEqual({ Ref: "ArchiveBucket" });
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Effect: "Deny",
+        Action: "s3:*",
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
+      }),
+    );
+    expect(resources.ArchiveBucket?.Properties.LifecycleConfiguration).toEqual({
+      Rules: [expect.objectContaining({ Status: "Enabled", Prefix: "checkpoints/", ExpirationInDays: 2 })],
+    });
   });
 });

@@ -1,5 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ArchiveQueue } from "../../src/aws/archiveQueue";
 import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
@@ -15,6 +15,7 @@ import {
   streamStateEvent,
 } from "../support/ivsEvents";
 import { type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { drainQueue } from "../support/queue";
 
 type Deps = Parameters<typeof trackStream>[1];
 
@@ -82,22 +83,7 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
     return fact.kind === "ignored" ? fact : trackRecording(fact, using);
   }
 
-  /** Receives and deletes every archive request now on the queue. */
-  async function drain(): Promise<unknown[]> {
-    const bodies: unknown[] = [];
-    for (;;) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
-      );
-      if (Messages.length === 0) return bodies;
-      for (const message of Messages) {
-        bodies.push(JSON.parse(message.Body ?? "null"));
-        await sqs.send(
-          new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle }),
-        );
-      }
-    }
-  }
+  const drain = () => drainQueue(sqs, queueUrl);
 
   beforeEach(async () => {
     await drain();

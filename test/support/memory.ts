@@ -6,10 +6,15 @@ import type {
   ArchiveState,
   BroadcastKey,
   ClaimResult,
+  DueEntry,
   RecordingRecord,
   SessionsStore,
   StreamRecord,
+  SweepTarget,
 } from "../../src/sessions/model";
+
+const dueKey = (target: SweepTarget) =>
+  "streamId" in target ? `STREAM#${target.streamId}` : `RECORDING#${target.recordingSessionId}`;
 
 /** The sessions table in memory, for use cases under test that only need a store behind them. */
 export class MemorySessionsStore implements SessionsStore {
@@ -145,6 +150,33 @@ export class MemorySessionsStore implements SessionsStore {
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
     const before = this.item(key)?.archive;
     await this.saveArchive(key, { ...before, status: "failed", reason, at });
+  }
+
+  /** The sweep's index: due time and attempts by item key. */
+  readonly due = new Map<string, { target: SweepTarget; dueAt: number; attempts: number }>();
+
+  async setDue(
+    target: SweepTarget,
+    dueAt: number | null,
+    options: { expected?: number; attempts?: number } = {},
+  ): Promise<boolean> {
+    const key = dueKey(target);
+    const exists =
+      "streamId" in target
+        ? this.streams.has(target.streamId)
+        : this.recordings.has(target.recordingSessionId);
+    if (options.expected !== undefined ? this.due.get(key)?.dueAt !== options.expected : !exists)
+      return false;
+    if (dueAt === null) this.due.delete(key);
+    else this.due.set(key, { target, dueAt, attempts: options.attempts ?? 0 });
+    return true;
+  }
+
+  async *dueEntries(now: number): AsyncIterable<DueEntry> {
+    const due = [...this.due.values()]
+      .filter((entry) => entry.dueAt <= now)
+      .sort((a, b) => a.dueAt - b.dueAt);
+    for (const entry of due) yield structuredClone(entry);
   }
 }
 

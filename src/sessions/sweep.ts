@@ -1,0 +1,157 @@
+import {
+  type ArchiveRequest,
+  type ArchiveScheduler,
+  type ArchiveState,
+  type BroadcastKey,
+  DELETIONS_GRACE_MS,
+  type DueEntry,
+  isFinished,
+  isRecorded,
+  type SessionsStore,
+  type SweepTarget,
+} from "./model";
+
+/** What the sweep works through, and its settings. */
+export interface SweepDeps {
+  store: SessionsStore;
+  scheduler: ArchiveScheduler;
+  now(): Date;
+  /** SETTLE_SECONDS: the final pass waits this long after the deletions grace, as the first archive does. */
+  settleSeconds: number;
+  /** An archive queued this long ago and not done is queued again; default 3 hours. */
+  stuckAfterSeconds?: number;
+  /** Times the sweep queues one broadcast before it records the broadcast as failed; default 3. */
+  maxAttempts?: number;
+  log?: { info(message: string, extra?: Record<string, unknown>): void };
+}
+
+/** What one sweep did. */
+export interface SweepResult {
+  /** Entries that were due. */
+  due: number;
+  queued: ArchiveRequest[];
+  /** Entries taken out of the index: nothing left to do, or given up. */
+  cleared: number;
+  /** Entries another sweep (running at the same time) took first. */
+  skipped: number;
+}
+
+/** An archive queued this long ago and not done is queued again by the sweep. */
+export const STUCK_AFTER_SECONDS = 3 * 3600;
+const DEFAULT_MAX_ATTEMPTS = 3;
+
+const seconds = (ms: number) => Math.floor(ms / 1000);
+
+/** When the last archive of a broadcast is due: an hour (and the settle delay) after its window's end. */
+export function finalPassAt(windowEnd: string, settleSeconds: number): number {
+  return seconds(Date.parse(windowEnd) + DELETIONS_GRACE_MS) + settleSeconds;
+}
+
+/** Whether an archive read the log far enough for deletions made in the hour after the end. */
+export function isFinalPass(archive: ArchiveState | undefined): boolean {
+  const end = archive?.window?.end;
+  if (archive?.status !== "archived" || end === undefined || end === null || archive.readUntil === undefined)
+    return false;
+  return Date.parse(archive.readUntil) >= Date.parse(end) + DELETIONS_GRACE_MS;
+}
+
+/** What to do with a due entry: queue an archive (or not), then put the entry at `next` or take it out. */
+type Decision = { queue?: ArchiveRequest; next: number | null; reason: string };
+
+/**
+ * Queues the archives no event will (SPEC section 8): a broadcast whose streams ended without a
+ * Recording End, the final pass an hour after the end, and an archive queued but not done after a
+ * few hours. It reads only the index of pending work, so its cost does not grow with the table's
+ * history. Each entry is taken with a conditional write before its archive is queued, so sweeps
+ * running at once queue a broadcast once; running it again is harmless.
+ */
+export async function sweep(deps: SweepDeps): Promise<SweepResult> {
+  const now = seconds(deps.now().getTime());
+  const result: SweepResult = { due: 0, queued: [], cleared: 0, skipped: 0 };
+  for await (const entry of deps.store.dueEntries(now)) {
+    result.due++;
+    const decision = await decide(entry, now, deps);
+    const maxAttempts = deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    const attempts = entry.attempts + (decision.queue === undefined ? 0 : 1);
+    if (decision.queue !== undefined && attempts > maxAttempts) {
+      // Queued this often without an archive: the archive DLQ holds why; stop queueing and say so.
+      if (!(await deps.store.setDue(entry.target, null, { expected: entry.dueAt }))) result.skipped++;
+      else {
+        const reason = `not archived after the sweep queued it ${maxAttempts} times (see the archive dead-letter queue)`;
+        await deps.store.failArchive(keyOf(decision.queue), reason, deps.now().toISOString());
+        result.cleared++;
+      }
+      continue;
+    }
+    const taken = await deps.store.setDue(entry.target, decision.next, {
+      expected: entry.dueAt,
+      attempts: decision.queue === undefined ? entry.attempts : attempts,
+    });
+    if (!taken) {
+      result.skipped++;
+      continue;
+    }
+    if (decision.next === null) result.cleared++;
+    if (decision.queue !== undefined) {
+      await deps.scheduler.schedule(decision.queue, 0);
+      result.queued.push(decision.queue);
+    }
+    deps.log?.info("swept", { target: entry.target, ...decision });
+  }
+  return result;
+}
+
+async function decide(entry: DueEntry, now: number, deps: SweepDeps): Promise<Decision> {
+  const retry = now + (deps.stuckAfterSeconds ?? STUCK_AFTER_SECONDS);
+  const target: SweepTarget = entry.target;
+  if ("recordingSessionId" in target) {
+    const recording = await deps.store.getRecording(target.recordingSessionId);
+    if (recording === undefined) return { next: null, reason: "the recording is gone" };
+    return afterArchive({ recordingSessionId: recording.sessionId }, recording.archive, now, retry, deps);
+  }
+  const stream = await deps.store.getStream(target.streamId);
+  if (stream === undefined) return { next: null, reason: "the stream is gone" };
+  const sessionId = stream.recordingSessionId;
+  const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
+  if (isRecorded(recording)) {
+    // The recording's own entry follows it from its Recording End on.
+    if (isFinished(recording)) return { next: null, reason: "the recording ended" };
+    // Once archived, the recording's entry (set when its archive landed) follows it: final pass included.
+    if (recording.archive !== undefined) return { next: null, reason: "the recording was archived" };
+    return {
+      queue: { recordingSessionId: recording.sessionId },
+      next: retry,
+      reason: "the streams ended but no Recording End came",
+    };
+  }
+  return afterArchive(
+    { channelArn: stream.channelArn, streamId: stream.streamId },
+    stream.archive,
+    now,
+    retry,
+    deps,
+  );
+}
+
+function afterArchive(
+  key: BroadcastKey,
+  archive: ArchiveState | undefined,
+  now: number,
+  retry: number,
+  deps: SweepDeps,
+): Decision {
+  const end = archive?.window?.end;
+  if (archive?.status === "archived" && end !== undefined && end !== null) {
+    if (isFinalPass(archive)) return { next: null, reason: "the final pass is done" };
+    const finalAt = finalPassAt(end, deps.settleSeconds);
+    if (now < finalAt) return { next: finalAt, reason: "archived; the final pass comes later" };
+    return { queue: key, next: retry, reason: "the final pass" };
+  }
+  return { queue: key, next: retry, reason: "not archived yet" };
+}
+
+function keyOf(request: ArchiveRequest): BroadcastKey {
+  return "recordingSessionId" in request
+    ? { recordingSessionId: request.recordingSessionId }
+    : { channelArn: request.channelArn, streamId: request.streamId };
+}
