@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
-import { FileRunStore } from "../src/cli/fileRuns";
 import { syntheticChatLog } from "../src/cli/synthetic";
+import { FileRunStore } from "../src/local/fileRuns";
 import { parseInstant, ReplayEngine, type ReplayOptions } from "../src/replay";
 
 const SLICE = 2 ** 32;

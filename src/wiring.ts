@@ -25,6 +25,7 @@ export function trackingDeps(
     scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
     settleSeconds: config.SETTLE_SECONDS,
     recordingEndGraceMinutes: config.RECORDING_END_GRACE_MINUTES,
+    now: () => new Date(),
   };
 }
 

@@ -57,8 +57,8 @@ export interface ArchiveDeps {
   logGroupOverride?: string;
   /** CHAT_LOG_READ_TPS: also how many slices are read at once. */
   readTps: number;
-  /** SETTLE_SECONDS: how long after the deletions grace the sweep queues the final pass; default 60. */
-  settleSeconds?: number;
+  /** SETTLE_SECONDS: how long after the deletions grace the sweep queues the final pass. */
+  settleSeconds: number;
   now(): Date;
   /** Milliseconds left in this run; the archive checkpoints and stops when they run low. */
   remainingMs?(): number;
@@ -392,7 +392,7 @@ async function land(
   };
   await deps.store.completeArchive(broadcast.key, state, read.owner);
   // The sweep queues the final pass, which picks up deletions made in the hour after the end.
-  const finalAt = plan.window.end === null ? null : finalPassAt(plan.window.end, deps.settleSeconds ?? 60);
+  const finalAt = plan.window.end === null ? null : finalPassAt(plan.window.end, deps.settleSeconds);
   await deps.store.setDue(sweepTarget(broadcast.key), isFinalPass(state) ? null : finalAt);
   // Only the run that wrote the replay removes the chain's objects (a duplicate of it may still be merging
   // them), once its own copies to S3 have stopped.

@@ -4,7 +4,7 @@ import type { BroadcastKey } from "../sessions/model";
 import type { ChatLogSource, SlicePosition } from "./ports";
 
 /** Bumped whenever the checkpoint's meaning changes: a checkpoint of another version is discarded. */
-export const CHECKPOINT_VERSION = 3;
+export const CHECKPOINT_VERSION = 4;
 const FORMAT = "ivs-chat-archiver/checkpoint";
 // GetLogEvents tokens expire after 24 hours; a checkpoint older than this is a leftover.
 const MAX_AGE_MS = 12 * 60 * 60 * 1000;

@@ -1,6 +1,3 @@
-import { createReadStream } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import {
   DeleteObjectsCommand,
@@ -12,6 +9,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import type { CheckpointStore, LoadedCheckpoint } from "../archive/ports";
 import { CheckpointError } from "../errors";
+import { FileRunStore } from "../local/fileRuns";
 import type { RunStore } from "../replay";
 
 // Working state lives under this prefix of the private archive bucket; a lifecycle rule expires it.
@@ -30,7 +28,7 @@ export class S3RunStore implements RunStore {
     private readonly prefix: string,
   ) {}
 
-  async put(name: string, chunks: Iterable<Buffer>): Promise<void> {
+  async put(name: string, chunks: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void> {
     await new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: `${this.prefix}${name}`, Body: Readable.from(chunks) },
@@ -41,17 +39,20 @@ export class S3RunStore implements RunStore {
   }
 
   async *get(name: string): AsyncIterable<Buffer> {
+    yield* await this.open(name);
+  }
+
+  /** The object's body; read it to the end, or its connection stays taken. */
+  async open(name: string): Promise<Readable> {
     const key = `${this.prefix}${name}`;
-    let body: Readable;
     try {
-      body = (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })))
+      return (await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })))
         .Body as Readable;
     } catch (error) {
       // Expired by the lifecycle rule, or never written by a run that died: the checkpoint cannot be used.
       if (isMissing(error)) throw new CheckpointError(`s3://${this.bucket}/${key} is gone`, { cause: error });
       throw error;
     }
-    yield* body;
   }
 }
 
@@ -103,7 +104,7 @@ export class S3Checkpoints implements CheckpointStore {
 
   runs(chain: string): RunStore {
     const s3 = new S3RunStore(this.client, this.bucket, this.prefix(chain));
-    return this.localDir === undefined ? s3 : new TieredRunStore(this.localDir, s3);
+    return this.localDir === undefined ? s3 : new TieredRunStore(FileRunStore.create(this.localDir), s3);
   }
 
   async remove(chain: string): Promise<void> {
@@ -126,44 +127,38 @@ export class S3Checkpoints implements CheckpointStore {
 }
 
 /**
- * Runs on the local disk for this run, copied to S3 in the background for the runs after it: the
- * final merge reads local files, and a checkpoint only waits for the copies still in flight.
+ * Runs on the local disk, copied to S3 in the background for the runs after this one. Runs of
+ * earlier runs are downloaded to the disk before they are read: the final merge opens every run at
+ * once, and as many open S3 bodies would hold every connection the client has.
  */
 export class TieredRunStore implements RunStore {
-  private readonly dir: Promise<string>;
-  private readonly local = new Set<string>();
   private copying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private stopped = false;
 
   constructor(
-    root: string,
+    private readonly local: Promise<FileRunStore>,
     private readonly remote: S3RunStore,
-  ) {
-    this.dir = mkdtemp(join(root, "ivs-chat-runs-"));
-  }
+  ) {}
 
   async put(name: string, chunks: Iterable<Buffer>): Promise<void> {
-    const path = join(await this.dir, name);
-    await writeFile(path, chunks);
-    this.local.add(name);
+    const local = await this.local;
+    await local.put(name, chunks);
     // One copy at a time, in order; a failed copy fails the next checkpoint, not this run's reading.
     this.copying = this.copying.then(async () => {
       if (this.stopped || this.failure !== undefined) return;
       try {
-        await this.remote.put(name, [await readFile(path)]);
+        await this.remote.put(name, local.get(name));
       } catch (error) {
         this.failure = error;
       }
     });
   }
 
-  get(name: string): AsyncIterable<Buffer> {
-    if (!this.local.has(name)) return this.remote.get(name);
-    const dir = this.dir;
-    return (async function* () {
-      yield* createReadStream(join(await dir, name), { highWaterMark: 1 << 17 });
-    })();
+  async *get(name: string): AsyncIterable<Buffer> {
+    const local = await this.local;
+    if (!local.has(name)) await local.putStream(name, await this.remote.open(name));
+    yield* local.get(name);
   }
 
   async persist(): Promise<void> {
@@ -175,6 +170,6 @@ export class TieredRunStore implements RunStore {
     if (this.stopped) return;
     this.stopped = true;
     await this.copying;
-    await rm(await this.dir, { recursive: true, force: true });
+    await (await this.local).close();
   }
 }

@@ -99,6 +99,17 @@ export class SessionsTable implements SessionsStore {
     return { ":now": now.toISOString(), ":exp": Math.floor(now.getTime() / 1000) + RETENTION_SECONDS };
   }
 
+  /** Runs an update (its `#names` filled in); false when its condition does not hold. */
+  private async updateIf(update: UpdateCommandInput): Promise<boolean> {
+    try {
+      await this.client.send(new UpdateCommand(named(update)));
+      return true;
+    } catch (error) {
+      if (isConditionFailure(error)) return false;
+      throw error;
+    }
+  }
+
   /** Runs an update whose condition may fail; on failure runs `fallback` (or reads the item) instead. */
   private async conditional(
     update: UpdateCommandInput,
@@ -307,27 +318,19 @@ export class SessionsTable implements SessionsStore {
     const free = `(${FIRST("archiveClaim")} OR #archiveClaim.#expiresAt < :now OR #archiveClaim.#owner = :owner)`;
     // Named fragment: the replay on record read no further than this run did.
     const notNewer = "(attribute_not_exists(#archive.#readUntil) OR #archive.#readUntil <= :readUntil)";
-    try {
-      await this.client.send(
-        new UpdateCommand(
-          named({
-            TableName: this.tableName,
-            Key: itemKey(key),
-            UpdateExpression: "SET #archiveClaim = :claim, #updatedAt = :now, #expiresAt = :exp",
-            ConditionExpression: force ? free : `${free} AND ${notNewer}`,
-            ExpressionAttributeValues: {
-              ":claim": held,
-              ":owner": claim.owner,
-              ...(force ? {} : { ":readUntil": claim.readUntil }),
-              ...this.stamp(),
-            },
-          }),
-        ),
-      );
-      return { granted: true };
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-    }
+    const granted = await this.updateIf({
+      TableName: this.tableName,
+      Key: itemKey(key),
+      UpdateExpression: "SET #archiveClaim = :claim, #updatedAt = :now, #expiresAt = :exp",
+      ConditionExpression: force ? free : `${free} AND ${notNewer}`,
+      ExpressionAttributeValues: {
+        ":claim": held,
+        ":owner": claim.owner,
+        ...(force ? {} : { ":readUntil": claim.readUntil }),
+        ...this.stamp(),
+      },
+    });
+    if (granted) return { granted: true };
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: itemKey(key), ConsistentRead: true }),
     );
@@ -340,25 +343,15 @@ export class SessionsTable implements SessionsStore {
   }
 
   async completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void> {
-    try {
-      await this.client.send(
-        new UpdateCommand(
-          named({
-            TableName: this.tableName,
-            Key: itemKey(key),
-            UpdateExpression:
-              "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp REMOVE #archiveClaim",
-            ConditionExpression: "#archiveClaim.#owner = :owner",
-            ExpressionAttributeValues: { ":archive": state, ":owner": owner, ...this.stamp() },
-          }),
-        ),
-      );
-    } catch (error) {
-      if (!isConditionFailure(error)) throw error;
-      throw new ArchiveConflictError(`run ${owner} lost its claim on the replay before recording it`, {
-        cause: error,
-      });
-    }
+    const recorded = await this.updateIf({
+      TableName: this.tableName,
+      Key: itemKey(key),
+      UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp REMOVE #archiveClaim",
+      ConditionExpression: "#archiveClaim.#owner = :owner",
+      ExpressionAttributeValues: { ":archive": state, ":owner": owner, ...this.stamp() },
+    });
+    if (!recorded)
+      throw new ArchiveConflictError(`run ${owner} lost its claim on the replay before recording it`);
   }
 
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
@@ -394,27 +387,16 @@ export class SessionsTable implements SessionsStore {
     const values: Record<string, unknown> =
       dueAt === null ? {} : { ":sweep": DUE, ":dueAt": dueAt, ":attempts": options.attempts ?? 0 };
     if (options.expected !== undefined) values[":expected"] = options.expected;
-    try {
-      await this.client.send(
-        new UpdateCommand(
-          named({
-            TableName: this.tableName,
-            Key: targetKey(target),
-            UpdateExpression:
-              dueAt === null
-                ? "REMOVE #sweep, #dueAt, #dueAttempts"
-                : "SET #sweep = :sweep, #dueAt = :dueAt, #dueAttempts = :attempts",
-            ConditionExpression:
-              options.expected === undefined ? "attribute_exists(#pk)" : "#dueAt = :expected",
-            ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
-          }),
-        ),
-      );
-      return true;
-    } catch (error) {
-      if (isConditionFailure(error)) return false;
-      throw error;
-    }
+    return this.updateIf({
+      TableName: this.tableName,
+      Key: targetKey(target),
+      UpdateExpression:
+        dueAt === null
+          ? "REMOVE #sweep, #dueAt, #dueAttempts"
+          : "SET #sweep = :sweep, #dueAt = :dueAt, #dueAttempts = :attempts",
+      ConditionExpression: options.expected === undefined ? "attribute_exists(#pk)" : "#dueAt = :expected",
+      ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
+    });
   }
 
   async *dueEntries(now: number): AsyncIterable<DueEntry> {

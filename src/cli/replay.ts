@@ -3,6 +3,7 @@ import { rename, rm } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { ValidationError } from "../errors";
+import { FileRunStore } from "../local/fileRuns";
 import {
   type Instant,
   parseInstant,
@@ -13,7 +14,6 @@ import {
   type RunStore,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
-import { FileRunStore } from "./fileRuns";
 import { fileSources, type RecordBatch, readAll, stdinSource } from "./input";
 import { PreparePool } from "./preparePool";
 

@@ -17,13 +17,17 @@ export interface ArchiveHandlerDeps {
 /** The archive's metrics (namespace `IvsChatArchiver`), written as CloudWatch embedded metric format log lines. */
 export const metrics = new Metrics({ namespace: "IvsChatArchiver" });
 
+// `ArchiveFailed` is what the stack's failed-archive alarm watches.
+const OUTCOME_METRICS: Record<ArchiveResult["status"], string> = {
+  archived: "ArchiveArchived",
+  continuing: "ArchiveContinuing",
+  superseded: "ArchiveSuperseded",
+  failed: "ArchiveFailed",
+};
+
 /** One data point per archive run: its outcome, and for an archived replay its counts. */
 function recordMetrics(result: ArchiveResult, ms: number): void {
-  metrics.addMetric(
-    `Archive${result.status[0]?.toUpperCase()}${result.status.slice(1)}`,
-    MetricUnit.Count,
-    1,
-  );
+  metrics.addMetric(OUTCOME_METRICS[result.status], MetricUnit.Count, 1);
   metrics.addMetric("ArchiveRunDuration", MetricUnit.Milliseconds, ms);
   if (result.status !== "archived") return;
   const { records, messages, events, deleted, duplicates, skipped } = result.counts;

@@ -14,15 +14,15 @@ import {
 import { floorDiffMs, formatInstant, type Instant } from "./time";
 import type { ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
-/** What the first record of an id was: its tag in the seen-id table. */
-const Tag = { Seen: 0, Message: 1, Event: 2, Delete: 3 } as const;
 // Values of a seen id when records may come out of order: its log position, and the deleted-id entry it names.
 const SEQ = 0;
 const TARGET = 8;
 // TARGET of an entry that names no deleted id (a handle is a page index and offset, below 2^32 - 1).
 const NONE = 0xffffffff;
 const SEEN_VALUES = 12;
+// Values of a deleted id when records may come out of order: how many winning deletions name it.
 const REFS = 0;
+const DELETED_VALUES = 4;
 
 /** How an engine keeps its state; every default suits the offline command. */
 export interface EngineOptions {
@@ -74,6 +74,7 @@ export class ReplayEngine {
   // Log positions of kept items an earlier copy of their id took over from (few: copies read out of order).
   private losers = new Set<number>();
   private losersName: string | null = null;
+  private losersSaved = 0;
   private deletedSet: Set<string> | undefined;
   private readonly messages = new BufferedItems();
   private readonly events = new BufferedItems();
@@ -85,6 +86,8 @@ export class ReplayEngine {
   private readonly unordered: boolean;
   private readonly spillBytes: number;
   private readonly names: string;
+  private readonly seen: IdTable;
+  private readonly deleted: IdTable;
   /** Bytes put in the run store so far (runs and id pages). */
   storedBytes = 0;
 
@@ -92,10 +95,12 @@ export class ReplayEngine {
     private readonly options: ReplayOptions,
     private readonly store: RunStore,
     engine: EngineOptions = {},
-    private seen = new IdTable(engine.unordered ? SEEN_VALUES : 0),
-    private deleted = new IdTable(engine.unordered ? 4 : 0),
+    pages: { seen: readonly Buffer[]; deleted: readonly Buffer[] } = { seen: [], deleted: [] },
   ) {
     this.unordered = engine.unordered ?? false;
+    // The seen-id table's tag of an id is the outcome of its winning record (`Outcome`).
+    this.seen = IdTable.fromPages(this.unordered ? SEEN_VALUES : 0, pages.seen);
+    this.deleted = IdTable.fromPages(this.unordered ? DELETED_VALUES : 0, pages.deleted);
     this.spillBytes = engine.spillBytes ?? DEFAULT_SPILL_BYTES;
     this.names = engine.names ?? "engine";
   }
@@ -131,31 +136,24 @@ export class ReplayEngine {
       this.valid++;
       const k = outcome === Outcome.Message || outcome === Outcome.Event ? kept++ : -1;
       const target = outcome === Outcome.Delete ? (targets[deletion++] as string) : "";
-      const tag =
-        outcome === Outcome.Message
-          ? Tag.Message
-          : outcome === Outcome.Event
-            ? Tag.Event
-            : outcome === Outcome.Delete
-              ? Tag.Delete
-              : Tag.Seen;
       const at = seq + i;
       const idStart = i === 0 ? 0 : (idEnds[i - 1] as number);
-      const handle = this.seen.findOrAddIn(idText, idStart, idEnds[i] as number, tag);
+      const handle = this.seen.findOrAddIn(idText, idStart, idEnds[i] as number, outcome);
       if (!this.seen.added) {
         // A later copy of an id is a duplicate; an earlier one (read out of order) takes over.
         if (!this.unordered || at >= this.seen.float(handle, SEQ)) continue;
         this.lose(handle);
-        this.seen.setTag(handle, tag);
+        this.seen.setTag(handle, outcome);
       }
       if (this.unordered) this.seen.setFloat(handle, SEQ, at);
-      if (tag === Tag.Delete) this.win(handle, target);
+      if (outcome === Outcome.Delete) this.win(handle, target);
       else if (k >= 0) {
-        this.winners[tag === Tag.Message ? "messages" : "events"]++;
+        const message = outcome === Outcome.Message;
+        this.winners[message ? "messages" : "events"]++;
         const itemAt = k === 0 ? 0 : (itemEnds[k - 1] as number);
         setItemSeq(itemBytes, itemAt, at);
-        (tag === Tag.Message ? this.messages : this.events).push(itemBytes, itemAt);
-      } else if (this.unordered) this.seen.setUint(handle, TARGET, NONE);
+        (message ? this.messages : this.events).push(itemBytes, itemAt);
+      }
     }
     if (this.messages.bytes + this.events.bytes >= this.spillBytes) await this.spill();
   }
@@ -174,10 +172,10 @@ export class ReplayEngine {
   /** Takes back what the record holding `handle` did, now that an earlier copy of its id was read. */
   private lose(handle: number): void {
     const tag = this.seen.tag(handle);
-    if (tag === Tag.Message || tag === Tag.Event) this.losers.add(this.seen.float(handle, SEQ));
-    if (tag === Tag.Message) this.winners.messages--;
-    else if (tag === Tag.Event) this.winners.events--;
-    else if (tag === Tag.Delete) {
+    if (tag === Outcome.Message || tag === Outcome.Event) this.losers.add(this.seen.float(handle, SEQ));
+    if (tag === Outcome.Message) this.winners.messages--;
+    else if (tag === Outcome.Event) this.winners.events--;
+    else if (tag === Outcome.Delete) {
       const d = this.seen.uint(handle, TARGET);
       if (d !== NONE) this.deleted.setInt(d, REFS, this.deleted.int(d, REFS) - 1);
     }
@@ -216,7 +214,9 @@ export class ReplayEngine {
     this.generation++;
     this.seenPages = await this.savePages("seen", this.seen, this.seenPages);
     this.deletedPages = await this.savePages("deleted", this.deleted, this.deletedPages);
-    if (this.losers.size > 0) {
+    // The set only grows: a save with as many as the last one saved has nothing new.
+    if (this.losers.size > this.losersSaved) {
+      this.losersSaved = this.losers.size;
       this.losersName = `${this.names}-losers-${this.generation}`;
       const positions = Float64Array.from(this.losers);
       await this.store.put(this.losersName, [Buffer.from(positions.buffer)]);
@@ -238,7 +238,7 @@ export class ReplayEngine {
   /** Saves the pages of a table that are new or changed, under names not used before. */
   private async savePages(kind: string, table: IdTable, saved: readonly string[]): Promise<string[]> {
     const pages = table.pageBytes();
-    const changed = new Set(table.dirtyPages());
+    const changed = table.dirtyPages();
     const names = pages.map((_, p) =>
       p < saved.length && !changed.has(p)
         ? (saved[p] as string)
@@ -281,14 +281,10 @@ export class ReplayEngine {
     const seenPages = await readAll(state.seenPages);
     const losers = state.losers === null ? undefined : await read(state.losers);
     const deletedPages = await readAll(state.deletedPages);
-    const unordered = engineOptions.unordered ?? false;
-    const engine = new ReplayEngine(
-      options,
-      store,
-      engineOptions,
-      IdTable.fromPages(unordered ? SEEN_VALUES : 0, seenPages),
-      IdTable.fromPages(unordered ? 4 : 0, deletedPages),
-    );
+    const engine = new ReplayEngine(options, store, engineOptions, {
+      seen: seenPages,
+      deleted: deletedPages,
+    });
     engine.records = state.records;
     engine.valid = state.valid;
     Object.assign(engine.skipReasons, state.skipReasons);
@@ -301,6 +297,7 @@ export class ReplayEngine {
       );
       engine.losers = new Set(positions);
       engine.losersName = state.losers;
+      engine.losersSaved = engine.losers.size;
     }
     engine.runs.push(...state.runs);
     engine.seenPages = [...state.seenPages];
@@ -333,7 +330,7 @@ export class ReplayEngine {
     this.deleted.forEach((d) => {
       if (this.unordered && this.deleted.int(d, REFS) <= 0) return;
       const handle = this.seen.find(this.deleted.id(d));
-      if (handle >= 0 && this.seen.tag(handle) === Tag.Message) deleted++;
+      if (handle >= 0 && this.seen.tag(handle) === Outcome.Message) deleted++;
     });
     const skipped = this.records - this.valid;
     return {
@@ -379,8 +376,15 @@ export class Replay {
     private readonly items: (kind: "messages" | "events") => AsyncGenerator<KeptItem[]>,
   ) {}
 
-  /** Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not re-encoded. */
+  private streamed = false;
+
+  /**
+   * Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not
+   * re-encoded. Once only: the merge consumes the engine's runs.
+   */
   async *chunks(chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+    if (this.streamed) throw new Error("a replay can be streamed once");
+    this.streamed = true;
     const { options, counts } = this;
     const messages = this.items("messages");
     const events = this.items("events");
@@ -487,13 +491,8 @@ class ChunkWriter {
 export type RecordSource = AsyncIterable<string | readonly string[]> | Iterable<string | readonly string[]>;
 
 /** Builds a replay from raw records in log order, consumed as they come (small inputs, tests). */
-export async function buildReplay(
-  records: RecordSource,
-  options: ReplayOptions,
-  store: RunStore = new MemoryRunStore(),
-  engineOptions: EngineOptions = {},
-): Promise<Replay> {
-  const engine = new ReplayEngine(options, store, engineOptions);
+export async function buildReplay(records: RecordSource, options: ReplayOptions): Promise<Replay> {
+  const engine = new ReplayEngine(options, new MemoryRunStore());
   for await (const item of records) await engine.addRaw(typeof item === "string" ? [item] : item);
   return engine.finish();
 }

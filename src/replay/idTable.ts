@@ -115,11 +115,11 @@ export class IdTable {
   }
 
   /** Calls `visit` with every entry's handle and tag, in the order they were added. */
-  forEach(visit: (handle: number, tag: number) => void): void {
+  forEach(visit: (handle: number) => void): void {
     this.pages.forEach((page, p) => {
       const end = this.ends[p] as number;
       for (let at = 0; at < end; ) {
-        visit(p * PAGE_SPAN + at, page[at] as number);
+        visit(p * PAGE_SPAN + at);
         const lengthAt = at + 1 + this.valueBytes;
         const short = page[lengthAt] as number;
         at = short === LONG_ID ? lengthAt + 5 + page.readUInt32LE(lengthAt + 1) : lengthAt + 1 + short;
@@ -133,8 +133,8 @@ export class IdTable {
   }
 
   /** Indexes of pages whose entries changed since `clearDirty` (new entries count as changes). */
-  dirtyPages(): number[] {
-    return [...this.dirty].sort((a, b) => a - b);
+  dirtyPages(): ReadonlySet<number> {
+    return this.dirty;
   }
 
   clearDirty(): void {

@@ -1,13 +1,5 @@
-export {
-  buildReplay,
-  type EngineOptions,
-  type EngineState,
-  parseEngineState,
-  type RecordSource,
-  Replay,
-  ReplayEngine,
-} from "./engine";
-export { type KeptItem, MemoryRunStore, type RunStore } from "./runs";
+export { buildReplay, parseEngineState, Replay, ReplayEngine } from "./engine";
+export { MemoryRunStore, type RunStore } from "./runs";
 export {
   compareInstants,
   floorDiffMs,

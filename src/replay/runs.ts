@@ -27,7 +27,7 @@ export interface RunStore {
   close?(): Promise<void>;
 }
 
-/** A run store in memory: tests, and offline replays small enough never to spill. */
+/** A run store in memory (tests, and small replays built by `buildReplay`). */
 export class MemoryRunStore implements RunStore {
   readonly objects = new Map<string, Buffer>();
 
@@ -54,7 +54,7 @@ const SEQ_AT = 12;
 const SUB_AT = 20;
 
 /** The send time (epoch ms) of the run item at `at`. */
-export function itemMs(bytes: Buffer, at: number): number {
+function itemMs(bytes: Buffer, at: number): number {
   return bytes.readDoubleLE(at + MS_AT);
 }
 
@@ -64,12 +64,12 @@ export function setItemSeq(bytes: Buffer, at: number, seq: number): void {
 }
 
 /** Bytes of the run item at `at`, its size field included. */
-export function itemSize(bytes: Buffer, at: number): number {
+function itemSize(bytes: Buffer, at: number): number {
   return bytes.readUInt32LE(at) + 4;
 }
 
 /** The run item at `at`, as the merge compares and writes it. */
-export function decodeItem(bytes: Buffer, at: number): KeptItem {
+function decodeItem(bytes: Buffer, at: number): KeptItem {
   const end = at + itemSize(bytes, at);
   const subLength = bytes.readUInt32LE(at + SUB_AT);
   const sub = bytes.toString("latin1", at + SUB_AT + 4, at + SUB_AT + 4 + subLength);
@@ -79,7 +79,7 @@ export function decodeItem(bytes: Buffer, at: number): KeptItem {
   return { id, seq: bytes.readDoubleLE(at + SEQ_AT), ms: itemMs(bytes, at), sub, bytes, start: idEnd, end };
 }
 
-/** Writes run items back to back into memory it owns, so a worker can hand the bytes over without a copy. */
+/** Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand over without a copy. */
 export class ItemWriter {
   private bytes = Buffer.allocUnsafeSlow(1 << 16);
   private length = 0;
@@ -247,7 +247,7 @@ async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptIte
     if (at < chunk.length) carry = chunk.subarray(at);
     if (items.length > 0) yield items;
   }
-  if (carry.length > 0) throw new Error("a run ends inside an item");
+  if (carry.length > 0) throw new CheckpointError("a stored run ends inside an item (truncated)");
 }
 
 /** A position in a sorted source of items: a run being decoded, or items in memory. */
@@ -290,11 +290,10 @@ export async function* mergeRuns(
   inMemory: readonly KeptItem[],
 ): AsyncGenerator<KeptItem[]> {
   const cursors = [new Cursor(undefined, inMemory)];
-  for (const run of runs) {
-    const cursor = new Cursor(decodeRun(run)[Symbol.asyncIterator]());
-    await cursor.load();
-    cursors.push(cursor);
-  }
+  const opened = runs.map((run) => new Cursor(decodeRun(run)[Symbol.asyncIterator]()));
+  // Opened together: a run stored remotely is fetched before its first item can be read.
+  await Promise.all(opened.map((cursor) => cursor.load()));
+  cursors.push(...opened);
   const heap = cursors.filter((c) => c.head !== undefined);
   const less = (a: Cursor, b: Cursor) => byReplayOrder(a.head as KeptItem, b.head as KeptItem) < 0;
   const down = (from: number) => {

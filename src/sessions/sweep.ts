@@ -18,10 +18,6 @@ export interface SweepDeps {
   now(): Date;
   /** SETTLE_SECONDS: the final pass waits this long after the deletions grace, as the first archive does. */
   settleSeconds: number;
-  /** An archive queued this long ago and not done is queued again; default 3 hours. */
-  stuckAfterSeconds?: number;
-  /** Times the sweep queues one broadcast before it records the broadcast as failed; default 3. */
-  maxAttempts?: number;
   log?: { info(message: string, extra?: Record<string, unknown>): void };
 }
 
@@ -38,7 +34,8 @@ export interface SweepResult {
 
 /** An archive queued this long ago and not done is queued again by the sweep. */
 export const STUCK_AFTER_SECONDS = 3 * 3600;
-const DEFAULT_MAX_ATTEMPTS = 3;
+/** Times the sweep queues one broadcast before it records the broadcast as failed. */
+const MAX_ATTEMPTS = 3;
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
@@ -55,8 +52,8 @@ export function isFinalPass(archive: ArchiveState | undefined): boolean {
   return Date.parse(archive.readUntil) >= Date.parse(end) + DELETIONS_GRACE_MS;
 }
 
-/** What to do with a due entry: queue an archive (or not), then put the entry at `next` or take it out. */
-type Decision = { queue?: ArchiveRequest; next: number | null; reason: string };
+/** What to do with a due entry: queue the broadcast's archive (or not), then put the entry at `next` or take it out. */
+type Decision = { queue?: BroadcastKey; next: number | null; reason: string };
 
 /**
  * Queues the archives no event will (SPEC section 8): a broadcast whose streams ended without a
@@ -71,14 +68,13 @@ export async function sweep(deps: SweepDeps): Promise<SweepResult> {
   for await (const entry of deps.store.dueEntries(now)) {
     result.due++;
     const decision = await decide(entry, now, deps);
-    const maxAttempts = deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const attempts = entry.attempts + (decision.queue === undefined ? 0 : 1);
-    if (decision.queue !== undefined && attempts > maxAttempts) {
+    if (decision.queue !== undefined && attempts > MAX_ATTEMPTS) {
       // Queued this often without an archive: the archive DLQ holds why; stop queueing and say so.
       if (!(await deps.store.setDue(entry.target, null, { expected: entry.dueAt }))) result.skipped++;
       else {
-        const reason = `not archived after the sweep queued it ${maxAttempts} times (see the archive dead-letter queue)`;
-        await deps.store.failArchive(keyOf(decision.queue), reason, deps.now().toISOString());
+        const reason = `not archived after the sweep queued it ${MAX_ATTEMPTS} times (see the archive dead-letter queue)`;
+        await deps.store.failArchive(decision.queue, reason, deps.now().toISOString());
         result.cleared++;
       }
       continue;
@@ -102,7 +98,7 @@ export async function sweep(deps: SweepDeps): Promise<SweepResult> {
 }
 
 async function decide(entry: DueEntry, now: number, deps: SweepDeps): Promise<Decision> {
-  const retry = now + (deps.stuckAfterSeconds ?? STUCK_AFTER_SECONDS);
+  const retry = now + STUCK_AFTER_SECONDS;
   const target: SweepTarget = entry.target;
   if ("recordingSessionId" in target) {
     const recording = await deps.store.getRecording(target.recordingSessionId);
@@ -148,10 +144,4 @@ function afterArchive(
     return { queue: key, next: retry, reason: "the final pass" };
   }
   return { queue: key, next: retry, reason: "not archived yet" };
-}
-
-function keyOf(request: ArchiveRequest): BroadcastKey {
-  return "recordingSessionId" in request
-    ? { recordingSessionId: request.recordingSessionId }
-    : { channelArn: request.channelArn, streamId: request.streamId };
 }

@@ -11,7 +11,6 @@ import { STUCK_AFTER_SECONDS } from "./sweep";
 
 // IVS ends a stream after 48 hours: one with no Stream End by then went quiet.
 const MAX_STREAM_SECONDS = 48 * 3600;
-const DEFAULT_RECORDING_END_GRACE_MINUTES = 15;
 
 /*
  * An event whose time is already stored may be this very event delivered again because its
@@ -43,12 +42,12 @@ export interface TrackingDeps {
   store: SessionsStore;
   scheduler: ArchiveScheduler;
   settleSeconds: number;
-  /** RECORDING_END_GRACE_MINUTES: how long after its streams end a recording may wait for Recording End before the sweep queues it; default 15. */
-  recordingEndGraceMinutes?: number;
-  now?: () => Date;
+  /** RECORDING_END_GRACE_MINUTES: how long after its streams end a recording may wait for Recording End before the sweep queues it. */
+  recordingEndGraceMinutes: number;
+  now(): Date;
 }
 
-const epochSeconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
+const epochSeconds = (ms: number) => Math.floor(ms / 1000);
 
 async function schedule(request: ArchiveRequest, deps: TrackingDeps): Promise<TrackOutcome> {
   await deps.scheduler.schedule(request, deps.settleSeconds);
@@ -67,30 +66,29 @@ export async function trackStream(fact: StreamFact, deps: TrackingDeps): Promise
   // Each step leaves the sweep an entry for when the next event is overdue (SPEC section 8).
   if (stream.endAt === undefined) {
     if (stream.startAt !== undefined)
-      await deps.store.setDue(target, epochSeconds(stream.startAt) + MAX_STREAM_SECONDS + graceSeconds(deps));
+      await deps.store.setDue(
+        target,
+        epochSeconds(Date.parse(stream.startAt)) + MAX_STREAM_SECONDS + graceSeconds(deps),
+      );
     return { changed, waitingFor: "Stream End" };
   }
   const sessionId = stream.recordingSessionId;
   const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
   if (isRecorded(recording)) {
     if (!isFinished(recording)) {
-      await deps.store.setDue(target, epochSeconds(stream.endAt) + graceSeconds(deps));
+      await deps.store.setDue(target, epochSeconds(Date.parse(stream.endAt)) + graceSeconds(deps));
       return { changed, waitingFor: "Recording End" };
     }
     // The recording's entry, set at its end, follows the broadcast from here.
     await deps.store.setDue(target, null);
     return schedule({ recordingSessionId: recording.sessionId }, deps);
   }
-  await deps.store.setDue(target, nowSeconds(deps) + STUCK_AFTER_SECONDS);
+  await deps.store.setDue(target, epochSeconds(deps.now().getTime()) + STUCK_AFTER_SECONDS);
   return schedule({ channelArn: stream.channelArn, streamId: stream.streamId }, deps);
 }
 
 function graceSeconds(deps: TrackingDeps): number {
-  return (deps.recordingEndGraceMinutes ?? DEFAULT_RECORDING_END_GRACE_MINUTES) * 60;
-}
-
-function nowSeconds(deps: TrackingDeps): number {
-  return Math.floor((deps.now?.() ?? new Date()).getTime() / 1000);
+  return deps.recordingEndGraceMinutes * 60;
 }
 
 /**
@@ -107,7 +105,7 @@ export async function trackRecording(fact: RecordingFact, deps: TrackingDeps): P
   // Queued now; should the archive not be done in a few hours, the sweep queues it again.
   await deps.store.setDue(
     { recordingSessionId: recording.sessionId },
-    nowSeconds(deps) + STUCK_AFTER_SECONDS,
+    epochSeconds(deps.now().getTime()) + STUCK_AFTER_SECONDS,
   );
   return schedule({ recordingSessionId: recording.sessionId }, deps);
 }

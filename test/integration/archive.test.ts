@@ -3,12 +3,12 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { createAwsClients } from "../../src/aws/clients";
 import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
 import { syntheticChatLog } from "../../src/cli/synthetic";
-import { createArchiveHandler } from "../../src/handlers/archive";
+import { createArchiveHandler, metrics } from "../../src/handlers/archive";
 import { createRecordingStateHandler } from "../../src/handlers/recordingState";
 import { createStreamStateHandler } from "../../src/handlers/streamState";
 import { archiveDeps, archiveQueue, trackingDeps } from "../../src/wiring";
@@ -416,11 +416,22 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
     await deliver(e.streamEnd, e.streamStart, e.streamEnd);
     const queued = await receiveAll({ remove: false });
+    const recorded = vi.spyOn(metrics, "addMetric");
 
     // Act
     const response = await archiveFromQueue(queued);
 
     // Assess
+    expect(recorded.mock.calls).toEqual(
+      expect.arrayContaining([
+        ["ArchiveArchived", "Count", 1],
+        ["ArchiveRunDuration", "Milliseconds", expect.any(Number)],
+        ["Records", "Count", 3],
+        ["Messages", "Count", 2],
+        ["Events", "Count", 1],
+      ]),
+    );
+    recorded.mockRestore();
     expect(queued.map((m) => JSON.parse(m.Body ?? ""))).toContainEqual({
       channelArn: b.channelArn,
       streamId: b.streamId,
@@ -452,11 +463,14 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     const e = eventsOf(b);
     await deliver(e.streamStart, e.streamEnd);
     const queued = await receiveAll({ remove: false });
+    const recorded = vi.spyOn(metrics, "addMetric");
 
     // Act
     const response = await archiveFromQueue(queued);
 
-    // Assess
+    // Assess: the failed-archive alarm watches ArchiveFailed
+    expect(recorded.mock.calls.map(([name]) => name)).toEqual(["ArchiveFailed", "ArchiveRunDuration"]);
+    recorded.mockRestore();
     expect(queued).toHaveLength(1);
     expect(response).toEqual({ batchItemFailures: [] });
     const state = (await table.getStream(b.streamId))?.archive;

@@ -73,6 +73,8 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
       store: table,
       scheduler: new ArchiveQueue(env.ARCHIVE_QUEUE_URL ?? "", sqs),
       settleSeconds: 0,
+      recordingEndGraceMinutes: 15,
+      now: () => new Date(),
     };
     // The broadcast as the tracking functions leave it: its window, its recording, its channel's room.
     const recording = { sessionId: SESSION_ID, streamIds: [STREAM_ID], bucket: BUCKET, prefix: PREFIX };

@@ -9,7 +9,7 @@ import { SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
 import { parseRecordingStateEvent, parseStreamStateEvent } from "../../src/sessions/events";
 import type { ArchiveRequest } from "../../src/sessions/model";
-import { type SweepDeps, sweep } from "../../src/sessions/sweep";
+import { sweep } from "../../src/sessions/sweep";
 import { trackRecording, trackStream } from "../../src/sessions/track";
 import { archiveDeps } from "../../src/wiring";
 import { chatDeletion, chatMessage, putChat, roomLogStream } from "../support/chatRecords";
@@ -28,6 +28,7 @@ import { getReplayObject } from "../support/replays";
 
 const LOG_GROUP = "/aws/vendedlogs/ivschat/sweep-test";
 const SETTLE_SECONDS = 60;
+const GRACE_MINUTES = 15;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 describe("sweep on moto", () => {
@@ -58,20 +59,20 @@ describe("sweep on moto", () => {
     await moto?.stop();
   });
 
-  const sweepAt = (ms: number, extra: Partial<SweepDeps> = {}) =>
-    sweep({
-      store: table,
-      scheduler: queue,
-      now: () => new Date(ms),
-      settleSeconds: SETTLE_SECONDS,
-      ...extra,
-    });
+  const sweepAt = (ms: number) =>
+    sweep({ store: table, scheduler: queue, now: () => new Date(ms), settleSeconds: SETTLE_SECONDS });
 
   const drain = async () => (await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "")) as ArchiveRequest[];
 
   /** Tracks a recorded broadcast whose Recording End never comes: Stream Start, Recording Start, Stream End. */
   async function lostRecordingEnd(sessionId: string, streamId: string): Promise<void> {
-    const deps = { store: table, scheduler: queue, settleSeconds: SETTLE_SECONDS, now: () => new Date(END) };
+    const deps = {
+      store: table,
+      scheduler: queue,
+      settleSeconds: SETTLE_SECONDS,
+      recordingEndGraceMinutes: GRACE_MINUTES,
+      now: () => new Date(END),
+    };
     const recording = { sessionId, streamIds: [streamId], bucket: BUCKET, prefix: `${PREFIX}-${sessionId}` };
     const start = parseStreamStateEvent(streamStateEvent("Stream Start", { streamId, time: iso(START) }));
     const recorded = parseRecordingStateEvent(
@@ -96,10 +97,13 @@ describe("sweep on moto", () => {
     await drain();
 
     // Act: sweeps before the grace, after it (two at once), and again
-    const early = await sweepAt(END + 10 * MINUTE);
-    const [first, second] = await Promise.all([sweepAt(END + 16 * MINUTE), sweepAt(END + 16 * MINUTE)]);
+    const early = await sweepAt(END + (GRACE_MINUTES - 5) * MINUTE);
+    const [first, second] = await Promise.all([
+      sweepAt(END + (GRACE_MINUTES + 1) * MINUTE),
+      sweepAt(END + (GRACE_MINUTES + 1) * MINUTE),
+    ]);
     const queued = await drain();
-    const again = await sweepAt(END + 17 * MINUTE);
+    const again = await sweepAt(END + (GRACE_MINUTES + 2) * MINUTE);
 
     // Assess
     expect(early.queued).toEqual([]);
@@ -157,6 +161,7 @@ describe("sweep on moto", () => {
       store: table,
       scheduler: queue,
       settleSeconds: 0,
+      recordingEndGraceMinutes: GRACE_MINUTES,
       now: () => new Date(queuedAt),
     });
     await drain();

@@ -64,7 +64,13 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
     dynamodb = new DynamoDBClient(motoClientConfig(moto.endpoint));
     table = new SessionsTable(env.SESSIONS_TABLE ?? "", createDocumentClient(dynamodb));
     // SETTLE_SECONDS 0: a scheduled archive is visible at once.
-    deps = { store: table, scheduler: new ArchiveQueue(queueUrl, sqs), settleSeconds: 0 };
+    deps = {
+      store: table,
+      scheduler: new ArchiveQueue(queueUrl, sqs),
+      settleSeconds: 0,
+      recordingEndGraceMinutes: 15,
+      now: () => new Date(),
+    };
   });
 
   afterAll(async () => {

@@ -314,6 +314,7 @@ class World {
       archiveBucket: ARCHIVE_BUCKET,
       logGroupOverride: LOG_GROUP,
       readTps: 3,
+      settleSeconds: 60,
       now: () => new Date(LATER),
       newChainId: () => `chain-${++this.chains}`,
       log: { info: () => undefined, warn: (message) => this.warnings.push(message) },

@@ -1,0 +1,42 @@
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { RunStore } from "../replay";
+
+/** Sorted runs in a temporary directory of the local disk (the offline command, Lambda's /tmp), removed by `close`. */
+export class FileRunStore implements RunStore {
+  private readonly names = new Set<string>();
+
+  private constructor(readonly dir: string) {}
+
+  static async create(root: string = tmpdir()): Promise<FileRunStore> {
+    return new FileRunStore(await mkdtemp(join(root, "ivs-chat-runs-")));
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
+  async put(name: string, chunks: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void> {
+    await writeFile(join(this.dir, name), chunks);
+    this.names.add(name);
+  }
+
+  /** Stores a stream (a download) without holding it in memory. */
+  async putStream(name: string, body: Readable): Promise<void> {
+    await pipeline(body, createWriteStream(join(this.dir, name)));
+    this.names.add(name);
+  }
+
+  get(name: string): Readable {
+    // Small reads: the merge holds one buffer per run, and a long chat has many runs.
+    return createReadStream(join(this.dir, name), { highWaterMark: 1 << 17 });
+  }
+
+  async close(): Promise<void> {
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
