@@ -70,10 +70,11 @@ export function archiveDeps(
   };
 }
 
-/** The archive queue, where a long archive queues its own continuation. */
-export function archiveQueue(
+/** What the archive handler needs: the use case's ports and the queue it queues continuations on, over one set of clients. */
+export function archiveHandlerDeps(
   env: NodeJS.ProcessEnv = process.env,
   clients: AwsClients = createAwsClients(env),
 ) {
-  return new ArchiveQueue(loadConfig(["ARCHIVE_QUEUE_URL"], env).ARCHIVE_QUEUE_URL, clients.sqs);
+  const queueUrl = loadConfig(["ARCHIVE_QUEUE_URL"], env).ARCHIVE_QUEUE_URL;
+  return { archive: archiveDeps(env, clients), queue: new ArchiveQueue(queueUrl, clients.sqs) };
 }

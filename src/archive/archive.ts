@@ -3,13 +3,11 @@ import { type Replay, type ReplayCounts, ReplayEngine, type ReplayOptions } from
 import {
   type ArchiveRequest,
   type ArchiveState,
-  type BroadcastKey,
   broadcastTimes,
   DELETIONS_GRACE_MS,
   type SessionsStore,
-  sweepTarget,
 } from "../sessions/model";
-import { finalPassAt, isFinalPass } from "../sessions/sweep";
+import { dueAfterArchive } from "../sessions/sweep";
 import {
   type Broadcast,
   instant,
@@ -31,7 +29,6 @@ import type {
   SlicePosition,
 } from "./ports";
 
-// Moderators may delete messages after the broadcast: read up to an hour past its end (SPEC section 3).
 // Each slice costs a partial first page and a last empty one: no slice shorter than this.
 const MIN_SLICE_MS = 60_000;
 // A chain that has not finished after this many runs is going nowhere.
@@ -105,20 +102,11 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
     if (error instanceof CheckpointError && request.chain !== undefined)
       await deps.checkpoints.remove(request.chain);
     if (!(error instanceof ArchiverError) || !error.permanent) throw error;
-    if (!(error instanceof BroadcastNotFoundError && broadcast === undefined)) {
-      const key = broadcast?.key ?? keyOf(request);
-      await deps.store.failArchive(key, error.message, deps.now().toISOString());
-      // Permanent: the sweep does not queue it again; a redrive does.
-      await deps.store.setDue(sweepTarget(key), null);
-    }
+    // Permanent: recorded at once; the sweep does not queue it again, a redrive does.
+    if (!(error instanceof BroadcastNotFoundError && broadcast === undefined))
+      await deps.store.failArchive(broadcast?.key ?? request, error.message, deps.now().toISOString());
     return { status: "failed", reason: error.message };
   }
-}
-
-function keyOf(request: ArchiveRequest): BroadcastKey {
-  return "recordingSessionId" in request
-    ? { recordingSessionId: request.recordingSessionId }
-    : { channelArn: request.channelArn, streamId: request.streamId };
 }
 
 /** What to read and write for a broadcast: the replay's options, its location and the chat log. */
@@ -308,7 +296,7 @@ async function readOn(
   await engine.close();
   const bytes = engine.storedBytes - storedBefore + JSON.stringify(checkpoint).length;
   log.info("checkpoint saved", { chain, run, records: engine.recordsRead, bytes, ms: Date.now() - saving });
-  const next = { ...keyOf(request), ...(request.force ? { force: true } : {}), chain, run: run + 1 };
+  const next = { ...request, chain, run: run + 1 };
   return { status: "continuing", request: next, records: engine.recordsRead };
 }
 
@@ -361,7 +349,6 @@ async function land(
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
     await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
-    await deps.store.setDue(sweepTarget(broadcast.key), null);
     return { status: "failed", reason: kept };
   }
   const claim = await deps.store.claimArchive(broadcast.key, {
@@ -390,10 +377,13 @@ async function land(
     counts: replay.counts,
     readUntil,
   };
-  await deps.store.completeArchive(broadcast.key, state, read.owner);
-  // The sweep queues the final pass, which picks up deletions made in the hour after the end.
-  const finalAt = plan.window.end === null ? null : finalPassAt(plan.window.end, deps.settleSeconds);
-  await deps.store.setDue(sweepTarget(broadcast.key), isFinalPass(state) ? null : finalAt);
+  // With it, when the sweep queues the final pass, which picks up deletions made in the hour after the end.
+  await deps.store.completeArchive(
+    broadcast.key,
+    state,
+    read.owner,
+    dueAfterArchive(state, deps.settleSeconds),
+  );
   // Only the run that wrote the replay removes the chain's objects (a duplicate of it may still be merging
   // them), once its own copies to S3 have stopped.
   await read.engine.close();

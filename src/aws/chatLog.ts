@@ -233,6 +233,13 @@ export class CloudWatchChatLog implements ChatLog {
     try {
       return await this.retried(() => this.deps.client.send(command), source, limiter, stopped);
     } catch (error) {
+      // Waiting never grants a permission: the broadcast is marked failed at once, with the reason.
+      if (error instanceof Error && error.name === "AccessDeniedException") {
+        throw new ChatLogReadError(
+          `not allowed to read chat log group ${source.logGroupName} (is it within chatLogGroupPattern?): ${error.message}`,
+          { permanent: true, cause: error },
+        );
+      }
       if (!(error instanceof Error) || error.name !== "ResourceNotFoundException") throw error;
       const describe = new DescribeLogStreamsCommand({
         logGroupName: source.logGroupName,

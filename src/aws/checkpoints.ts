@@ -13,7 +13,7 @@ import { FileRunStore } from "../local/fileRuns";
 import type { RunStore } from "../replay";
 
 // Working state lives under this prefix of the private archive bucket; a lifecycle rule expires it.
-export const CHECKPOINT_PREFIX = "checkpoints/";
+const CHECKPOINT_PREFIX = "checkpoints/";
 
 function isMissing(error: unknown): boolean {
   const name = (error as Error).name;
@@ -21,7 +21,7 @@ function isMissing(error: unknown): boolean {
 }
 
 /** A chain's sorted runs and id pages as objects under its prefix. */
-export class S3RunStore implements RunStore {
+class S3RunStore implements RunStore {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
@@ -131,7 +131,7 @@ export class S3Checkpoints implements CheckpointStore {
  * earlier runs are downloaded to the disk before they are read: the final merge opens every run at
  * once, and as many open S3 bodies would hold every connection the client has.
  */
-export class TieredRunStore implements RunStore {
+class TieredRunStore implements RunStore {
   private copying: Promise<void> = Promise.resolve();
   private failure: unknown;
   private stopped = false;

@@ -29,12 +29,28 @@ const RETENTION_SECONDS = 400 * 24 * 3600;
 const streamKey = (streamId: string) => ({ pk: `STREAM#${streamId}` });
 const recordingKey = (sessionId: string) => ({ pk: `RECORDING#${sessionId}` });
 const linkKey = (channelArn: string) => ({ pk: `LINK#${channelArn}` });
-const targetKey = (target: SweepTarget) =>
-  "streamId" in target ? streamKey(target.streamId) : recordingKey(target.recordingSessionId);
-
 /** The sparse index of pending work: only items with `sweep` set are in it, ordered by `dueAt`. */
-export const DUE_INDEX = "due";
+const DUE_INDEX = "due";
 const DUE = "due";
+const NOT_DUE = "#sweep, #dueAt, #dueAttempts";
+
+/**
+ * What an archive write sets so that an item it creates (a redrive of a broadcast no event told
+ * of) still says what it is: the sweep reads it back.
+ */
+function identity(key: BroadcastKey): { set: string; values: Record<string, unknown> } {
+  const keep = (field: string, value: string) => `#${field} = if_not_exists(#${field}, ${value})`;
+  if ("recordingSessionId" in key) {
+    return {
+      set: [keep("kind", ":kind"), keep("sessionId", ":id")].join(", "),
+      values: { ":kind": "recording", ":id": key.recordingSessionId },
+    };
+  }
+  return {
+    set: [keep("kind", ":kind"), keep("channelArn", ":channel"), keep("streamId", ":id")].join(", "),
+    values: { ":kind": "stream", ":channel": key.channelArn, ":id": key.streamId },
+  };
+}
 
 // Named condition fragments: a start only moves earlier, an end only later, a failure is kept once.
 const EARLIER = (field: string) => `attribute_not_exists(#${field}) OR #${field} > :at`;
@@ -300,79 +316,87 @@ export class SessionsTable implements SessionsStore {
     );
   }
 
-  async saveArchive(key: BroadcastKey, state: ArchiveState): Promise<void> {
-    await this.client.send(
-      new UpdateCommand(
-        named({
-          TableName: this.tableName,
-          Key: itemKey(key),
-          UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp",
-          ExpressionAttributeValues: { ":archive": state, ...this.stamp() },
-        }),
-      ),
-    );
-  }
-
   async claimArchive(key: BroadcastKey, claim: ArchiveClaim): Promise<ClaimResult> {
     const { force, ...held } = claim;
     const free = `(${FIRST("archiveClaim")} OR #archiveClaim.#expiresAt < :now OR #archiveClaim.#owner = :owner)`;
     // Named fragment: the replay on record read no further than this run did.
     const notNewer = "(attribute_not_exists(#archive.#readUntil) OR #archive.#readUntil <= :readUntil)";
-    const granted = await this.updateIf({
-      TableName: this.tableName,
-      Key: itemKey(key),
-      UpdateExpression: "SET #archiveClaim = :claim, #updatedAt = :now, #expiresAt = :exp",
-      ConditionExpression: force ? free : `${free} AND ${notNewer}`,
-      ExpressionAttributeValues: {
-        ":claim": held,
-        ":owner": claim.owner,
-        ...(force ? {} : { ":readUntil": claim.readUntil }),
-        ...this.stamp(),
+    const who = identity(key);
+    const { item, changed } = await this.conditional(
+      {
+        TableName: this.tableName,
+        Key: itemKey(key),
+        UpdateExpression: `SET #archiveClaim = :claim, ${who.set}, #updatedAt = :now, #expiresAt = :exp`,
+        ConditionExpression: force ? free : `${free} AND ${notNewer}`,
+        ExpressionAttributeValues: {
+          ":claim": held,
+          ":owner": claim.owner,
+          ...(force ? {} : { ":readUntil": claim.readUntil }),
+          ...who.values,
+          ...this.stamp(),
+        },
       },
-    });
-    if (granted) return { granted: true };
-    const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: itemKey(key), ConsistentRead: true }),
+      undefined,
     );
-    const archive = out.Item?.archive as ArchiveState | undefined;
+    if (changed) return { granted: true };
+    const archive = item.archive as ArchiveState | undefined;
     if (!force && archive?.readUntil !== undefined && archive.readUntil > claim.readUntil) {
       return { granted: false, newer: archive };
     }
-    const holder = out.Item?.archiveClaim as { owner?: string; readUntil?: string } | undefined;
+    const holder = item.archiveClaim as { owner?: string; readUntil?: string } | undefined;
     return { granted: false, heldBy: holder?.owner ?? "another run", heldReadUntil: holder?.readUntil };
   }
 
-  async completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void> {
+  async completeArchive(
+    key: BroadcastKey,
+    state: ArchiveState,
+    owner: string,
+    due: number | null | undefined,
+  ): Promise<void> {
+    // The sweep's next look at the broadcast lands with the state, in the same write.
+    const set = ["#archive = :archive", "#updatedAt = :now", "#expiresAt = :exp"];
+    const remove = ["#archiveClaim"];
+    const values: Record<string, unknown> = { ":archive": state, ":owner": owner, ...this.stamp() };
+    if (due === null) remove.push(NOT_DUE);
+    else if (due !== undefined) {
+      set.push("#sweep = :sweep", "#dueAt = :dueAt", "#dueAttempts = :zero");
+      Object.assign(values, { ":sweep": DUE, ":dueAt": due, ":zero": 0 });
+    }
     const recorded = await this.updateIf({
       TableName: this.tableName,
       Key: itemKey(key),
-      UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp REMOVE #archiveClaim",
+      UpdateExpression: `SET ${set.join(", ")} REMOVE ${remove.join(", ")}`,
       ConditionExpression: "#archiveClaim.#owner = :owner",
-      ExpressionAttributeValues: { ":archive": state, ":owner": owner, ...this.stamp() },
+      ExpressionAttributeValues: values,
     });
     if (!recorded)
       throw new ArchiveConflictError(`run ${owner} lost its claim on the replay before recording it`);
   }
 
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
+    // A failure is final until a redrive: the broadcast leaves the sweep's index in the same write.
     const values = { ":failed": "failed", ":reason": reason, ":at": at, ...this.stamp() };
+    const who = identity(key);
     await this.conditional(
       {
         TableName: this.tableName,
         Key: itemKey(key),
         // Keep what the item says of the replay archived before: it is still the one in S3.
-        UpdateExpression:
-          "SET #archive.#status = :failed, #archive.#reason = :reason, #archive.#at = :at, #updatedAt = :now, #expiresAt = :exp",
+        UpdateExpression: `SET #archive.#status = :failed, #archive.#reason = :reason, #archive.#at = :at, #updatedAt = :now, #expiresAt = :exp REMOVE ${NOT_DUE}`,
         ConditionExpression: "attribute_exists(#archive)",
         ExpressionAttributeValues: values,
       },
       {
         TableName: this.tableName,
         Key: itemKey(key),
-        UpdateExpression: "SET #archive = :archive, #updatedAt = :now, #expiresAt = :exp",
+        UpdateExpression: `SET #archive = :archive, ${who.set}, #updatedAt = :now, #expiresAt = :exp REMOVE ${NOT_DUE}`,
         // Only where no archive is recorded: a state that landed meanwhile keeps its replay's fields.
         ConditionExpression: "attribute_not_exists(#archive)",
-        ExpressionAttributeValues: { ":archive": { status: "failed", reason, at }, ...this.stamp() },
+        ExpressionAttributeValues: {
+          ":archive": { status: "failed", reason, at },
+          ...who.values,
+          ...this.stamp(),
+        },
       },
     ).catch(async (error: unknown) => {
       if (!isConditionFailure(error)) throw error;
@@ -389,10 +413,10 @@ export class SessionsTable implements SessionsStore {
     if (options.expected !== undefined) values[":expected"] = options.expected;
     return this.updateIf({
       TableName: this.tableName,
-      Key: targetKey(target),
+      Key: itemKey(target),
       UpdateExpression:
         dueAt === null
-          ? "REMOVE #sweep, #dueAt, #dueAttempts"
+          ? `REMOVE ${NOT_DUE}`
           : "SET #sweep = :sweep, #dueAt = :dueAt, #dueAttempts = :attempts",
       ConditionExpression: options.expected === undefined ? "attribute_exists(#pk)" : "#dueAt = :expected",
       ...(Object.keys(values).length > 0 && { ExpressionAttributeValues: values }),
@@ -425,6 +449,6 @@ export class SessionsTable implements SessionsStore {
   }
 }
 
-function itemKey(key: BroadcastKey): Record<string, string> {
+function itemKey(key: SweepTarget): Record<string, string> {
   return "recordingSessionId" in key ? recordingKey(key.recordingSessionId) : streamKey(key.streamId);
 }

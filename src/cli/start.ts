@@ -17,7 +17,7 @@ import { createArchiveHandler } from "../handlers/archive";
 import { createRecordingStateHandler } from "../handlers/recordingState";
 import { createStreamStateHandler } from "../handlers/streamState";
 import type { ArchiveState } from "../sessions/model";
-import { archiveDeps, archiveQueue, trackingDeps } from "../wiring";
+import { archiveHandlerDeps, trackingDeps } from "../wiring";
 import { type LambdaHandler, lambdaContext, sqsEvent } from "./lambda";
 import { MOTO_ENV, type Moto, startMoto } from "./moto";
 import { provision } from "./provision";
@@ -132,7 +132,7 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     const tracking = trackingDeps(env, clients);
     const streamState: LambdaHandler = createStreamStateHandler(() => tracking);
     const recordingState: LambdaHandler = createRecordingStateHandler(() => tracking);
-    const archiving = { archive: archiveDeps(env, clients), queue: archiveQueue(env, clients) };
+    const archiving = archiveHandlerDeps(env, clients);
     const archive: LambdaHandler = createArchiveHandler(() => archiving);
     const plays: [LambdaHandler | undefined, string, string][] = [
       [recordingState, "recordingState", "recording-started"],

@@ -1,21 +1,18 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
-import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { type ArchiveDeps, type ArchiveResult, archiveBroadcast } from "../archive/archive";
 import { parseArchiveRequest } from "../archive/request";
 import type { ArchiveScheduler } from "../sessions/model";
-import { archiveDeps, archiveQueue } from "../wiring";
-import { lambda, logger } from "./shared";
+import { archiveHandlerDeps } from "../wiring";
+import { lambda, logger, metrics, once } from "./shared";
 
 /** What the archive handler works with: the use case's ports and the queue for continuations. */
 export interface ArchiveHandlerDeps {
   archive: Omit<ArchiveDeps, "remainingMs">;
   queue: ArchiveScheduler;
 }
-
-/** The archive's metrics (namespace `IvsChatArchiver`), written as CloudWatch embedded metric format log lines. */
-export const metrics = new Metrics({ namespace: "IvsChatArchiver" });
 
 // `ArchiveFailed` is what the stack's failed-archive alarm watches.
 const OUTCOME_METRICS: Record<ArchiveResult["status"], string> = {
@@ -82,10 +79,5 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
   }).use(logMetrics(metrics));
 }
 
-let defaults: ArchiveHandlerDeps | undefined;
-
-/** The deployed handler: dependencies from the environment, made once per cold start. */
-export const handler = createArchiveHandler(() => {
-  defaults ??= { archive: archiveDeps(), queue: archiveQueue() };
-  return defaults;
-});
+/** The deployed handler: dependencies from the environment, made on the first event of a cold start. */
+export const handler = createArchiveHandler(once(() => archiveHandlerDeps()));

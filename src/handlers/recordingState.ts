@@ -1,7 +1,7 @@
 import { parseRecordingStateEvent } from "../sessions/events";
 import { type TrackingDeps, trackRecording } from "../sessions/track";
 import { trackingDeps } from "../wiring";
-import { lambda, logger } from "./shared";
+import { lambda, logger, once } from "./shared";
 
 /** EventBridge `IVS Recording State Change` -> the recording session; schedules the archive at its end. */
 export function createRecordingStateHandler(deps: () => TrackingDeps) {
@@ -18,10 +18,5 @@ export function createRecordingStateHandler(deps: () => TrackingDeps) {
   });
 }
 
-let defaults: TrackingDeps | undefined;
-
-/** The deployed handler: dependencies from the environment, made once per cold start. */
-export const handler = createRecordingStateHandler(() => {
-  defaults ??= trackingDeps();
-  return defaults;
-});
+/** The deployed handler: dependencies from the environment, made on the first event of a cold start. */
+export const handler = createRecordingStateHandler(once(() => trackingDeps()));

@@ -1,11 +1,24 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { Metrics } from "@aws-lambda-powertools/metrics";
 import middy, { type MiddlewareObj } from "@middy/core";
 import type { Context } from "aws-lambda";
 import { ArchiverError } from "../errors";
 
 /** The one logger of the service; per-broadcast keys are appended per invocation. */
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? "ivs-chat-archiver" });
+
+/** The service's metrics (namespace `IvsChatArchiver`, dimension `service`), written as embedded metric format log lines. */
+export const metrics = new Metrics({ namespace: "IvsChatArchiver" });
+
+/** `make()` on the first call, its result on every later one: a handler's dependencies, once per cold start. */
+export function once<T>(make: () => T): () => T {
+  let made: T | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
 
 /** Logs a failing invocation once, with the error as an object, then lets it fail (retry, DLQ). */
 const logFailure: MiddlewareObj = {

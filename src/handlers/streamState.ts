@@ -1,7 +1,7 @@
 import { parseStreamStateEvent } from "../sessions/events";
 import { type TrackingDeps, trackStream } from "../sessions/track";
 import { trackingDeps } from "../wiring";
-import { lambda, logger } from "./shared";
+import { lambda, logger, once } from "./shared";
 
 /** EventBridge `IVS Stream State Change` -> the stream's window; schedules the archive once it ended. */
 export function createStreamStateHandler(deps: () => TrackingDeps) {
@@ -18,10 +18,5 @@ export function createStreamStateHandler(deps: () => TrackingDeps) {
   });
 }
 
-let defaults: TrackingDeps | undefined;
-
-/** The deployed handler: dependencies from the environment, made once per cold start. */
-export const handler = createStreamStateHandler(() => {
-  defaults ??= trackingDeps();
-  return defaults;
-});
+/** The deployed handler: dependencies from the environment, made on the first event of a cold start. */
+export const handler = createStreamStateHandler(once(() => trackingDeps()));

@@ -99,12 +99,19 @@ export interface SessionsStore {
   getRecording(sessionId: string): Promise<RecordingRecord | undefined>;
   getLink(channelArn: string): Promise<string | undefined>;
   putLink(channelArn: string, roomArn: string): Promise<void>;
-  saveArchive(key: BroadcastKey, state: ArchiveState): Promise<void>;
   /** Takes the right to write the broadcast's replay (SPEC section 8: the newest read wins). */
   claimArchive(key: BroadcastKey, claim: ArchiveClaim): Promise<ClaimResult>;
-  /** Records the archived replay and gives the claim back; fails if `owner` no longer holds it. */
-  completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void>;
-  /** Records a failed attempt, keeping what the item says of a replay archived before. */
+  /**
+   * Records the archived replay and gives the claim back; fails if `owner` no longer holds it.
+   * `due` is when the sweep looks at the broadcast next (`null`: never; `undefined`: as before).
+   */
+  completeArchive(
+    key: BroadcastKey,
+    state: ArchiveState,
+    owner: string,
+    due: number | null | undefined,
+  ): Promise<void>;
+  /** Records a failed attempt, keeping what the item says of a replay archived before; the sweep no longer looks at it. */
   failArchive(key: BroadcastKey, reason: string, at: string): Promise<void>;
   /**
    * Puts the item in the sweep's index, due at `dueAt` (epoch seconds), or takes it out (`null`).
@@ -118,13 +125,6 @@ export interface SessionsStore {
   ): Promise<boolean>;
   /** The entries due at or before `now` (epoch seconds), oldest first. */
   dueEntries(now: number): AsyncIterable<DueEntry>;
-}
-
-/** The sweep target of a broadcast: its recording session, or its stream. */
-export function sweepTarget(key: BroadcastKey): SweepTarget {
-  return "recordingSessionId" in key
-    ? { recordingSessionId: key.recordingSessionId }
-    : { streamId: key.streamId };
 }
 
 /** Sends a broadcast to the archive queue. */

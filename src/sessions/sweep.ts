@@ -26,30 +26,35 @@ export interface SweepResult {
   /** Entries that were due. */
   due: number;
   queued: ArchiveRequest[];
-  /** Entries taken out of the index: nothing left to do, or given up. */
+  /** Entries taken out of the index: nothing left to do. */
   cleared: number;
+  /** Broadcasts given up on: queued too often without an archive, now marked failed. */
+  failed: number;
   /** Entries another sweep (running at the same time) took first. */
   skipped: number;
 }
 
-/** An archive queued this long ago and not done is queued again by the sweep. */
-export const STUCK_AFTER_SECONDS = 3 * 3600;
+/**
+ * An archive queued this long ago and not done is queued again by the sweep: longer than SQS keeps
+ * retrying a failing archive (5 receives at a 90-minute visibility timeout, serverless.yml).
+ */
+export const STUCK_AFTER_SECONDS = 8 * 3600;
 /** Times the sweep queues one broadcast before it records the broadcast as failed. */
 const MAX_ATTEMPTS = 3;
 
 const seconds = (ms: number) => Math.floor(ms / 1000);
 
-/** When the last archive of a broadcast is due: an hour (and the settle delay) after its window's end. */
-export function finalPassAt(windowEnd: string, settleSeconds: number): number {
-  return seconds(Date.parse(windowEnd) + DELETIONS_GRACE_MS) + settleSeconds;
-}
-
-/** Whether an archive read the log far enough for deletions made in the hour after the end. */
-export function isFinalPass(archive: ArchiveState | undefined): boolean {
-  const end = archive?.window?.end;
-  if (archive?.status !== "archived" || end === undefined || end === null || archive.readUntil === undefined)
-    return false;
-  return Date.parse(archive.readUntil) >= Date.parse(end) + DELETIONS_GRACE_MS;
+/**
+ * When the sweep looks next at an archived broadcast: `null` once an archive read an hour past the
+ * end (deletions made in that hour apply), else the final pass's time, an hour and the settle
+ * delay after the end; `undefined` while the end is unknown (the broadcast may be live).
+ */
+export function dueAfterArchive(archive: ArchiveState, settleSeconds: number): number | null | undefined {
+  const end = archive.window?.end;
+  if (archive.status !== "archived" || end === undefined || end === null) return undefined;
+  const graceEnd = Date.parse(end) + DELETIONS_GRACE_MS;
+  if (archive.readUntil !== undefined && Date.parse(archive.readUntil) >= graceEnd) return null;
+  return seconds(graceEnd) + settleSeconds;
 }
 
 /** What to do with a due entry: queue the broadcast's archive (or not), then put the entry at `next` or take it out. */
@@ -64,7 +69,7 @@ type Decision = { queue?: BroadcastKey; next: number | null; reason: string };
  */
 export async function sweep(deps: SweepDeps): Promise<SweepResult> {
   const now = seconds(deps.now().getTime());
-  const result: SweepResult = { due: 0, queued: [], cleared: 0, skipped: 0 };
+  const result: SweepResult = { due: 0, queued: [], cleared: 0, failed: 0, skipped: 0 };
   for await (const entry of deps.store.dueEntries(now)) {
     result.due++;
     const decision = await decide(entry, now, deps);
@@ -75,7 +80,7 @@ export async function sweep(deps: SweepDeps): Promise<SweepResult> {
       else {
         const reason = `not archived after the sweep queued it ${MAX_ATTEMPTS} times (see the archive dead-letter queue)`;
         await deps.store.failArchive(decision.queue, reason, deps.now().toISOString());
-        result.cleared++;
+        result.failed++;
       }
       continue;
     }
@@ -103,7 +108,7 @@ async function decide(entry: DueEntry, now: number, deps: SweepDeps): Promise<De
   if ("recordingSessionId" in target) {
     const recording = await deps.store.getRecording(target.recordingSessionId);
     if (recording === undefined) return { next: null, reason: "the recording is gone" };
-    return afterArchive({ recordingSessionId: recording.sessionId }, recording.archive, now, retry, deps);
+    return afterArchive(target, recording.archive, now, retry, deps);
   }
   const stream = await deps.store.getStream(target.streamId);
   if (stream === undefined) return { next: null, reason: "the stream is gone" };
@@ -136,12 +141,9 @@ function afterArchive(
   retry: number,
   deps: SweepDeps,
 ): Decision {
-  const end = archive?.window?.end;
-  if (archive?.status === "archived" && end !== undefined && end !== null) {
-    if (isFinalPass(archive)) return { next: null, reason: "the final pass is done" };
-    const finalAt = finalPassAt(end, deps.settleSeconds);
-    if (now < finalAt) return { next: finalAt, reason: "archived; the final pass comes later" };
-    return { queue: key, next: retry, reason: "the final pass" };
-  }
-  return { queue: key, next: retry, reason: "not archived yet" };
+  const due = archive === undefined ? undefined : dueAfterArchive(archive, deps.settleSeconds);
+  if (due === undefined) return { queue: key, next: retry, reason: "not archived yet" };
+  if (due === null) return { next: null, reason: "the final pass is done" };
+  if (now < due) return { next: due, reason: "archived; the final pass comes later" };
+  return { queue: key, next: retry, reason: "the final pass" };
 }

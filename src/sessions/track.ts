@@ -79,12 +79,19 @@ export async function trackStream(fact: StreamFact, deps: TrackingDeps): Promise
       await deps.store.setDue(target, epochSeconds(Date.parse(stream.endAt)) + graceSeconds(deps));
       return { changed, waitingFor: "Recording End" };
     }
-    // The recording's entry, set at its end, follows the broadcast from here.
+    // The recording's entry follows the broadcast from here.
     await deps.store.setDue(target, null);
-    return schedule({ recordingSessionId: recording.sessionId }, deps);
+    return scheduleRecording(recording.sessionId, deps);
   }
   await deps.store.setDue(target, epochSeconds(deps.now().getTime()) + STUCK_AFTER_SECONDS);
   return schedule({ channelArn: stream.channelArn, streamId: stream.streamId }, deps);
+}
+
+/** Queues a recording's archive; should it not be done in a few hours, the sweep queues it again. */
+async function scheduleRecording(sessionId: string, deps: TrackingDeps): Promise<TrackOutcome> {
+  const stuckAt = epochSeconds(deps.now().getTime()) + STUCK_AFTER_SECONDS;
+  await deps.store.setDue({ recordingSessionId: sessionId }, stuckAt);
+  return schedule({ recordingSessionId: sessionId }, deps);
 }
 
 function graceSeconds(deps: TrackingDeps): number {
@@ -102,10 +109,5 @@ export async function trackRecording(fact: RecordingFact, deps: TrackingDeps): P
   if (!changed && storedTime(fact, recording) !== fact.at.toISOString()) return { changed };
   if (fact.kind === "recordingStartFailure") return { changed };
   if (!isFinished(recording)) return { changed, waitingFor: "Recording End" };
-  // Queued now; should the archive not be done in a few hours, the sweep queues it again.
-  await deps.store.setDue(
-    { recordingSessionId: recording.sessionId },
-    epochSeconds(deps.now().getTime()) + STUCK_AFTER_SECONDS,
-  );
-  return schedule({ recordingSessionId: recording.sessionId }, deps);
+  return scheduleRecording(recording.sessionId, deps);
 }

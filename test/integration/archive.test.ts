@@ -8,10 +8,11 @@ import { createAwsClients } from "../../src/aws/clients";
 import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
 import { syntheticChatLog } from "../../src/cli/synthetic";
-import { createArchiveHandler, metrics } from "../../src/handlers/archive";
+import { createArchiveHandler } from "../../src/handlers/archive";
 import { createRecordingStateHandler } from "../../src/handlers/recordingState";
+import { metrics } from "../../src/handlers/shared";
 import { createStreamStateHandler } from "../../src/handlers/streamState";
-import { archiveDeps, archiveQueue, trackingDeps } from "../../src/wiring";
+import { archiveHandlerDeps, trackingDeps } from "../../src/wiring";
 import {
   chatDeletion,
   chatEvent,
@@ -118,7 +119,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     };
     const clients = createAwsClients(handlerEnv);
     const tracking = trackingDeps(handlerEnv, clients);
-    const archiving = { archive: archiveDeps(handlerEnv, clients), queue: archiveQueue(handlerEnv, clients) };
+    const archiving = archiveHandlerDeps(handlerEnv, clients);
     streamState = createStreamStateHandler(() => tracking);
     recordingState = createRecordingStateHandler(() => tracking);
     archive = createArchiveHandler(() => archiving);

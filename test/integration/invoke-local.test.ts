@@ -4,13 +4,14 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDocumentClient } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
 import { CHANNEL_ARN } from "../support/ivsEvents";
 import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { drainQueue } from "../support/queue";
 
 const run = promisify(execFile);
 const root = resolve(__dirname, "..", "..");
@@ -71,21 +72,7 @@ describe("serverless invoke local on moto", () => {
     return stdout;
   }
 
-  async function drain(): Promise<unknown[]> {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: env.ARCHIVE_QUEUE_URL,
-        MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 0,
-      }),
-    );
-    for (const message of Messages) {
-      await sqs.send(
-        new DeleteMessageCommand({ QueueUrl: env.ARCHIVE_QUEUE_URL, ReceiptHandle: message.ReceiptHandle }),
-      );
-    }
-    return Messages.map((message) => JSON.parse(message.Body ?? "null"));
-  }
+  const drain = () => drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "");
 
   async function item(pk: string): Promise<Record<string, unknown> | undefined> {
     const out = await createDocumentClient(dynamodb).send(

@@ -9,7 +9,7 @@ import { SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
 import { parseRecordingStateEvent, parseStreamStateEvent } from "../../src/sessions/events";
 import type { ArchiveRequest } from "../../src/sessions/model";
-import { sweep } from "../../src/sessions/sweep";
+import { STUCK_AFTER_SECONDS, sweep } from "../../src/sessions/sweep";
 import { trackRecording, trackStream } from "../../src/sessions/track";
 import { archiveDeps } from "../../src/wiring";
 import { chatDeletion, chatMessage, putChat, roomLogStream } from "../support/chatRecords";
@@ -114,9 +114,12 @@ describe("sweep on moto", () => {
     expect(again.queued).toEqual([]);
 
     // Act: the queued archive runs 20 minutes after the end; a moderator deletes a message 50 minutes after it
-    const deps = {
-      ...archiveDeps({ ...MOTO_ENV, ...env, AWS_ENDPOINT_URL: moto.endpoint, CHAT_LOG_GROUP: LOG_GROUP }),
-    };
+    const deps = archiveDeps({
+      ...MOTO_ENV,
+      ...env,
+      AWS_ENDPOINT_URL: moto.endpoint,
+      CHAT_LOG_GROUP: LOG_GROUP,
+    });
     const archived = await archiveBroadcast(queued[0] as ArchiveRequest, {
       ...deps,
       now: () => new Date(END + 20 * MINUTE),
@@ -165,7 +168,7 @@ describe("sweep on moto", () => {
       now: () => new Date(queuedAt),
     });
     await drain();
-    const stuck = 3 * HOUR;
+    const stuck = STUCK_AFTER_SECONDS * 1000;
 
     // Act
     const notYet = await sweepAt(queuedAt + stuck - MINUTE);
@@ -175,11 +178,44 @@ describe("sweep on moto", () => {
 
     // Assess
     expect(notYet.queued).toEqual([]);
-    expect(sweeps.map((s) => s.queued.length)).toEqual([1, 1, 1, 0]);
+    expect(sweeps.map((s) => [s.queued.length, s.failed])).toEqual([
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ]);
     expect(recording?.archive).toMatchObject({
       status: "failed",
       reason: expect.stringContaining("not archived after the sweep queued it 3 times"),
     });
     expect((await sweepAt(queuedAt + 30 * stuck)).due).toBe(0);
   }, 120_000);
+
+  it("queues the final pass of a stream archived by a redrive before any event about it, by channel and stream", async () => {
+    // Prepare: the archive's writes create the stream's item
+    const key = { channelArn: CHANNEL_ARN, streamId: "st-redrivenOnly1" };
+    const finalAt = Math.floor((END + HOUR) / 1000) + SETTLE_SECONDS;
+    const claim = {
+      owner: "run-1",
+      readUntil: iso(END + 20 * MINUTE),
+      expiresAt: iso(END + HOUR),
+      force: false,
+    };
+    await table.claimArchive(key, claim);
+    const state = {
+      status: "archived" as const,
+      at: iso(END + 20 * MINUTE),
+      window: { start: iso(START), end: iso(END) },
+      readUntil: claim.readUntil,
+    };
+    await table.completeArchive(key, state, "run-1", finalAt);
+
+    // Act
+    const swept = await sweepAt(finalAt * 1000 + 1000);
+    await drain();
+
+    // Assess
+    expect(swept.queued).toEqual([key]);
+    expect(await table.getStream(key.streamId)).toMatchObject({ ...key, archive: { status: "archived" } });
+  });
 });

@@ -118,7 +118,7 @@ export class MemorySessionsStore implements SessionsStore {
     return "recordingSessionId" in key ? key.recordingSessionId : key.streamId;
   }
 
-  async saveArchive(request: BroadcastKey, state: ArchiveState): Promise<void> {
+  private async saveArchive(request: BroadcastKey, state: ArchiveState): Promise<void> {
     this.archives.push({ request: structuredClone(request), state: structuredClone(state) });
     const item = this.item(request);
     if (item !== undefined) item.archive = structuredClone(state);
@@ -141,15 +141,22 @@ export class MemorySessionsStore implements SessionsStore {
     return { granted: true };
   }
 
-  async completeArchive(key: BroadcastKey, state: ArchiveState, owner: string): Promise<void> {
+  async completeArchive(
+    key: BroadcastKey,
+    state: ArchiveState,
+    owner: string,
+    due: number | null | undefined,
+  ): Promise<void> {
     if (this.claims.get(this.name(key))?.owner !== owner) throw new Error(`${owner} holds no claim`);
     this.claims.delete(this.name(key));
     await this.saveArchive(key, state);
+    if (due !== undefined) await this.setDue(key, due);
   }
 
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
     const before = this.item(key)?.archive;
     await this.saveArchive(key, { ...before, status: "failed", reason, at });
+    this.due.delete(dueKey(key));
   }
 
   /** The sweep's index: due time and attempts by item key. */

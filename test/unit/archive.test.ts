@@ -408,9 +408,10 @@ describe("planSlices", () => {
 
 describe("archiveBroadcast reading the chat log", () => {
   it("writes the replay of the window, read to an hour past its end, next to the recording", async () => {
-    // Prepare
+    // Prepare: the recording waits in the sweep's index
     const world = new World();
     const chatLog = new FakeChatLog();
+    await world.store.setDue({ recordingSessionId: SESSION_ID }, 1);
 
     // Act
     const result = await archiveBroadcast(BY_STREAM, world.deps(chatLog));
@@ -442,6 +443,8 @@ describe("archiveBroadcast reading the chat log", () => {
       counts: result.status === "archived" ? result.counts : undefined,
       readUntil: iso(END + HOUR),
     });
+    // Read past the deletions grace: nothing left for the sweep.
+    expect([...world.store.due.values()]).toEqual([]);
   });
 
   it("asks the room's log for slices from the window's start to an hour past its end", async () => {
@@ -484,6 +487,10 @@ describe("archiveBroadcast reading the chat log", () => {
     expect(world.writer.last).toBe(await expectedUntil(now));
     // d3 (deleting m5) is logged after `now`: m5 is still in this replay.
     expect(replayJson(world.writer.last).messages.map((m) => m.id)).toContain("m5");
+    // The sweep queues the final pass an hour and the settle delay (60 s) after the end.
+    expect([...world.store.due.values()]).toEqual([
+      { target: { recordingSessionId: SESSION_ID }, dueAt: (END + HOUR) / 1000 + 60, attempts: 0 },
+    ]);
   });
 
   it.each<PageOrder>(["lastSliceFirst", "roundRobinFromLast"])(
@@ -566,14 +573,16 @@ describe("archiveBroadcast reading the chat log", () => {
     // Prepare
     const world = new World();
     const missing = new ChatNotFoundError(`chat log group ${LOG_GROUP} does not exist`);
+    await world.store.setDue({ recordingSessionId: SESSION_ID }, 1);
 
     // Act
     const result = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ failure: missing })));
 
-    // Assess
+    // Assess: recorded at once, and out of the sweep's index
     expect(result).toEqual({ status: "failed", reason: missing.message });
     expect(world.writer.written).toEqual([]);
     expect(world.archive).toEqual({ status: "failed", at: iso(LATER), reason: missing.message });
+    expect(world.store.due.size).toBe(0);
   });
 
   it("throws a read error worth retrying, recording nothing on the broadcast", async () => {

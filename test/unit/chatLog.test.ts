@@ -594,6 +594,29 @@ describe("CloudWatchChatLog", () => {
     });
   });
 
+  describe("a log it may not read", () => {
+    it("fails at once with a permanent ChatLogReadError naming the log group, without retrying", async () => {
+      // Prepare
+      const { cwl, read, time } = setup();
+      const denied = Object.assign(new Error("User is not authorized to perform: logs:GetLogEvents"), {
+        name: "AccessDeniedException",
+        $metadata: { httpStatusCode: 400 },
+      });
+      cwl.on(GetLogEventsCommand).rejects(denied);
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      expect(error).toBeInstanceOf(ChatLogReadError);
+      expect((error as ChatLogReadError).permanent).toBe(true);
+      expect((error as ChatLogReadError).cause).toBe(denied);
+      expect((error as Error).message).toContain(SOURCE.logGroupName);
+      expect(time.sleeps).toEqual([]);
+      expect(cwl.calls()).toHaveLength(1);
+    });
+  });
+
   describe("a missing log", () => {
     it("reads the slice as done and empty when the group exists but the room's stream does not, without parsing error texts", async () => {
       // Prepare: moto words this error as if the group were missing.
