@@ -67,10 +67,28 @@ export interface ArchiveDeps {
   log?: ArchiveLog;
 }
 
+/**
+ * What one run did, for its metrics: its number in the chain, pages read, read attempts refused
+ * and retried (throttled, or unavailable for a moment), replay bytes stored (gzip).
+ */
+export interface RunStats {
+  run: number;
+  pages: number;
+  throttles: number;
+  bytes: number;
+}
+
 /** What an archive run did. */
 export type ArchiveResult =
-  | { status: "archived"; location: ReplayLocation; counts: ReplayCounts; window: Window; readUntil: string }
-  | { status: "continuing"; request: ArchiveRequest; records: number }
+  | {
+      status: "archived";
+      location: ReplayLocation;
+      counts: ReplayCounts;
+      window: Window;
+      readUntil: string;
+      stats: RunStats;
+    }
+  | { status: "continuing"; request: ArchiveRequest; records: number; stats: RunStats }
   | { status: "superseded"; reason: string }
   | { status: "failed"; reason: string };
 
@@ -169,8 +187,8 @@ export function planSlices(start: number, end: number, readTps: number): SlicePo
 }
 
 type ReadOutcome =
-  | { status: "continuing"; request: ArchiveRequest; records: number }
-  | { status: "read"; engine: ReplayEngine; chain: string; owner: string; readUntil: number };
+  | { status: "continuing"; request: ArchiveRequest; records: number; stats: RunStats }
+  | { status: "read"; engine: ReplayEngine; chain: string; owner: string; readUntil: number; stats: RunStats };
 
 /** One run of reading: from the chain's checkpoint (if it can be used) until the log is read or time runs low. */
 async function readRun(
@@ -260,10 +278,13 @@ async function readOn(
   const margin = deps.marginMs ?? 60_000;
   const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
   const reading = Date.now();
+  const stats: RunStats = { run, pages: 0, throttles: 0, bytes: 0 };
   // Every run takes at least one page, so a chain always moves on.
   for await (const page of deps.chatLog.read(plan.source, slices)) {
     await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
     slices[page.slice] = page.next;
+    stats.pages++;
+    stats.throttles += page.retries;
     if (lowOnTime()) break;
   }
   log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
@@ -272,7 +293,7 @@ async function readOn(
   const writeMs = margin + (engine.storedBytes / (64 * 2 ** 20)) * 1000;
   const timeToWrite = (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) >= writeMs;
   if (slices.every((slice) => slice.done) && (timeToWrite || !progressed)) {
-    return { status: "read", engine, chain, owner, readUntil: range.end };
+    return { status: "read", engine, chain, owner, readUntil: range.end, stats };
   }
   if (!progressed) {
     throw new ArchiverError(`run ${run} of the archive read nothing before its time ran out: no progress`, {
@@ -297,7 +318,7 @@ async function readOn(
   const bytes = engine.storedBytes - storedBefore + JSON.stringify(checkpoint).length;
   log.info("checkpoint saved", { chain, run, records: engine.recordsRead, bytes, ms: Date.now() - saving });
   const next = { ...request, chain, run: run + 1 };
-  return { status: "continuing", request: next, records: engine.recordsRead };
+  return { status: "continuing", request: next, records: engine.recordsRead, stats };
 }
 
 /** The chain's checkpoint when this run may continue it; a bad one is logged, removed and ignored. */
@@ -336,7 +357,7 @@ async function land(
   request: ArchiveRequest,
   broadcast: Broadcast,
   plan: Plan,
-  read: { engine: ReplayEngine; chain: string; owner: string; readUntil: number },
+  read: { engine: ReplayEngine; chain: string; owner: string; readUntil: number; stats: RunStats },
   deps: ArchiveDeps,
 ): Promise<ArchiveResult> {
   const replay = read.engine.finish();
@@ -367,8 +388,15 @@ async function land(
     throw new ArchiveConflictError(`run ${claim.heldBy} is writing this broadcast's replay; retry later`);
   }
   const writing = Date.now();
-  await deps.replays.write(plan.location, replay);
-  (deps.log ?? silent).info("replay written", { location: plan.location, ms: Date.now() - writing });
+  let bytes: number;
+  try {
+    bytes = await deps.replays.write(plan.location, replay);
+  } catch (error) {
+    // The retry (a minute later) must not find this run's claim in its way for 20 minutes.
+    await deps.store.releaseClaim(broadcast.key, read.owner).catch(() => undefined);
+    throw error;
+  }
+  (deps.log ?? silent).info("replay written", { location: plan.location, bytes, ms: Date.now() - writing });
   const state: ArchiveState = {
     status: "archived",
     at: deps.now().toISOString(),
@@ -394,6 +422,7 @@ async function land(
     counts: replay.counts,
     window: plan.window,
     readUntil,
+    stats: { ...read.stats, bytes },
   };
 }
 

@@ -32,12 +32,16 @@ export interface SlicePosition {
   done: boolean;
 }
 
-/** Records of one slice in log order; record `i` sits at position `seq + i` of its slice; `next` is where the slice stands after it. */
+/**
+ * Records of one slice in log order; record `i` sits at position `seq + i` of its slice; `next` is
+ * where the slice stands after it; `retries` counts the attempts refused (throttled, unavailable) before it came.
+ */
 export interface ChatPage {
   slice: number;
   seq: number;
   records: string[];
   next: SlicePosition;
+  retries: number;
 }
 
 /** Reads a chat log: every slice not done, concurrently; pages of one slice come in log order. Returning from the iteration stops the reads. */
@@ -51,9 +55,9 @@ export interface ReplayLocation {
   key: string;
 }
 
-/** Writes finished replays, whole or not at all. */
+/** Writes finished replays, whole or not at all; resolves to the bytes stored. */
 export interface ReplayWriter {
-  write(location: ReplayLocation, replay: Replay): Promise<void>;
+  write(location: ReplayLocation, replay: Replay): Promise<number>;
 }
 
 /** What IVS wrote about a recording beside it. */

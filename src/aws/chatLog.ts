@@ -183,11 +183,14 @@ export class CloudWatchChatLog implements ChatLog {
     tokens: Set<string>,
     stopped: () => boolean,
   ): Promise<ChatPage | undefined> {
-    const response = await this.getLogEvents(source, position, rangeEnd, limiter, stopped);
+    const retries = { count: 0 };
+    const response = await this.getLogEvents(source, position, rangeEnd, limiter, stopped, retries);
     if (response === STOPPED) return undefined;
     // A room nobody has chatted in yet has no log stream: nothing to read.
-    if (response === undefined)
-      return { slice: index, seq: position.read, records: [], next: { ...position, done: true } };
+    if (response === undefined) {
+      const next = { ...position, done: true };
+      return { slice: index, seq: position.read, records: [], next, retries: retries.count };
+    }
     const next = response.nextForwardToken;
     if (next === undefined) {
       // Neither continuing nor checkpointing is possible; a silently truncated replay would be worse.
@@ -210,6 +213,7 @@ export class CloudWatchChatLog implements ChatLog {
       seq: position.read,
       records,
       next: { ...position, token: next, read: position.read + records.length, done: atEnd },
+      retries: retries.count,
     };
   }
 
@@ -219,6 +223,7 @@ export class CloudWatchChatLog implements ChatLog {
     rangeEnd: number,
     limiter: RateLimiter,
     stopped: () => boolean,
+    retries: { count: number },
   ): Promise<GetLogEventsCommandOutput | undefined | typeof STOPPED> {
     // The same bounds go with every request of a slice: tokens are positions within the range they came from.
     const command = new GetLogEventsCommand({
@@ -231,7 +236,7 @@ export class CloudWatchChatLog implements ChatLog {
       limit: this.deps.pageLimit,
     });
     try {
-      return await this.retried(() => this.deps.client.send(command), source, limiter, stopped);
+      return await this.retried(() => this.deps.client.send(command), source, limiter, stopped, retries);
     } catch (error) {
       // Waiting never grants a permission: the broadcast is marked failed at once, with the reason.
       if (error instanceof Error && error.name === "AccessDeniedException") {
@@ -247,7 +252,13 @@ export class CloudWatchChatLog implements ChatLog {
       });
       try {
         // Tells a missing stream (no chat yet) from a missing group (an error), without reading error texts.
-        const described = await this.retried(() => this.deps.client.send(describe), source, limiter, stopped);
+        const described = await this.retried(
+          () => this.deps.client.send(describe),
+          source,
+          limiter,
+          stopped,
+          retries,
+        );
         return described === STOPPED ? STOPPED : undefined;
       } catch (describeError) {
         if (!(describeError instanceof Error) || describeError.name !== "ResourceNotFoundException") {
@@ -258,12 +269,16 @@ export class CloudWatchChatLog implements ChatLog {
     }
   }
 
-  /** Runs a request under the rate limit, retrying while throttled or unavailable, until the budget is spent or the read stops. */
+  /**
+   * Runs a request under the rate limit, retrying while throttled or unavailable (counted in
+   * `retries`), until the budget is spent or the read stops.
+   */
   private async retried<T>(
     call: () => Promise<T>,
     source: ChatLogSource,
     limiter: RateLimiter,
     stopped: () => boolean,
+    retries: { count: number },
   ): Promise<T | typeof STOPPED> {
     const { sleep = (ms) => delay(ms), random = Math.random, now = Date.now } = this.deps;
     const budget = this.deps.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
@@ -275,6 +290,7 @@ export class CloudWatchChatLog implements ChatLog {
         return await call();
       } catch (error) {
         if (!isRetryable(error)) throw error;
+        retries.count++;
         // Full jitter: the read quota is shared by the whole account, so retries must spread out.
         const wait = Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry));
         if (now() - started + wait > budget) {

@@ -373,6 +373,16 @@ export class SessionsTable implements SessionsStore {
       throw new ArchiveConflictError(`run ${owner} lost its claim on the replay before recording it`);
   }
 
+  async releaseClaim(key: BroadcastKey, owner: string): Promise<void> {
+    await this.updateIf({
+      TableName: this.tableName,
+      Key: itemKey(key),
+      UpdateExpression: "REMOVE #archiveClaim",
+      ConditionExpression: "#archiveClaim.#owner = :owner",
+      ExpressionAttributeValues: { ":owner": owner },
+    });
+  }
+
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
     // A failure is final until a redrive: the broadcast leaves the sweep's index in the same write.
     const values = { ":failed": "failed", ":reason": reason, ":at": at, ...this.stamp() };

@@ -21,16 +21,24 @@ export function lambdaContext(functionName: string, remainingMs = 900_000): Cont
   };
 }
 
+/** A message as the SQS event source received it: its receipt handle, and how often it was received. */
+export interface ReceivedMessage {
+  messageId: string;
+  body: string;
+  receiptHandle?: string;
+  receiveCount?: number;
+}
+
 /** An SQS event source batch of the given messages, shaped as Lambda delivers it. */
-export function sqsEvent(messages: readonly { messageId: string; body: string }[]): SQSEvent {
+export function sqsEvent(messages: readonly ReceivedMessage[]): SQSEvent {
   return {
     Records: messages.map(
-      ({ messageId, body }): SQSRecord => ({
+      ({ messageId, body, receiptHandle, receiveCount }): SQSRecord => ({
         messageId,
-        receiptHandle: `receipt-${messageId}`,
+        receiptHandle: receiptHandle ?? `receipt-${messageId}`,
         body,
         attributes: {
-          ApproximateReceiveCount: "1",
+          ApproximateReceiveCount: String(receiveCount ?? 1),
           SentTimestamp: String(Date.now()),
           SenderId: "123456789012",
           ApproximateFirstReceiveTimestamp: String(Date.now()),

@@ -158,7 +158,13 @@ export async function start({ out }: { out: Writable }): Promise<void> {
       );
       const [message] = Messages;
       if (message === undefined) break;
-      const event = sqsEvent([{ messageId: message.MessageId ?? "", body: message.Body ?? "" }]);
+      const event = sqsEvent([
+        {
+          messageId: message.MessageId ?? "",
+          body: message.Body ?? "",
+          receiptHandle: message.ReceiptHandle,
+        },
+      ]);
       const response = (await archive?.(event, lambdaContext("archive"))) as SQSBatchResponse;
       if (response.batchItemFailures.length > 0) throw new Error(`archive failed for ${message.Body}`);
       await sqs.send(

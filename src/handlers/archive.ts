@@ -4,15 +4,28 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { type ArchiveDeps, type ArchiveResult, archiveBroadcast } from "../archive/archive";
 import { parseArchiveRequest } from "../archive/request";
+import { ArchiverError, ValidationError } from "../errors";
 import type { ArchiveScheduler } from "../sessions/model";
 import { archiveHandlerDeps } from "../wiring";
 import { lambda, logger, metrics, once } from "./shared";
 
-/** What the archive handler works with: the use case's ports and the queue for continuations. */
+/** The archive queue as the handler uses it: continuations, later retries, and its dead-letter queue. */
+export interface ArchiveRequests extends ArchiveScheduler {
+  /** Receives after which SQS dead-letters a message itself (the redrive policy's maxReceiveCount). */
+  maxReceiveCount(): Promise<number>;
+  deadLetter(body: string, reason: string): Promise<void>;
+  retryAfter(receiptHandle: string, seconds: number): Promise<void>;
+}
+
+/** What the archive handler works with: the use case's ports and the archive queue. */
 export interface ArchiveHandlerDeps {
   archive: Omit<ArchiveDeps, "remainingMs">;
-  queue: ArchiveScheduler;
+  queue: ArchiveRequests;
 }
+
+// How long a message that failed for now (throttled, S3 unavailable, another run writing) stays
+// hidden before its next try, by the number of times it was received: backoff from 1 to 45 minutes.
+const RETRY_AFTER_SECONDS = [60, 300, 900, 2700];
 
 // `ArchiveFailed` is what the stack's failed-archive alarm watches.
 const OUTCOME_METRICS: Record<ArchiveResult["status"], string> = {
@@ -22,11 +35,17 @@ const OUTCOME_METRICS: Record<ArchiveResult["status"], string> = {
   failed: "ArchiveFailed",
 };
 
-/** One data point per archive run: its outcome, and for an archived replay its counts. */
+/** One data point per archive run: its outcome, what it read, and for an archived replay its counts. */
 function recordMetrics(result: ArchiveResult, ms: number): void {
   metrics.addMetric(OUTCOME_METRICS[result.status], MetricUnit.Count, 1);
   metrics.addMetric("ArchiveRunDuration", MetricUnit.Milliseconds, ms);
+  if (result.status !== "archived" && result.status !== "continuing") return;
+  metrics.addMetric("Pages", MetricUnit.Count, result.stats.pages);
+  metrics.addMetric("Throttles", MetricUnit.Count, result.stats.throttles);
   if (result.status !== "archived") return;
+  // The chain's length: how many Lambda runs the broadcast took.
+  metrics.addMetric("Runs", MetricUnit.Count, result.stats.run);
+  metrics.addMetric("BytesWritten", MetricUnit.Bytes, result.stats.bytes);
   const { records, messages, events, deleted, duplicates, skipped } = result.counts;
   metrics.addMetric("Records", MetricUnit.Count, records);
   metrics.addMetric("Messages", MetricUnit.Count, messages);
@@ -38,6 +57,17 @@ function recordMetrics(result: ArchiveResult, ms: number): void {
 
 function isSqsEvent(event: unknown): event is SQSEvent {
   return Array.isArray((event as SQSEvent | null)?.Records);
+}
+
+/** A queue message's archive request; a body that is not one is a ValidationError. */
+function queuedRequest(body: string): unknown {
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new ValidationError(`the archive queue message is not JSON: ${body.slice(0, 200)}`, {
+      cause: error,
+    });
+  }
 }
 
 /**
@@ -67,10 +97,37 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
     });
     return result;
   };
+  /**
+   * One queue message. One that can never succeed (not an archive request) goes to the dead-letter
+   * queue at once with its reason, as does one that failed on its last receive; one that failed
+   * for now is reported failed and hidden for a backoff delay, so SQS retries it later.
+   */
+  const record = async (message: SQSRecord, context: Context) => {
+    try {
+      return await archive(queuedRequest(message.body), context);
+    } catch (error) {
+      const { queue } = deps();
+      const receives = Number(message.attributes.ApproximateReceiveCount) || 1;
+      const reason = error instanceof Error ? error.message : String(error);
+      const permanent = error instanceof ArchiverError && error.permanent;
+      if (permanent || receives >= (await queue.maxReceiveCount())) {
+        const why = permanent ? reason : `failed on each of ${receives} receives; the last time: ${reason}`;
+        await queue.deadLetter(message.body, why);
+        logger.error("archive request dead-lettered", { reason: why, body: message.body.slice(0, 1000) });
+        return { deadLettered: why };
+      }
+      const seconds = RETRY_AFTER_SECONDS[Math.min(receives, RETRY_AFTER_SECONDS.length) - 1] ?? 60;
+      await queue.retryAfter(message.receiptHandle, seconds).catch((visibilityError: unknown) => {
+        logger.warn("the retry could not be delayed; SQS retries at the queue's visibility timeout", {
+          error: visibilityError as Error,
+        });
+      });
+      throw error;
+    }
+  };
   return lambda(async (event: unknown, context: Context) => {
     if (!isSqsEvent(event)) return archive(event, context);
-    const record = async (message: SQSRecord) => archive(JSON.parse(message.body), context);
-    return processPartialResponse(event, record, processor, {
+    return processPartialResponse(event, (message: SQSRecord) => record(message, context), processor, {
       context,
       throwOnFullBatchFailure: false,
       // One broadcast at a time: archives are memory-heavy, and copies of a message would race for the claim.

@@ -111,6 +111,8 @@ export interface SessionsStore {
     owner: string,
     due: number | null | undefined,
   ): Promise<void>;
+  /** Gives a claim back unused (the write failed), so a retry need not wait for it to expire; a no-op if `owner` no longer holds it. */
+  releaseClaim(key: BroadcastKey, owner: string): Promise<void>;
   /** Records a failed attempt, keeping what the item says of a replay archived before; the sweep no longer looks at it. */
   failArchive(key: BroadcastKey, reason: string, at: string): Promise<void>;
   /**

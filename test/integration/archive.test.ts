@@ -430,8 +430,12 @@ describe("archiving broadcasts through the real handlers and the archive queue (
         ["Records", "Count", 3],
         ["Messages", "Count", 2],
         ["Events", "Count", 1],
+        ["Throttles", "Count", 0],
+        ["Runs", "Count", 1],
       ]),
     );
+    const calls = [...recorded.mock.calls];
+    const metric = (name: string) => calls.find(([n]) => n === name)?.[2];
     recorded.mockRestore();
     expect(queued.map((m) => JSON.parse(m.Body ?? ""))).toContainEqual({
       channelArn: b.channelArn,
@@ -441,6 +445,8 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     const key = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;
     const stored = await getReplayObject(s3, env.ARCHIVE_BUCKET ?? "", key);
     expect(stored.contentEncoding).toBe("gzip");
+    expect(metric("BytesWritten")).toBe(stored.stored.length);
+    expect(metric("Pages")).toBeGreaterThanOrEqual(1);
     expect(stored.text).toBe(
       await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
         window: { start: START, end: END },
@@ -481,7 +487,28 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect(await objectExists(s3, env.ARCHIVE_BUCKET ?? "", key)).toBe(false);
   });
 
-  it("reports malformed queue messages as batch item failures while the other message of the batch is archived", async () => {
+  /** Receives (and deletes) every message of the archive dead-letter queue, with its `reason`. */
+  async function deadLetters(): Promise<{ body: string; reason: string | undefined }[]> {
+    const found: { body: string; reason: string | undefined }[] = [];
+    for (;;) {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: env.ARCHIVE_DLQ_URL,
+          MaxNumberOfMessages: 10,
+          MessageAttributeNames: ["All"],
+        }),
+      );
+      if (Messages.length === 0) return found;
+      for (const m of Messages) {
+        found.push({ body: m.Body ?? "", reason: m.MessageAttributes?.reason?.StringValue });
+        await sqs.send(
+          new DeleteMessageCommand({ QueueUrl: env.ARCHIVE_DLQ_URL, ReceiptHandle: m.ReceiptHandle }),
+        );
+      }
+    }
+  }
+
+  it("sends malformed queue messages to the dead-letter queue at once with the reason, and archives the other message of the batch", async () => {
     // Prepare
     const b = broadcast("Batch");
     const e = eventsOf(b);
@@ -489,23 +516,85 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [chatMessage("m1", START + MINUTE)]);
     await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
     const [good, ...others] = await receiveAll({ remove: true });
+    const wrongShape = JSON.stringify({ streamId: b.streamId });
     const batch = [
       { messageId: "not-json", body: "{recordingSessionId: oops" },
       { messageId: good?.MessageId ?? "good", body: good?.Body ?? "" },
-      { messageId: "wrong-shape", body: JSON.stringify({ streamId: b.streamId }) },
+      { messageId: "wrong-shape", body: wrongShape },
     ];
 
     // Act
     const response = (await archive(sqsEvent(batch), lambdaContext("archive"))) as SQSBatchResponse;
 
-    // Assess
+    // Assess: no retries for what can never succeed (SQS would deliver it 5 times, 90 minutes apart)
     expect(others).toEqual([]);
-    expect(response.batchItemFailures).toEqual([
-      { itemIdentifier: "not-json" },
-      { itemIdentifier: "wrong-shape" },
-    ]);
+    expect(response.batchItemFailures).toEqual([]);
     const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.json.messages.map((m) => m.id)).toEqual(["m1"]);
+    const dead = await deadLetters();
+    expect(dead).toEqual([
+      {
+        body: "{recordingSessionId: oops",
+        reason: "the archive queue message is not JSON: {recordingSessionId: oops",
+      },
+      { body: wrongShape, reason: expect.stringMatching(/^archive needs \{"channelArn"/) },
+    ]);
+  });
+
+  it("retries a broadcast that failed for now after a backoff delay, and dead-letters it with the reason on its last receive", async () => {
+    // Prepare: the recording's bucket does not exist, so writing the replay fails (NoSuchBucket), not for good
+    const b = broadcast("Later");
+    const lost = { ...eventsOf(b) };
+    const recording = {
+      sessionId: b.sessionId,
+      streamIds: [b.streamId],
+      prefix: b.prefix,
+      channelArn: b.channelArn,
+    };
+    await table.putLink(b.channelArn, b.roomArn);
+    await deliver(
+      lost.streamStart,
+      recordingStateEvent("Recording Start", {
+        ...recording,
+        bucket: "no-such-bucket",
+        time: iso(RECORDING_START),
+      }),
+      lost.streamEnd,
+      recordingStateEvent("Recording End", {
+        ...recording,
+        bucket: "no-such-bucket",
+        time: iso(END + 10_000),
+        durationMs: DURATION_MS,
+      }),
+    );
+    const { Messages: [message] = [] } = await sqs.send(
+      // Visible again at once unless the handler hides it.
+      new ReceiveMessageCommand({ QueueUrl: env.ARCHIVE_QUEUE_URL, VisibilityTimeout: 0 }),
+    );
+    const received = {
+      messageId: message?.MessageId ?? "",
+      body: message?.Body ?? "",
+      receiptHandle: message?.ReceiptHandle,
+    };
+
+    // Act
+    const first = (await archive(sqsEvent([received]), lambdaContext("archive"))) as SQSBatchResponse;
+    const visibleAfterFirst = await receiveAll({ remove: false });
+    const last = (await archive(
+      sqsEvent([{ ...received, receiveCount: 5 }]),
+      lambdaContext("archive"),
+    )) as SQSBatchResponse;
+
+    // Assess: hidden for the first backoff step (a minute), not retried at the queue's 90 minutes or at once
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: received.messageId }]);
+    expect(visibleAfterFirst).toEqual([]);
+    expect(last.batchItemFailures).toEqual([]);
+    const dead = await deadLetters();
+    expect(dead).toEqual([
+      { body: received.body, reason: expect.stringContaining("failed on each of 5 receives") },
+    ]);
+    expect(dead[0]?.reason).toMatch(/bucket/i);
+    await deleteMessage(message ?? {});
   });
 
   it("writes an empty replay, not a failure, for a room whose log group has no log stream yet (nobody chatted)", async () => {

@@ -190,6 +190,13 @@ describe("serverless package", () => {
     );
     expect(archive).not.toContain("dynamodb:PutItem");
     expect(archive).not.toContain("logs:FilterLogEvents");
+    // Requests that can never succeed go to the archive dead-letter queue itself, at once.
+    const deadLetters = grantsOf("archive").find(
+      (statement) =>
+        JSON.stringify(statement.Resource) ===
+        JSON.stringify({ "Fn::GetAtt": ["ArchiveDeadLetterQueue", "Arn"] }),
+    );
+    expect(deadLetters?.Action).toEqual(["sqs:GetQueueUrl", "sqs:SendMessage"]);
     const sweep = grantsOf("sweep");
     expect(actionsOf(sweep).filter((action) => /^(s3|logs:Get|ivs)/.test(action))).toEqual([]);
     expect(sweep.find((statement) => statement.Action === "dynamodb:Query")?.Resource).toEqual({

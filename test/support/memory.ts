@@ -153,6 +153,10 @@ export class MemorySessionsStore implements SessionsStore {
     if (due !== undefined) await this.setDue(key, due);
   }
 
+  async releaseClaim(key: BroadcastKey, owner: string): Promise<void> {
+    if (this.claims.get(this.name(key))?.owner === owner) this.claims.delete(this.name(key));
+  }
+
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
     const before = this.item(key)?.archive;
     await this.saveArchive(key, { ...before, status: "failed", reason, at });

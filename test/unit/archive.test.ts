@@ -175,7 +175,7 @@ class FakeChatLog implements ChatLog {
     if (answer === "stuck") {
       const index = positions.findIndex((slice) => !slice.done);
       const position = positions[index];
-      if (position !== undefined) yield { slice: index, seq: position.read, records: [], next: position };
+      if (position !== undefined) yield { slice: index, seq: position.read, records: [], next: position, retries: 0 };
       return;
     }
     for (let served = 0; ; served++) {
@@ -212,7 +212,8 @@ class FakeChatLog implements ChatLog {
       read,
       done: offset >= lines.length,
     };
-    return { slice: index, seq: position.read, records, next };
+    // Every page comes after one throttled attempt: the run's metrics count them.
+    return { slice: index, seq: position.read, records, next, retries: 1 };
   }
 
   private offsetOf(position: SlicePosition): number {
@@ -245,7 +246,7 @@ class FakeReplayWriter implements ReplayWriter {
     this.holds.push(until);
   }
 
-  async write(location: ReplayLocation, replay: Replay): Promise<void> {
+  async write(location: ReplayLocation, replay: Replay): Promise<number> {
     const hold = this.holds.shift();
     if (hold !== undefined) await hold;
     const chunks: Buffer[] = [];
@@ -257,6 +258,7 @@ class FakeReplayWriter implements ReplayWriter {
       }
     }
     this.written.push({ location, text: Buffer.concat(chunks).toString("utf8") });
+    return Buffer.concat(chunks).length;
   }
 
   get last(): string | undefined {
@@ -424,7 +426,17 @@ describe("archiveBroadcast reading the chat log", () => {
       counts: { records: 16, messages: 3, events: 2, deleted: 3, duplicates: 3, skipped: 1 },
       window: { start: iso(START), end: iso(END) },
       readUntil: iso(END + HOUR),
+      stats: {
+        run: 1,
+        pages: expect.any(Number),
+        throttles: expect.any(Number),
+        bytes: Buffer.byteLength(world.writer.written[0]?.text ?? ""),
+      },
     });
+    // The fake's every page came after one refused attempt.
+    const stats = result.status === "archived" ? result.stats : undefined;
+    expect(stats?.pages).toBeGreaterThan(0);
+    expect(stats?.throttles).toBe(stats?.pages);
     expect(world.writer.written.map((w) => w.location)).toEqual([location]);
     expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
     const replay = replayJson(world.writer.last);

@@ -477,6 +477,7 @@ describe("CloudWatchChatLog", () => {
 
       // Assess
       expect(idsOf(pages)).toEqual(["m1"]);
+      expect(pages.map((p) => p.retries)).toEqual([throttles, 0]);
       expect(sentTokens().filter((token) => token === undefined)).toHaveLength(throttles + 1);
       expect(cwl.calls()).toHaveLength(throttles + 2);
     });
@@ -633,7 +634,9 @@ describe("CloudWatchChatLog", () => {
       const pages = await read([slice({ read: 3 })]);
 
       // Assess
-      expect(pages).toEqual([{ slice: 0, seq: 3, records: [], next: slice({ read: 3, done: true }) }]);
+      expect(pages).toEqual([
+        { slice: 0, seq: 3, records: [], next: slice({ read: 3, done: true }), retries: 0 },
+      ]);
       expect(cwl.commandCalls(DescribeLogStreamsCommand)[0]?.args[0].input).toMatchObject({
         logGroupName: SOURCE.logGroupName,
         logStreamNamePrefix: SOURCE.logStreamName,
