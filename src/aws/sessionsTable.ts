@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   paginateQuery,
+  paginateScan,
   UpdateCommand,
   type UpdateCommandInput,
 } from "@aws-sdk/lib-dynamodb";
@@ -433,6 +434,49 @@ export class SessionsTable implements SessionsStore {
     });
   }
 
+  /**
+   * The broadcasts updated since a time, for operators (`status`, `redrive --failed`): recording
+   * sessions, and streams that are broadcasts of their own (no recording, or an archive of their
+   * own). A Scan: it reads the whole table, which is fine for a command run by hand, never for a function.
+   */
+  async *broadcasts(filter: BroadcastFilter): AsyncIterable<BroadcastStatus> {
+    const conditions = [
+      "#updatedAt >= :since",
+      "(#kind = :recording OR (#kind = :stream AND (attribute_not_exists(#recordingSessionId) OR attribute_exists(#archive))))",
+    ];
+    const values: Record<string, unknown> = {
+      ":since": filter.since,
+      ":recording": "recording",
+      ":stream": "stream",
+    };
+    if (filter.channelArn !== undefined) {
+      conditions.push("#channelArn = :channel");
+      values[":channel"] = filter.channelArn;
+    }
+    if (filter.failed) {
+      conditions.push("#archive.#status = :failed");
+      values[":failed"] = "failed";
+    }
+    const expression = conditions.join(" AND ");
+    const pages = paginateScan(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        FilterExpression: expression,
+        ExpressionAttributeNames: Object.fromEntries(
+          [...expression.matchAll(/#(\w+)/g)].map((match) => [match[0], match[1] ?? ""]),
+        ),
+        ExpressionAttributeValues: values,
+      },
+    );
+    for await (const page of pages) {
+      for (const item of page.Items ?? []) {
+        const status = toStatus(item);
+        if (status !== undefined) yield status;
+      }
+    }
+  }
+
   async *dueEntries(now: number): AsyncIterable<DueEntry> {
     const pages = paginateQuery(
       { client: this.client },
@@ -457,6 +501,46 @@ export class SessionsTable implements SessionsStore {
       }
     }
   }
+}
+
+/** One broadcast as `status` shows it: its item's times, archive state and pending sweep deadline. */
+export interface BroadcastStatus {
+  key: BroadcastKey;
+  channelArn?: string;
+  startAt?: string;
+  endAt?: string;
+  streamIds?: string[];
+  archive?: ArchiveState;
+  /** When the sweep looks at it next (ISO), if it has pending work. */
+  dueAt?: string;
+  updatedAt?: string;
+}
+
+/** Which broadcasts `broadcasts()` lists. */
+export interface BroadcastFilter {
+  /** Items updated at or after this time (ISO). */
+  since: string;
+  channelArn?: string;
+  failed?: boolean;
+}
+
+function toStatus(item: Record<string, unknown>): BroadcastStatus | undefined {
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+  const common = {
+    channelArn: text(item.channelArn),
+    startAt: text(item.startAt),
+    endAt: text(item.endAt),
+    archive: item.archive as ArchiveState | undefined,
+    dueAt: typeof item.dueAt === "number" ? new Date(item.dueAt * 1000).toISOString() : undefined,
+    updatedAt: text(item.updatedAt),
+  };
+  if (item.kind === "recording" && typeof item.sessionId === "string") {
+    return { key: { recordingSessionId: item.sessionId }, ...common, streamIds: toRecording(item).streamIds };
+  }
+  if (item.kind === "stream" && typeof item.streamId === "string" && common.channelArn !== undefined) {
+    return { key: { channelArn: common.channelArn, streamId: item.streamId }, ...common };
+  }
+  return undefined;
 }
 
 function itemKey(key: SweepTarget): Record<string, string> {

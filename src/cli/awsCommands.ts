@@ -9,6 +9,7 @@ import { ArchiverError, ValidationError } from "../errors";
 import { CHANNEL_ARN } from "../sessions/events";
 import type { ArchiveRequest } from "../sessions/model";
 import { archiveDeps } from "../wiring";
+import { operationsCommands } from "./operations";
 import { formatEnv, provision } from "./provision";
 import { start } from "./start";
 
@@ -93,6 +94,7 @@ export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
     await new SessionsTable(SESSIONS_TABLE, createAwsClients().documents).putLink(channelArn, roomArn);
     process.stdout.write(`linked ${channelArn} -> ${roomArn}\n`);
   },
+  ...operationsCommands(() => createAwsClients(), process.stdout),
   async provision(args) {
     parseArgs({ args, options: {} });
     const env = await provision({ endpoint: process.env.AWS_ENDPOINT_URL ?? "" });

@@ -21,6 +21,14 @@ Commands:
       CHAT_LOG_GROUP, CHAT_LOG_READ_TPS); prints the result as JSON. --max-run-seconds N runs it
       as a chain of runs of at most N seconds, each continuing from the last one's checkpoint, and
       says how many runs it took. --force replaces an archived replay even if it read more.
+  status [--channel-arn ARN] [--failed] [--since 14d|48h|ISO] [--limit 50] [--json]
+      The broadcasts updated since --since, newest first: window and archive state (archived
+      with counts and location, FAILED with the reason, pending with the sweep's next look).
+      Needs SESSIONS_TABLE. Reads the whole table (a Scan): fine by hand, not in a loop.
+  redrive (--failed [--since 14d] [--channel-arn ARN] | --channel-arn ARN --stream-id ID |
+           --recording-session-id ID) [--force]
+      Queue archives again: every failed broadcast (of the channel) updated since --since, or
+      one broadcast. Needs ARCHIVE_QUEUE_URL (and SESSIONS_TABLE for --failed).
   link --channel-arn ARN --room-arn ARN
       Store which IVS Chat room belongs to a channel (needs SESSIONS_TABLE).
   provision
@@ -50,6 +58,8 @@ const aws =
 const commands: Record<string, Command> = {
   archive: aws("archive"),
   link: aws("link"),
+  status: aws("status"),
+  redrive: aws("redrive"),
   provision: aws("provision"),
   async start(args) {
     // The handlers' log lines would drown the demo's progress lines (set before the logger loads).

@@ -1,0 +1,169 @@
+import type { Writable } from "node:stream";
+import { parseArgs } from "node:util";
+import { parseArchiveRequest } from "../archive/request";
+import { ArchiveQueue } from "../aws/archiveQueue";
+import type { AwsClients } from "../aws/clients";
+import { type BroadcastStatus, SessionsTable } from "../aws/sessionsTable";
+import { loadConfig } from "../config";
+import { ValidationError } from "../errors";
+import { parseInstant } from "../replay";
+import type { ArchiveRequest, BroadcastKey } from "../sessions/model";
+
+const DAY_MS = 24 * 3600 * 1000;
+const DEFAULT_SINCE = "14d";
+
+/** `--since`: an ISO time with a zone, or a span back from now such as `48h` or `7d`. */
+export function sinceOption(value: string, now: Date): string {
+  const span = /^(\d+)([hd])$/.exec(value);
+  if (span !== null) {
+    const ms = Number(span[1]) * (span[2] === "d" ? DAY_MS : DAY_MS / 24);
+    return new Date(now.getTime() - ms).toISOString();
+  }
+  const at = parseInstant(value);
+  if (at === undefined) {
+    throw new ValidationError(
+      `--since "${value}" is neither a span such as 48h or 7d nor an ISO 8601 time with a zone`,
+    );
+  }
+  return new Date(at.ms).toISOString();
+}
+
+function describeKey(key: BroadcastKey): string {
+  return "recordingSessionId" in key
+    ? `recording ${key.recordingSessionId}`
+    : `stream ${key.streamId} of ${key.channelArn}`;
+}
+
+/** One line of `status`: which broadcast, its window, its archive state. */
+export function statusLine(broadcast: BroadcastStatus): string {
+  const channel = broadcast.channelArn?.split("/").pop() ?? "?";
+  const what =
+    "recordingSessionId" in broadcast.key
+      ? `recording ${broadcast.key.recordingSessionId}`
+      : `stream ${broadcast.key.streamId}`;
+  const window = `${broadcast.startAt ?? "?"} .. ${broadcast.endAt ?? "(live or unknown)"}`;
+  const archive = broadcast.archive;
+  let state: string;
+  if (archive?.status === "archived") {
+    const counts = archive.counts;
+    const where =
+      archive.location === undefined ? "" : ` s3://${archive.location.bucket}/${archive.location.key}`;
+    const summary =
+      counts === undefined
+        ? ""
+        : ` ${counts.messages} messages, ${counts.events} events, ${counts.deleted} deleted, ${counts.skipped} skipped;`;
+    state = `archived ${archive.at}:${summary}${where}`;
+  } else if (archive?.status === "failed") {
+    state = `FAILED ${archive.at}: ${archive.reason ?? "no reason recorded"}`;
+  } else {
+    state = "pending";
+  }
+  if (broadcast.dueAt !== undefined) state += ` (sweep due ${broadcast.dueAt})`;
+  return `${what}  channel ${channel}  ${window}  ${state}`;
+}
+
+/** Newest first, by start (else by last update). */
+function newestFirst(a: BroadcastStatus, b: BroadcastStatus): number {
+  const at = (x: BroadcastStatus) => x.startAt ?? x.updatedAt ?? "";
+  return at(b).localeCompare(at(a));
+}
+
+/** The request that archives a broadcast again. */
+function requestOf(key: BroadcastKey, force: boolean): ArchiveRequest {
+  return force ? { ...key, force: true } : key;
+}
+
+/** `status` and `redrive` (SPEC section 6), over the sessions table and the archive queue. */
+export function operationsCommands(makeClients: () => AwsClients, out: Writable, now = () => new Date()) {
+  let made: AwsClients | undefined;
+  const clients = () => {
+    made ??= makeClients();
+    return made;
+  };
+  const table = () => new SessionsTable(loadConfig(["SESSIONS_TABLE"]).SESSIONS_TABLE, clients().documents);
+
+  return {
+    /** `status [--channel-arn ARN] [--failed] [--since 14d] [--limit 50] [--json]` */
+    async status(args: string[]): Promise<void> {
+      const { values } = parseArgs({
+        args,
+        options: {
+          "channel-arn": { type: "string" },
+          failed: { type: "boolean" },
+          since: { type: "string", default: DEFAULT_SINCE },
+          limit: { type: "string", default: "50" },
+          json: { type: "boolean" },
+        },
+      });
+      const limit = Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1) {
+        throw new ValidationError(`--limit "${values.limit}" is not a whole number of at least 1`);
+      }
+      const since = sinceOption(values.since, now());
+      const found: BroadcastStatus[] = [];
+      for await (const broadcast of table().broadcasts({
+        since,
+        channelArn: values["channel-arn"],
+        failed: values.failed,
+      })) {
+        found.push(broadcast);
+      }
+      const shown = found.sort(newestFirst).slice(0, limit);
+      for (const broadcast of shown) {
+        out.write(`${values.json ? JSON.stringify(broadcast) : statusLine(broadcast)}\n`);
+      }
+      if (!values.json) {
+        const which = values.failed ? "failed broadcasts" : "broadcasts";
+        const more =
+          found.length > shown.length ? ` (the newest ${shown.length} shown; --limit N for more)` : "";
+        out.write(`${found.length} ${which} updated since ${since}${more}\n`);
+      }
+    },
+
+    /** `redrive (--failed [--since 14d] [--channel-arn ARN] | --channel-arn ARN --stream-id ID | --recording-session-id ID) [--force]` */
+    async redrive(args: string[]): Promise<void> {
+      const { values } = parseArgs({
+        args,
+        options: {
+          failed: { type: "boolean" },
+          "channel-arn": { type: "string" },
+          "stream-id": { type: "string" },
+          "recording-session-id": { type: "string" },
+          since: { type: "string", default: DEFAULT_SINCE },
+          force: { type: "boolean" },
+        },
+      });
+      const force = values.force === true;
+      const one = values["recording-session-id"] !== undefined || values["stream-id"] !== undefined;
+      if ((values.failed === true) === one) {
+        throw new ValidationError(
+          "redrive needs --failed, or --channel-arn ARN --stream-id ID, or --recording-session-id ID",
+        );
+      }
+      const requests: ArchiveRequest[] = [];
+      if (one) {
+        const key =
+          values["recording-session-id"] !== undefined
+            ? { recordingSessionId: values["recording-session-id"] }
+            : { channelArn: values["channel-arn"], streamId: values["stream-id"] };
+        requests.push(parseArchiveRequest(requestOf(key as BroadcastKey, force)));
+      } else {
+        const since = sinceOption(values.since, now());
+        for await (const broadcast of table().broadcasts({
+          since,
+          channelArn: values["channel-arn"],
+          failed: true,
+        })) {
+          requests.push(requestOf(broadcast.key, force));
+        }
+      }
+      const { ARCHIVE_QUEUE_URL } = loadConfig(["ARCHIVE_QUEUE_URL"]);
+      const queue = new ArchiveQueue(ARCHIVE_QUEUE_URL, clients().sqs);
+      for (const request of requests) {
+        await queue.schedule(request, 0);
+        out.write(`queued ${describeKey(request)}${force ? " (force)" : ""}\n`);
+      }
+      out.write(`redrive: ${requests.length} archive(s) queued\n`);
+    },
+  };
+}

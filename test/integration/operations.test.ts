@@ -1,0 +1,208 @@
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
+import { provision } from "../../src/cli/provision";
+import { MOTO_ENV, type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { drainQueue } from "../support/queue";
+
+const run = promisify(execFile);
+const root = resolve(__dirname, "..", "..");
+
+const CHANNEL = "arn:aws:ivs:us-east-1:123456789012:channel/OpsCh1G2hij";
+const OTHER_CHANNEL = "arn:aws:ivs:us-east-1:123456789012:channel/OtherG2hij";
+const HOUR = 3600_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+describe("npm run cli -- status and redrive, on moto", () => {
+  let moto: Moto;
+  let env: NodeJS.ProcessEnv;
+  let sqs: SQSClient;
+  let table: SessionsTable;
+  const now = Date.now();
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    const provisioned = await provision({ endpoint: moto.endpoint, region: MOTO_ENV.AWS_REGION });
+    sqs = new SQSClient(motoClientConfig(moto.endpoint));
+    table = new SessionsTable(
+      provisioned.SESSIONS_TABLE ?? "",
+      createDocumentClient(new DynamoDBClient(motoClientConfig(moto.endpoint))),
+    );
+    env = { ...process.env, ...MOTO_ENV, ...provisioned, AWS_ENDPOINT_URL: moto.endpoint };
+
+    // An archived recording session, merging one stream
+    const recording = { channelArn: CHANNEL, sessionId: "OpsRec1", streamIds: ["st-OpsRecorded"] };
+    const window = { start: iso(now - 3 * HOUR), end: iso(now - 2 * HOUR) };
+    await table.recordStream({
+      kind: "streamStart",
+      channelArn: CHANNEL,
+      streamId: "st-OpsRecorded",
+      at: new Date(window.start),
+    });
+    await table.recordRecording({
+      kind: "recordingStart",
+      ...recording,
+      at: new Date(window.start),
+      bucket: "recs",
+      prefix: "ivs/v1/ops",
+    });
+    await table.recordRecording({
+      kind: "recordingEnd",
+      ...recording,
+      at: new Date(window.end),
+      durationMs: HOUR,
+    });
+    await table.attachStreams(CHANNEL, ["st-OpsRecorded"], "OpsRec1");
+    const claim = { owner: "run-1", readUntil: iso(now), expiresAt: iso(now + HOUR), force: false };
+    await table.claimArchive({ recordingSessionId: "OpsRec1" }, claim);
+    const counts = { records: 10, messages: 7, events: 1, deleted: 1, duplicates: 1, skipped: 0 };
+    const location = { bucket: "recs", key: "ivs/v1/ops/chat/replay.json" };
+    await table.completeArchive(
+      { recordingSessionId: "OpsRec1" },
+      { status: "archived", at: iso(now - HOUR), location, window, counts, readUntil: iso(now) },
+      "run-1",
+      null,
+    );
+    // A stream never recorded whose archive failed, and one still live on another channel
+    await table.recordStream({
+      kind: "streamStart",
+      channelArn: CHANNEL,
+      streamId: "st-OpsFailed",
+      at: new Date(now - HOUR),
+    });
+    await table.recordStream({
+      kind: "streamEnd",
+      channelArn: CHANNEL,
+      streamId: "st-OpsFailed",
+      at: new Date(now - HOUR / 2),
+    });
+    await table.failArchive(
+      { channelArn: CHANNEL, streamId: "st-OpsFailed" },
+      "no chat room for channel OpsCh1G2hij",
+      iso(now),
+    );
+    await table.recordStream({
+      kind: "streamStart",
+      channelArn: OTHER_CHANNEL,
+      streamId: "st-OpsLive",
+      at: new Date(now - 60_000),
+    });
+    // As tracking leaves a live stream: due for the sweep 48 hours after its start
+    await table.setDue({ streamId: "st-OpsLive" }, Math.floor((now + 48 * HOUR) / 1000));
+    await table.putLink(CHANNEL, "arn:aws:ivschat:us-east-1:123456789012:room/OpsRoom");
+  }, 120_000);
+
+  afterAll(async () => {
+    sqs?.destroy();
+    await moto?.stop();
+  });
+
+  beforeEach(async () => {
+    await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "");
+  });
+
+  /** Runs the command as the README does; resolves to its exit code and output. */
+  async function cli(...args: string[]) {
+    try {
+      const { stdout, stderr } = await run("npm", ["run", "--silent", "cli", "--", ...args], {
+        cwd: root,
+        env,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  }
+
+  it("shows the recent broadcasts newest first: pending, failed with the reason, archived with counts and location", async () => {
+    // Act
+    const shown = await cli("status");
+
+    // Assess: streams merged into a recording are shown as the recording
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.trim().split("\n");
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(
+      /^stream st-OpsLive {2}channel OtherG2hij .* \.\. \(live or unknown\) {2}pending \(sweep due /,
+    );
+    expect(lines[1]).toMatch(/^stream st-OpsFailed .* FAILED .*: no chat room for channel OpsCh1G2hij$/);
+    expect(lines[2]).toContain("recording OpsRec1  channel OpsCh1G2hij");
+    expect(lines[2]).toContain("archived");
+    expect(lines[2]).toContain(
+      "7 messages, 1 events, 1 deleted, 0 skipped; s3://recs/ivs/v1/ops/chat/replay.json",
+    );
+    expect(lines[3]).toMatch(/^3 broadcasts updated since \d{4}-/);
+  });
+
+  it("filters by channel and by failure, as lines or JSON", async () => {
+    // Act
+    const failed = await cli("status", "--failed", "--json");
+    const channel = await cli("status", "--channel-arn", OTHER_CHANNEL);
+    const none = await cli(
+      "status",
+      "--since",
+      "2000-01-01T00:00:00Z",
+      "--channel-arn",
+      "arn:aws:ivs:us-east-1:123456789012:channel/Nobody",
+    );
+
+    // Assess
+    expect(
+      failed.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line)),
+    ).toEqual([
+      expect.objectContaining({
+        key: { channelArn: CHANNEL, streamId: "st-OpsFailed" },
+        archive: expect.objectContaining({
+          status: "failed",
+          reason: "no chat room for channel OpsCh1G2hij",
+        }),
+      }),
+    ]);
+    expect(channel.stdout).toContain("st-OpsLive");
+    expect(channel.stdout).not.toContain("OpsRec1");
+    expect(none.stdout.trim()).toBe("0 broadcasts updated since 2000-01-01T00:00:00.000Z");
+  });
+
+  it("queues every failed broadcast again, or the one named, with force when asked", async () => {
+    // Act
+    const failed = await cli("redrive", "--failed");
+    const queuedFailed = await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "");
+    const one = await cli("redrive", "--recording-session-id", "OpsRec1", "--force");
+    const queuedOne = await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "");
+
+    // Assess
+    expect(failed.code).toBe(0);
+    expect(failed.stdout).toBe(`queued stream st-OpsFailed of ${CHANNEL}\nredrive: 1 archive(s) queued\n`);
+    expect(queuedFailed).toEqual([
+      { channelArn: CHANNEL, streamId: "st-OpsFailed" },
+    ]);
+    expect(one.stdout).toContain("queued recording OpsRec1 (force)");
+    expect(queuedOne).toEqual([
+      { recordingSessionId: "OpsRec1", force: true },
+    ]);
+  });
+
+  it("answers a command without a broadcast, or with a bad --since, with one line and exit 2", async () => {
+    // Act
+    const bare = await cli("redrive");
+    const since = await cli("status", "--since", "yesterday");
+
+    // Assess
+    expect(bare.code).toBe(2);
+    expect(bare.stderr.trim()).toBe(
+      "redrive: redrive needs --failed, or --channel-arn ARN --stream-id ID, or --recording-session-id ID",
+    );
+    expect(since.code).toBe(2);
+    expect(since.stderr.trim().split("\n")).toHaveLength(1);
+    expect(since.stderr).toContain('--since "yesterday"');
+    expect(await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "")).toEqual([]);
+  });
+});
