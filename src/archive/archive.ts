@@ -188,7 +188,14 @@ export function planSlices(start: number, end: number, readTps: number): SlicePo
 
 type ReadOutcome =
   | { status: "continuing"; request: ArchiveRequest; records: number; stats: RunStats }
-  | { status: "read"; engine: ReplayEngine; chain: string; owner: string; readUntil: number; stats: RunStats };
+  | {
+      status: "read";
+      engine: ReplayEngine;
+      chain: string;
+      owner: string;
+      readUntil: number;
+      stats: RunStats;
+    };
 
 /** One run of reading: from the chain's checkpoint (if it can be used) until the log is read or time runs low. */
 async function readRun(

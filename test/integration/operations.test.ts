@@ -181,13 +181,9 @@ describe("npm run cli -- status and redrive, on moto", () => {
     // Assess
     expect(failed.code).toBe(0);
     expect(failed.stdout).toBe(`queued stream st-OpsFailed of ${CHANNEL}\nredrive: 1 archive(s) queued\n`);
-    expect(queuedFailed).toEqual([
-      { channelArn: CHANNEL, streamId: "st-OpsFailed" },
-    ]);
+    expect(queuedFailed).toEqual([{ channelArn: CHANNEL, streamId: "st-OpsFailed" }]);
     expect(one.stdout).toContain("queued recording OpsRec1 (force)");
-    expect(queuedOne).toEqual([
-      { recordingSessionId: "OpsRec1", force: true },
-    ]);
+    expect(queuedOne).toEqual([{ recordingSessionId: "OpsRec1", force: true }]);
   });
 
   it("answers a command without a broadcast, or with a bad --since, with one line and exit 2", async () => {

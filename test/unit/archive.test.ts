@@ -175,7 +175,8 @@ class FakeChatLog implements ChatLog {
     if (answer === "stuck") {
       const index = positions.findIndex((slice) => !slice.done);
       const position = positions[index];
-      if (position !== undefined) yield { slice: index, seq: position.read, records: [], next: position, retries: 0 };
+      if (position !== undefined)
+        yield { slice: index, seq: position.read, records: [], next: position, retries: 0 };
       return;
     }
     for (let served = 0; ; served++) {
