@@ -1,4 +1,6 @@
-import { resolve } from "node:path";
+import { execFile } from "node:child_process";
+import { dirname, resolve } from "node:path";
+import { promisify } from "node:util";
 import {
   CloudFormationClient,
   CreateStackCommand,
@@ -8,7 +10,23 @@ import {
 } from "@aws-sdk/client-cloudformation";
 import { DynamoDBClient, UpdateTimeToLiveCommand } from "@aws-sdk/client-dynamodb";
 import { ConfigError } from "../errors";
-import { type CfnResource, readServerlessConfig } from "./serverless-config";
+
+/** One resource of `resources.Resources`, with Serverless variables resolved and intrinsics kept. */
+interface CfnResource {
+  Type: string;
+  Properties: Record<string, unknown>;
+}
+
+/** What provisioning takes from the framework's resolved configuration. */
+interface ServerlessConfig {
+  service: string;
+  stage: string;
+  region: string;
+  /** `resources`: the template's Parameters, Conditions and Resources (functions are left to `deploy`). */
+  template: { Parameters?: object; Conditions?: object; Resources: Record<string, CfnResource> };
+  /** provider.environment merged with every function's environment, in declaration order. */
+  environment: Record<string, unknown>;
+}
 
 /** Where to provision and which serverless.yml to read. */
 export interface ProvisionOptions {
@@ -19,6 +37,47 @@ export interface ProvisionOptions {
 }
 
 const DEFAULT_FILE = resolve(__dirname, "..", "..", "serverless.yml");
+const run = promisify(execFile);
+
+/**
+ * serverless.yml as the framework itself resolves it (`serverless print`): variables, parameters
+ * and stage filled in by osls, so provisioning never re-implements its grammar.
+ */
+async function printServerlessConfig(options: ProvisionOptions): Promise<ServerlessConfig> {
+  const file = options.file ?? DEFAULT_FILE;
+  const args = [require.resolve("osls/bin/serverless.js"), "print", "--format", "json", "--config", file];
+  if (options.stage !== undefined) args.push("--stage", options.stage);
+  if (options.region !== undefined) args.push("--region", options.region);
+  let printed: string;
+  try {
+    ({ stdout: printed } = await run(process.execPath, args, { cwd: dirname(file), maxBuffer: 64 << 20 }));
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
+    const why = stderr.split("\n").find((line) => /error/i.test(line)) ?? stderr.split("\n")[0] ?? "";
+    throw new ConfigError(`serverless print failed on ${file}: ${why || (error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const config = JSON.parse(printed) as {
+    service: string | { name: string };
+    provider: { stage: string; region: string; environment?: Record<string, unknown> };
+    functions?: Record<string, { environment?: Record<string, unknown> }>;
+    resources?: ServerlessConfig["template"];
+  };
+  const environment = { ...config.provider.environment };
+  for (const fn of Object.values(config.functions ?? {})) Object.assign(environment, fn.environment);
+  return {
+    service: typeof config.service === "string" ? config.service : config.service.name,
+    stage: config.provider.stage,
+    region: config.provider.region,
+    template: {
+      Parameters: config.resources?.Parameters,
+      Conditions: config.resources?.Conditions,
+      Resources: config.resources?.Resources ?? {},
+    },
+    environment,
+  };
+}
 
 function clientConfig(endpoint: string, region: string) {
   // A local AWS accepts any key; the dummy one spares a workstation without AWS credentials.
@@ -88,7 +147,7 @@ export async function provision(options: ProvisionOptions): Promise<Record<strin
   if (/\.amazonaws\.com(\.cn)?(:\d+)?\/?$/i.test(endpoint)) {
     throw new ConfigError(`provision refuses ${endpoint}: deploy to AWS with \`serverless deploy\``);
   }
-  const config = await readServerlessConfig(options.file ?? DEFAULT_FILE, options);
+  const config = await printServerlessConfig(options);
   const region = options.region ?? process.env.AWS_REGION ?? config.region;
   const stackName = `${config.service}-${config.stage}`;
   const cloudFormation = new CloudFormationClient(clientConfig(endpoint, region));
@@ -98,7 +157,7 @@ export async function provision(options: ProvisionOptions): Promise<Record<strin
       await cloudFormation.send(
         new CreateStackCommand({
           StackName: stackName,
-          TemplateBody: JSON.stringify({ Resources: config.resources }),
+          TemplateBody: JSON.stringify(config.template),
         }),
       );
       await waitUntilStackCreateComplete(
@@ -119,7 +178,7 @@ export async function provision(options: ProvisionOptions): Promise<Record<strin
   } finally {
     cloudFormation.destroy();
   }
-  await enableTimeToLive(config.resources, physicalIds, clientConfig(endpoint, region));
+  await enableTimeToLive(config.template.Resources, physicalIds, clientConfig(endpoint, region));
 
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(config.environment)) {
