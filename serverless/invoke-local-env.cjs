@@ -9,7 +9,12 @@
  * the resource. For `invoke local` only, this plugin puts the shell's value in place of the
  * configured one for every variable the shell sets; `--env KEY=value` still wins over both.
  * Deployments are untouched: there the parameters decide.
+ *
+ * RECORDING_BUCKETS guards a deployed stack (its IAM grants name those buckets); locally there is
+ * no such grant, so unless the shell sets it, `invoke local` accepts recordings in any bucket.
  */
+const DEPLOYED_ONLY = ["RECORDING_BUCKETS"];
+
 class InvokeLocalEnvironment {
   constructor(serverless, options) {
     this.serverless = serverless;
@@ -29,6 +34,7 @@ class InvokeLocalEnvironment {
       if (environment === undefined || environment === null) continue;
       for (const name of Object.keys(environment)) {
         if (this.shell[name] !== undefined) environment[name] = this.shell[name];
+        else if (DEPLOYED_ONLY.includes(name)) delete environment[name];
       }
     }
   }

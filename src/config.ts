@@ -18,6 +18,16 @@ const schema = z.object({
     .min(1)
     .max(24 * 60)
     .default(15),
+  // The recording buckets the stack may write replays into; events naming another are refused. Unset: any.
+  RECORDING_BUCKETS: z
+    .string()
+    .optional()
+    .transform((value) =>
+      (value ?? "")
+        .split(",")
+        .map((bucket) => bucket.trim())
+        .filter((bucket) => bucket !== ""),
+    ),
   CHAT_LOG_GROUP: z
     .string()
     .trim()

@@ -17,7 +17,13 @@ export function trackingDeps(
   clients: AwsClients = createAwsClients(env),
 ) {
   const config = loadConfig(
-    ["SESSIONS_TABLE", "ARCHIVE_QUEUE_URL", "SETTLE_SECONDS", "RECORDING_END_GRACE_MINUTES"],
+    [
+      "SESSIONS_TABLE",
+      "ARCHIVE_QUEUE_URL",
+      "SETTLE_SECONDS",
+      "RECORDING_END_GRACE_MINUTES",
+      "RECORDING_BUCKETS",
+    ],
     env,
   );
   return {
@@ -25,6 +31,7 @@ export function trackingDeps(
     scheduler: new ArchiveQueue(config.ARCHIVE_QUEUE_URL, clients.sqs),
     settleSeconds: config.SETTLE_SECONDS,
     recordingEndGraceMinutes: config.RECORDING_END_GRACE_MINUTES,
+    recordingBuckets: config.RECORDING_BUCKETS,
     now: () => new Date(),
   };
 }
@@ -49,7 +56,14 @@ export function archiveDeps(
   clients: AwsClients = createAwsClients(env),
 ): Omit<ArchiveDeps, "remainingMs"> {
   const config = loadConfig(
-    ["SESSIONS_TABLE", "ARCHIVE_BUCKET", "CHAT_LOG_GROUP", "CHAT_LOG_READ_TPS", "SETTLE_SECONDS"],
+    [
+      "SESSIONS_TABLE",
+      "ARCHIVE_BUCKET",
+      "CHAT_LOG_GROUP",
+      "CHAT_LOG_READ_TPS",
+      "SETTLE_SECONDS",
+      "RECORDING_BUCKETS",
+    ],
     env,
   );
   const replays = new ReplayStore(clients.s3);
@@ -65,6 +79,7 @@ export function archiveDeps(
     logGroupOverride: config.CHAT_LOG_GROUP,
     readTps: config.CHAT_LOG_READ_TPS,
     settleSeconds: config.SETTLE_SECONDS,
+    recordingBuckets: config.RECORDING_BUCKETS,
     now: () => new Date(),
     newChainId: () => randomUUID(),
   };

@@ -8,6 +8,7 @@ import {
   type SessionsStore,
 } from "../sessions/model";
 import { dueAfterArchive } from "../sessions/sweep";
+import { refuseForeignBucket } from "../sessions/track";
 import {
   type Broadcast,
   instant,
@@ -56,6 +57,8 @@ export interface ArchiveDeps {
   readTps: number;
   /** SETTLE_SECONDS: how long after the deletions grace the sweep queues the final pass. */
   settleSeconds: number;
+  /** RECORDING_BUCKETS: where replays may be written next to recordings; empty or absent, any. */
+  recordingBuckets?: readonly string[];
   now(): Date;
   /** Milliseconds left in this run; the archive checkpoints and stops when they run low. */
   remainingMs?(): number;
@@ -147,6 +150,7 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
     );
   }
   const recording = recordingRef(broadcast);
+  refuseForeignBucket(recording?.bucket, deps.recordingBuckets);
   const recordingStart = recording === null ? undefined : await deps.recordings.startedAt(recording);
   const chat = await resolveChat(
     {

@@ -183,7 +183,8 @@ export async function provision(options: ProvisionOptions): Promise<Record<strin
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(config.environment)) {
     // NODE_OPTIONS tunes the Lambda runtime; exported, it would change every node process of the shell.
-    if (key === "NODE_OPTIONS") continue;
+    // RECORDING_BUCKETS guards a deployed stack's IAM grants; a local AWS takes recordings in any bucket.
+    if (key === "NODE_OPTIONS" || key === "RECORDING_BUCKETS") continue;
     const ref = (value as { Ref?: unknown } | null)?.Ref;
     const resolved = typeof ref === "string" ? physicalIds.get(ref) : value;
     if (typeof resolved === "object" || resolved === undefined) {

@@ -1,3 +1,4 @@
+import { ValidationError } from "../errors";
 import type { RecordingFact, StreamFact } from "./events";
 import {
   type ArchiveRequest,
@@ -44,10 +45,24 @@ export interface TrackingDeps {
   settleSeconds: number;
   /** RECORDING_END_GRACE_MINUTES: how long after its streams end a recording may wait for Recording End before the sweep queues it. */
   recordingEndGraceMinutes: number;
+  /** RECORDING_BUCKETS: the recording buckets the stack is configured for; empty or absent, any. */
+  recordingBuckets?: readonly string[];
   now(): Date;
 }
 
 const epochSeconds = (ms: number) => Math.floor(ms / 1000);
+
+/** A recording in a bucket the stack is not configured for is refused (SPEC section 8): nothing is written there. */
+export function refuseForeignBucket(
+  bucket: string | undefined,
+  allowed: readonly string[] | undefined,
+): void {
+  if (bucket === undefined || allowed === undefined || allowed.length === 0 || allowed.includes(bucket))
+    return;
+  throw new ValidationError(
+    `recording bucket ${bucket} is not one this stack is configured for (RECORDING_BUCKETS: ${allowed.join(", ")})`,
+  );
+}
 
 async function schedule(request: ArchiveRequest, deps: TrackingDeps): Promise<TrackOutcome> {
   await deps.scheduler.schedule(request, deps.settleSeconds);
@@ -103,6 +118,7 @@ function graceSeconds(deps: TrackingDeps): number {
  * later Recording Start of a finished session moves its offset base, so it is archived again.
  */
 export async function trackRecording(fact: RecordingFact, deps: TrackingDeps): Promise<TrackOutcome> {
+  refuseForeignBucket(fact.bucket, deps.recordingBuckets);
   const { recording, changed } = await deps.store.recordRecording(fact);
   if (fact.streamIds.length > 0)
     await deps.store.attachStreams(fact.channelArn, fact.streamIds, fact.sessionId);

@@ -261,3 +261,52 @@ describe("serverless package", () => {
     });
   });
 });
+
+describe("serverless print with several recording buckets", () => {
+  /** The configuration osls resolves for a stage with these parameters (no packaging: print writes nothing). */
+  async function printWith(...params: string[]) {
+    const args = ["print", "--format", "json", ...params.flatMap((param) => ["--param", param])];
+    return run(join(root, "node_modules", ".bin", "serverless"), args, { cwd: root }).then(
+      ({ stdout }) => ({ code: 0, config: JSON.parse(stdout), output: "" }),
+      (error: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: error.code,
+        config: undefined,
+        output: `${error.stdout ?? ""}${error.stderr ?? ""}`,
+      }),
+    );
+  }
+
+  it("grants the archive each bucket's chat/ and events/ only, and tells the functions which buckets they are", async () => {
+    const { config } = await printWith("recordingBuckets=ivs-recordings-us, ivs-recordings-eu");
+    const role = config.resources.Resources.ArchiveRole as Resource;
+    const s3 = statementsOf(role).filter((statement) =>
+      [statement.Action].flat().some((a) => a.startsWith("s3:")),
+    );
+    const sub = (arn: string) => ({ "Fn::Sub": arn });
+
+    expect(s3.find((statement) => [statement.Action].flat().includes("s3:PutObject"))?.Resource).toEqual([
+      // biome-ignore-start lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub strings, not JS templates
+      sub("arn:${AWS::Partition}:s3:::ivs-recordings-us/*/chat/*"),
+      sub("arn:${AWS::Partition}:s3:::ivs-recordings-eu/*/chat/*"),
+      sub("${ArchiveBucket.Arn}/chat-replays/*"),
+    ]);
+    expect(s3.find((statement) => statement.Action === "s3:GetObject")?.Resource).toEqual([
+      sub("arn:${AWS::Partition}:s3:::ivs-recordings-us/*/events/*"),
+      sub("arn:${AWS::Partition}:s3:::ivs-recordings-eu/*/events/*"),
+      // biome-ignore-end lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub strings
+    ]);
+    for (const fn of ["recordingState", "archive"]) {
+      expect(config.functions[fn].environment).toEqual({
+        RECORDING_BUCKETS: "ivs-recordings-us, ivs-recordings-eu",
+      });
+    }
+  }, 60_000);
+
+  it("refuses a list that is not bucket names, naming the parameter", async () => {
+    const printed = await printWith("recordingBuckets=Not_A_Bucket");
+
+    expect(printed.code).not.toBe(0);
+    expect(printed.output).toContain("recordingBuckets must list S3 bucket names separated by commas");
+    expect(printed.output).toContain("not a bucket name: Not_A_Bucket");
+  }, 60_000);
+});

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ArchiveQueue } from "../../src/aws/archiveQueue";
 import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
+import { ValidationError } from "../../src/errors";
 import { parseRecordingStateEvent, parseStreamStateEvent } from "../../src/sessions/events";
 import { broadcastTimes, isRecorded } from "../../src/sessions/model";
 import { trackRecording, trackStream } from "../../src/sessions/track";
@@ -404,6 +405,44 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
       await deliver(structuredClone(end));
 
       expect(await drain()).toEqual([{ recordingSessionId: sessionId }]);
+    });
+  });
+
+  describe("a recording in a bucket the stack is not configured for", () => {
+    it("is refused with the reason, and nothing of it is stored or queued", async () => {
+      const sessionId = "foreignS97iyfoQa";
+      const recording = { sessionId, streamIds: ["st-ForeignAbcdefghijklmno"], prefix: prefixOf(sessionId) };
+      const configured = { ...deps, recordingBuckets: [BUCKET, "ivs-recordings-eu"] };
+
+      const refused = await deliver(
+        recordingStateEvent("Recording End", {
+          ...recording,
+          bucket: "someone-elses-bucket",
+          time: "2024-01-05T15:30:10Z",
+          durationMs: HOUR_MS,
+        }),
+        configured,
+      ).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      const accepted = await deliver(
+        recordingStateEvent("Recording Start", {
+          ...recording,
+          bucket: "ivs-recordings-eu",
+          time: "2024-01-05T14:30:01Z",
+        }),
+        configured,
+      );
+
+      expect(refused).toBeInstanceOf(ValidationError);
+      expect((refused as Error).message).toBe(
+        "recording bucket someone-elses-bucket is not one this stack is configured for (RECORDING_BUCKETS: ivs-recordings-example, ivs-recordings-eu)",
+      );
+      expect(accepted).toMatchObject({ changed: true });
+      expect(await table.getRecording(sessionId)).toMatchObject({ bucket: "ivs-recordings-eu" });
+      expect((await table.getRecording(sessionId))?.endAt).toBeUndefined();
+      expect(await drain()).toEqual([]);
     });
   });
 });

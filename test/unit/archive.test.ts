@@ -652,6 +652,29 @@ describe("archiveBroadcast for a broadcast it cannot archive", () => {
   });
 });
 
+describe("archiveBroadcast of a recording in a bucket the stack is not configured for", () => {
+  it("fails at once with the reason, reading and writing nothing", async () => {
+    // Prepare
+    const world = new World();
+    const chatLog = new FakeChatLog();
+
+    // Act
+    const result = await archiveBroadcast(
+      BY_STREAM,
+      world.deps(chatLog, { recordingBuckets: ["other-recordings"] }),
+    );
+
+    // Assess
+    expect(result).toEqual({
+      status: "failed",
+      reason: `recording bucket ${BUCKET} is not one this stack is configured for (RECORDING_BUCKETS: other-recordings)`,
+    });
+    expect(world.store.archives.map((a) => a.state.status)).toEqual(["failed"]);
+    expect(world.writer.written).toEqual([]);
+    expect(chatLog.reads).toEqual([]);
+  });
+});
+
 describe("archiveBroadcast given a checkpoint it must not trust", () => {
   interface Attack {
     name: string;
