@@ -57,20 +57,15 @@ async function findBroadcast(request: BroadcastKey, store: SessionsStore): Promi
         `recording session ${request.recordingSessionId} is not in the sessions table`,
       );
     }
-    const streams = await store.getStreams(recording.streamIds);
+    const streams = await store.getStreams(recording.channelArn, recording.streamIds);
     return recordedBroadcast(recording, streams);
   }
-  const stream = await store.getStream(request.streamId);
-  if (stream !== undefined && stream.channelArn !== request.channelArn) {
-    throw new ValidationError(
-      `stream ${request.streamId} belongs to ${stream.channelArn}, not ${request.channelArn}`,
-    );
-  }
+  const stream = await store.getStream(request.channelArn, request.streamId);
   const sessionId = stream?.recordingSessionId;
   const recording = sessionId === undefined ? undefined : await store.getRecording(sessionId);
   if (isRecorded(recording)) {
     const ids = [...new Set([...recording.streamIds, request.streamId])];
-    const streams = await store.getStreams(ids);
+    const streams = await store.getStreams(request.channelArn, ids);
     return recordedBroadcast(recording, streams);
   }
   // A stream never seen may still be archived from IVS's own stream session times.

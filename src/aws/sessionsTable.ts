@@ -27,7 +27,8 @@ import type {
 // Broadcast items expire (TTL attribute expiresAt) this long after their last event; links never do.
 const RETENTION_SECONDS = 400 * 24 * 3600;
 
-const streamKey = (streamId: string) => ({ pk: `STREAM#${streamId}` });
+// A stream id is only unique within its channel as far as this table knows: streams are keyed by both.
+const streamKey = (channelArn: string, streamId: string) => ({ pk: `STREAM#${channelArn}#${streamId}` });
 const recordingKey = (sessionId: string) => ({ pk: `RECORDING#${sessionId}` });
 const linkKey = (channelArn: string) => ({ pk: `LINK#${channelArn}` });
 /** The sparse index of pending work: only items with `sweep` set are in it, ordered by `dueAt`. */
@@ -153,7 +154,7 @@ export class SessionsTable implements SessionsStore {
     const { item, changed } = await this.conditional(
       {
         TableName: this.tableName,
-        Key: streamKey(fact.streamId),
+        Key: streamKey(fact.channelArn, fact.streamId),
         UpdateExpression: `SET #kind = :kind, #channelArn = :channel, #streamId = :stream, #${field} = :at, #updatedAt = :now, #expiresAt = :exp`,
         ConditionExpression: field === "startAt" ? EARLIER(field) : LATER(field),
         ExpressionAttributeValues: {
@@ -244,9 +245,9 @@ export class SessionsTable implements SessionsStore {
           new UpdateCommand(
             named({
               TableName: this.tableName,
-              Key: streamKey(streamId),
+              Key: streamKey(channelArn, streamId),
               UpdateExpression:
-                "SET #kind = :kind, #channelArn = if_not_exists(#channelArn, :channel), #streamId = :stream, #recordingSessionId = :session, #updatedAt = :now, #expiresAt = :exp",
+                "SET #kind = :kind, #channelArn = :channel, #streamId = :stream, #recordingSessionId = :session, #updatedAt = :now, #expiresAt = :exp",
               ExpressionAttributeValues: {
                 ":kind": "stream",
                 ":channel": channelArn,
@@ -263,18 +264,24 @@ export class SessionsTable implements SessionsStore {
     );
   }
 
-  async getStream(streamId: string): Promise<StreamRecord | undefined> {
+  async getStream(channelArn: string, streamId: string): Promise<StreamRecord | undefined> {
     const out = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: streamKey(streamId), ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: streamKey(channelArn, streamId),
+        ConsistentRead: true,
+      }),
     );
     return out.Item === undefined ? undefined : toStream(out.Item);
   }
 
-  async getStreams(streamIds: readonly string[]): Promise<StreamRecord[]> {
+  async getStreams(channelArn: string, streamIds: readonly string[]): Promise<StreamRecord[]> {
     const found: StreamRecord[] = [];
     // BatchGet takes 100 keys; a recording session merges a handful of streams.
     for (let i = 0; i < streamIds.length; i += 100) {
-      let keys: Record<string, unknown>[] | undefined = streamIds.slice(i, i + 100).map(streamKey);
+      let keys: Record<string, unknown>[] | undefined = streamIds
+        .slice(i, i + 100)
+        .map((streamId) => streamKey(channelArn, streamId));
       for (let attempt = 0; keys !== undefined && keys.length > 0; attempt++) {
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const out: BatchGetCommandOutput = await this.client.send(
@@ -490,11 +497,10 @@ export class SessionsTable implements SessionsStore {
     );
     for await (const page of pages) {
       for (const item of page.Items ?? []) {
-        const pk = String(item.pk);
-        const [kind, id = ""] = [pk.slice(0, pk.indexOf("#")), pk.slice(pk.indexOf("#") + 1)];
-        if (kind !== "STREAM" && kind !== "RECORDING") continue;
+        const target = targetOf(String(item.pk));
+        if (target === undefined) continue;
         yield {
-          target: kind === "STREAM" ? { streamId: id } : { recordingSessionId: id },
+          target,
           dueAt: Number(item.dueAt),
           attempts: Number(item.dueAttempts ?? 0),
         };
@@ -543,6 +549,18 @@ function toStatus(item: Record<string, unknown>): BroadcastStatus | undefined {
   return undefined;
 }
 
+/** The broadcast an item key names: `STREAM#<channel ARN>#<stream id>` or `RECORDING#<session id>`. */
+function targetOf(pk: string): SweepTarget | undefined {
+  const [kind, rest] = [pk.slice(0, pk.indexOf("#")), pk.slice(pk.indexOf("#") + 1)];
+  if (kind === "RECORDING") return { recordingSessionId: rest };
+  // A channel ARN has no "#": the stream id follows the last one.
+  const cut = rest.lastIndexOf("#");
+  if (kind !== "STREAM" || cut < 0) return undefined;
+  return { channelArn: rest.slice(0, cut), streamId: rest.slice(cut + 1) };
+}
+
 function itemKey(key: SweepTarget): Record<string, string> {
-  return "recordingSessionId" in key ? recordingKey(key.recordingSessionId) : streamKey(key.streamId);
+  return "recordingSessionId" in key
+    ? recordingKey(key.recordingSessionId)
+    : streamKey(key.channelArn, key.streamId);
 }

@@ -77,7 +77,7 @@ export type ArchiveRequest = BroadcastKey & { force?: boolean; chain?: string; r
 export const DELETIONS_GRACE_MS = 60 * 60 * 1000;
 
 /** A broadcast item the sweep looks at (SPEC section 8): a stream's or a recording session's. */
-export type SweepTarget = { streamId: string } | { recordingSessionId: string };
+export type SweepTarget = BroadcastKey;
 
 /** An entry of the sweep's index of pending work: the item, when it is due (epoch seconds), how often the sweep queued it. */
 export interface DueEntry {
@@ -94,8 +94,9 @@ export interface SessionsStore {
   recordRecording(fact: RecordingFact): Promise<{ recording: RecordingRecord; changed: boolean }>;
   /** Marks streams as part of a recording session; returns them as stored now. */
   attachStreams(channelArn: string, streamIds: readonly string[], sessionId: string): Promise<StreamRecord[]>;
-  getStream(streamId: string): Promise<StreamRecord | undefined>;
-  getStreams(streamIds: readonly string[]): Promise<StreamRecord[]>;
+  /** Streams are keyed by channel and id: an id another channel reuses is another stream. */
+  getStream(channelArn: string, streamId: string): Promise<StreamRecord | undefined>;
+  getStreams(channelArn: string, streamIds: readonly string[]): Promise<StreamRecord[]>;
   getRecording(sessionId: string): Promise<RecordingRecord | undefined>;
   getLink(channelArn: string): Promise<string | undefined>;
   putLink(channelArn: string, roomArn: string): Promise<void>;

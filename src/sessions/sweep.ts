@@ -110,7 +110,7 @@ async function decide(entry: DueEntry, now: number, deps: SweepDeps): Promise<De
     if (recording === undefined) return { next: null, reason: "the recording is gone" };
     return afterArchive(target, recording.archive, now, retry, deps);
   }
-  const stream = await deps.store.getStream(target.streamId);
+  const stream = await deps.store.getStream(target.channelArn, target.streamId);
   if (stream === undefined) return { next: null, reason: "the stream is gone" };
   const sessionId = stream.recordingSessionId;
   const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);

@@ -77,7 +77,7 @@ export async function trackStream(fact: StreamFact, deps: TrackingDeps): Promise
   const { stream, changed } = await deps.store.recordStream(fact);
   const stored = fact.kind === "streamStart" ? stream.startAt : stream.endAt;
   if (!changed && stored !== fact.at.toISOString()) return { changed };
-  const target = { streamId: stream.streamId };
+  const target = { channelArn: stream.channelArn, streamId: stream.streamId };
   // Each step leaves the sweep an entry for when the next event is overdue (SPEC section 8).
   if (stream.endAt === undefined) {
     if (stream.startAt !== undefined)

@@ -101,7 +101,7 @@ describe("npm run cli -- archive, on moto with CloudWatch Logs behind a stand-in
     standIn.deleteGroup(LOG_GROUP);
     const expired = await archive();
     const after = await getReplayObject(s3, location.bucket, location.key);
-    const item = await table.getStream(STREAM_ID);
+    const item = await table.getStream(CHANNEL_ARN, STREAM_ID);
 
     // Assess
     expect(chained.code).toBe(0);

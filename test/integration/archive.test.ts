@@ -457,7 +457,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
         recording: null,
       }),
     );
-    expect((await table.getStream(b.streamId))?.archive).toMatchObject({
+    expect((await table.getStream(b.channelArn, b.streamId))?.archive).toMatchObject({
       status: "archived",
       location: { bucket: env.ARCHIVE_BUCKET, key },
       counts: { records: 3, messages: 2, events: 1 },
@@ -480,7 +480,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     recorded.mockRestore();
     expect(queued).toHaveLength(1);
     expect(response).toEqual({ batchItemFailures: [] });
-    const state = (await table.getStream(b.streamId))?.archive;
+    const state = (await table.getStream(b.channelArn, b.streamId))?.archive;
     expect(state).toMatchObject({ status: "failed", reason: expect.stringContaining("no chat room") });
     expect(state?.reason).toContain(b.channelArn);
     const key = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;

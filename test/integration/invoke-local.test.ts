@@ -93,7 +93,7 @@ describe("serverless invoke local on moto", () => {
     expect(recordingEnd).toContain('"recordingSessionId": "a6RfV23ES97iyfoQ"');
     expect(queuedBeforeRecordingEnd).toEqual([]);
     expect(await drain()).toEqual([{ recordingSessionId: SESSION_ID }]);
-    expect(await item(`STREAM#${STREAM_ID}`)).toMatchObject({
+    expect(await item(`STREAM#${CHANNEL_ARN}#${STREAM_ID}`)).toMatchObject({
       kind: "stream",
       channelArn: CHANNEL_ARN,
       streamId: STREAM_ID,

@@ -92,7 +92,10 @@ describe("npm run cli -- status and redrive, on moto", () => {
       at: new Date(now - 60_000),
     });
     // As tracking leaves a live stream: due for the sweep 48 hours after its start
-    await table.setDue({ streamId: "st-OpsLive" }, Math.floor((now + 48 * HOUR) / 1000));
+    await table.setDue(
+      { channelArn: OTHER_CHANNEL, streamId: "st-OpsLive" },
+      Math.floor((now + 48 * HOUR) / 1000),
+    );
     await table.putLink(CHANNEL, "arn:aws:ivschat:us-east-1:123456789012:room/OpsRoom");
   }, 120_000);
 

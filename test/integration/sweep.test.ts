@@ -216,6 +216,9 @@ describe("sweep on moto", () => {
 
     // Assess
     expect(swept.queued).toEqual([key]);
-    expect(await table.getStream(key.streamId)).toMatchObject({ ...key, archive: { status: "archived" } });
+    expect(await table.getStream(key.channelArn, key.streamId)).toMatchObject({
+      ...key,
+      archive: { status: "archived" },
+    });
   });
 });

@@ -117,7 +117,7 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
           for (const request of await drain()) scheduled.push({ step, request });
         }
 
-        const stream = await table.getStream(streamId);
+        const stream = await table.getStream(CHANNEL_ARN, streamId);
         const recording = await table.getRecording(sessionId);
         expect(stream).toEqual({
           streamId,
@@ -178,7 +178,7 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
 
     for (const event of events) await deliver(event);
 
-    expect(await table.getStream(streamId)).toMatchObject({
+    expect(await table.getStream(CHANNEL_ARN, streamId)).toMatchObject({
       startAt: "2024-01-05T14:30:00.000Z",
       endAt: "2024-01-05T15:31:00.000Z",
     });
@@ -198,14 +198,14 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
     ];
 
     const early = await Promise.all(noise("2024-01-05T14:00:00Z").map((event) => deliver(event)));
-    const before = await table.getStream(streamId);
+    const before = await table.getStream(CHANNEL_ARN, streamId);
     await deliver(streamStateEvent("Stream Start", { streamId, time: "2024-01-05T14:30:00Z" }));
     await deliver(streamStateEvent("Stream End", { streamId, time: "2024-01-05T15:30:00Z" }));
     const late = await Promise.all(noise("2024-01-05T16:00:00Z").map((event) => deliver(event)));
 
     expect([...early, ...late]).toEqual(Array(6).fill(expect.objectContaining({ kind: "ignored" })));
     expect(before).toBeUndefined();
-    expect(await table.getStream(streamId)).toEqual({
+    expect(await table.getStream(CHANNEL_ARN, streamId)).toEqual({
       streamId,
       channelArn: CHANNEL_ARN,
       startAt: "2024-01-05T14:30:00.000Z",
@@ -241,7 +241,7 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
       }),
     );
 
-    const streams = await table.getStreams([first, second]);
+    const streams = await table.getStreams(CHANNEL_ARN, [first, second]);
     const stored = await table.getRecording(sessionId);
     expect(streams.map((stream) => stream.recordingSessionId)).toEqual([sessionId, sessionId]);
     expect(stored?.streamIds).toEqual([first, second]);
@@ -337,7 +337,7 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
         durationMs: HOUR_MS,
         endFailure: { at: "2024-01-05T15:30:20.000Z" },
       });
-      expect(await table.getStream(streamId)).toMatchObject({ recordingSessionId: sessionId });
+      expect(await table.getStream(CHANNEL_ARN, streamId)).toMatchObject({ recordingSessionId: sessionId });
     });
 
     it("when a late Recording Start without bucket or prefix follows the Recording End", async () => {
@@ -443,6 +443,38 @@ describe("tracking IVS events into the sessions table and the archive queue (mot
       expect(await table.getRecording(sessionId)).toMatchObject({ bucket: "ivs-recordings-eu" });
       expect((await table.getRecording(sessionId))?.endAt).toBeUndefined();
       expect(await drain()).toEqual([]);
+    });
+  });
+
+  describe("a stream id another channel reuses", () => {
+    it("is another stream: each channel keeps its own window and archive", async () => {
+      const streamId = "st-ReusedAbcdefghijklmnop";
+      const other = "arn:aws:ivs:us-east-1:123456789012:channel/OtherCh1G2hij";
+      const times = { start: "2024-01-05T14:30:00Z", end: "2024-01-05T15:30:00Z" };
+
+      await deliver(streamStateEvent("Stream Start", { streamId, time: times.start }));
+      await deliver(
+        streamStateEvent("Stream Start", { streamId, channelArn: other, time: "2024-01-06T09:00:00Z" }),
+      );
+      await deliver(
+        streamStateEvent("Stream End", { streamId, channelArn: other, time: "2024-01-06T10:00:00Z" }),
+      );
+      await deliver(streamStateEvent("Stream End", { streamId, time: times.end }));
+
+      expect(await table.getStream(CHANNEL_ARN, streamId)).toMatchObject({
+        channelArn: CHANNEL_ARN,
+        startAt: "2024-01-05T14:30:00.000Z",
+        endAt: "2024-01-05T15:30:00.000Z",
+      });
+      expect(await table.getStream(other, streamId)).toMatchObject({
+        channelArn: other,
+        startAt: "2024-01-06T09:00:00.000Z",
+        endAt: "2024-01-06T10:00:00.000Z",
+      });
+      expect(await drain()).toEqual([
+        { channelArn: other, streamId },
+        { channelArn: CHANNEL_ARN, streamId },
+      ]);
     });
   });
 });

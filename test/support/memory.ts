@@ -13,8 +13,13 @@ import type {
   SweepTarget,
 } from "../../src/sessions/model";
 
+/** The key of a stream in `MemorySessionsStore.streams`: channel and id, as the table keys it. */
+export const streamName = (channelArn: string, streamId: string) => `${channelArn}#${streamId}`;
+
 const dueKey = (target: SweepTarget) =>
-  "streamId" in target ? `STREAM#${target.streamId}` : `RECORDING#${target.recordingSessionId}`;
+  "streamId" in target
+    ? `STREAM#${streamName(target.channelArn, target.streamId)}`
+    : `RECORDING#${target.recordingSessionId}`;
 
 /** The sessions table in memory, for use cases under test that only need a store behind them. */
 export class MemorySessionsStore implements SessionsStore {
@@ -27,7 +32,7 @@ export class MemorySessionsStore implements SessionsStore {
 
   async recordStream(fact: StreamFact): Promise<{ stream: StreamRecord; changed: boolean }> {
     const at = fact.at.toISOString();
-    const stream = this.streams.get(fact.streamId) ?? {
+    const stream = this.streams.get(streamName(fact.channelArn, fact.streamId)) ?? {
       streamId: fact.streamId,
       channelArn: fact.channelArn,
     };
@@ -35,7 +40,7 @@ export class MemorySessionsStore implements SessionsStore {
     const current = stream[field];
     const changed = current === undefined || (field === "startAt" ? at < current : at > current);
     if (changed) stream[field] = at;
-    this.streams.set(fact.streamId, stream);
+    this.streams.set(streamName(fact.channelArn, fact.streamId), stream);
     return { stream: structuredClone(stream), changed };
   }
 
@@ -74,22 +79,22 @@ export class MemorySessionsStore implements SessionsStore {
     sessionId: string,
   ): Promise<StreamRecord[]> {
     return streamIds.map((streamId) => {
-      const stream = this.streams.get(streamId) ?? { streamId, channelArn };
+      const stream = this.streams.get(streamName(channelArn, streamId)) ?? { streamId, channelArn };
       stream.recordingSessionId = sessionId;
-      this.streams.set(streamId, stream);
+      this.streams.set(streamName(channelArn, streamId), stream);
       return structuredClone(stream);
     });
   }
 
-  async getStream(streamId: string): Promise<StreamRecord | undefined> {
-    const stream = this.streams.get(streamId);
+  async getStream(channelArn: string, streamId: string): Promise<StreamRecord | undefined> {
+    const stream = this.streams.get(streamName(channelArn, streamId));
     return stream && structuredClone(stream);
   }
 
-  async getStreams(streamIds: readonly string[]): Promise<StreamRecord[]> {
+  async getStreams(channelArn: string, streamIds: readonly string[]): Promise<StreamRecord[]> {
     return streamIds
       .flatMap((id) => {
-        const stream = this.streams.get(id);
+        const stream = this.streams.get(streamName(channelArn, id));
         return stream === undefined ? [] : [structuredClone(stream)];
       })
       .sort((a, b) => (a.streamId < b.streamId ? -1 : 1));
@@ -111,11 +116,11 @@ export class MemorySessionsStore implements SessionsStore {
   private item(key: BroadcastKey): { archive?: ArchiveState } | undefined {
     return "recordingSessionId" in key
       ? this.recordings.get(key.recordingSessionId)
-      : this.streams.get(key.streamId);
+      : this.streams.get(streamName(key.channelArn, key.streamId));
   }
 
   private name(key: BroadcastKey): string {
-    return "recordingSessionId" in key ? key.recordingSessionId : key.streamId;
+    return "recordingSessionId" in key ? key.recordingSessionId : streamName(key.channelArn, key.streamId);
   }
 
   private async saveArchive(request: BroadcastKey, state: ArchiveState): Promise<void> {
@@ -174,7 +179,7 @@ export class MemorySessionsStore implements SessionsStore {
     const key = dueKey(target);
     const exists =
       "streamId" in target
-        ? this.streams.has(target.streamId)
+        ? this.streams.has(streamName(target.channelArn, target.streamId))
         : this.recordings.has(target.recordingSessionId);
     if (options.expected !== undefined ? this.due.get(key)?.dueAt !== options.expected : !exists)
       return false;

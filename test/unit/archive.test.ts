@@ -26,7 +26,7 @@ import {
   linesLoggedBetween,
 } from "../support/chatRecords";
 import { BUCKET, CHANNEL_ARN, PREFIX, ROOM_ARN, SESSION_ID, STREAM_ID } from "../support/ivsEvents";
-import { MemoryCheckpoints, MemorySessionsStore } from "../support/memory";
+import { MemoryCheckpoints, MemorySessionsStore, streamName } from "../support/memory";
 import { expectedReplayText, type ReplayJson } from "../support/replays";
 
 const LOG_GROUP = "/aws/vendedlogs/ivschat/unit";
@@ -91,7 +91,7 @@ function addRecordedBroadcast(
   streamId: string,
   streamEnd = END,
 ): void {
-  store.streams.set(streamId, {
+  store.streams.set(streamName(CHANNEL_ARN, streamId), {
     streamId,
     channelArn: CHANNEL_ARN,
     startAt: iso(START),
@@ -539,7 +539,7 @@ describe("archiveBroadcast reading the chat log", () => {
   it("writes the replay of a broadcast that was not recorded to the archive bucket", async () => {
     // Prepare
     const store = new MemorySessionsStore();
-    store.streams.set(STREAM_ID, {
+    store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
       streamId: STREAM_ID,
       channelArn: CHANNEL_ARN,
       startAt: iso(START),
@@ -554,7 +554,10 @@ describe("archiveBroadcast reading the chat log", () => {
     // Assess
     const location = { bucket: ARCHIVE_BUCKET, key: `chat-replays/AbCdef1G2hij/${STREAM_ID}/replay.json` };
     expect(result).toMatchObject({ status: "archived", location });
-    expect(store.streams.get(STREAM_ID)?.archive).toMatchObject({ status: "archived", location });
+    expect(store.streams.get(streamName(CHANNEL_ARN, STREAM_ID))?.archive).toMatchObject({
+      status: "archived",
+      location,
+    });
     expect(replayJson(world.writer.last)).toMatchObject({ recording: null, offsetBase: iso(START) });
   });
 
@@ -761,7 +764,7 @@ describe("archiveBroadcast given a checkpoint it must not trust", () => {
       name: "a document taken for another window (a later Stream End arrived since)",
       because: "another window",
       plant: async (world) => {
-        const stream = world.store.streams.get(STREAM_ID);
+        const stream = world.store.streams.get(streamName(CHANNEL_ARN, STREAM_ID));
         if (stream !== undefined) stream.endAt = iso(END - 10 * MINUTE);
         const request = await interruptedRun(world);
         if (stream !== undefined) stream.endAt = iso(END);

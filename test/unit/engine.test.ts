@@ -29,7 +29,7 @@ function randomLog(seed: number, length: number): string[] {
   for (let i = 0; i < length; i++) {
     const at = START + Math.floor(next() * 20) * 1000;
     const iso = new Date(at).toISOString();
-    const send = iso.replace("Z", pick(["", "1", "000001", "5", "999999"]) + "Z");
+    const send = iso.replace("Z", `${pick(["", "1", "000001", "5", "999999"])}Z`);
     const kind = next();
     const id = pick(ids);
     if (kind < 0.05) {
