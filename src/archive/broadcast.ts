@@ -1,4 +1,4 @@
-import { BroadcastNotFoundError, ValidationError } from "../errors";
+import { BroadcastNotFoundError } from "../errors";
 import { parseInstant, type RecordingRef } from "../replay";
 import {
   type ArchiveState,
