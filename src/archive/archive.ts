@@ -5,6 +5,7 @@ import {
   type ArchiveState,
   broadcastTimes,
   DELETIONS_GRACE_MS,
+  isRecorded,
   type SessionsStore,
 } from "../sessions/model";
 import { dueAfterArchive } from "../sessions/sweep";
@@ -378,6 +379,13 @@ async function land(
   if (!force && archivedUntil !== undefined && archivedUntil > readUntil) {
     return { status: "superseded", reason: newerReason(archivedUntil, readUntil) };
   }
+  const recordedAs = await nowRecorded(broadcast, deps);
+  if (recordedAs !== undefined) {
+    return {
+      status: "superseded",
+      reason: `the stream is part of recording ${recordedAs}, archived next to it`,
+    };
+  }
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
     await deps.store.failArchive(broadcast.key, kept, deps.now().toISOString());
@@ -423,6 +431,7 @@ async function land(
     read.owner,
     dueAfterArchive(state, deps.settleSeconds),
   );
+  if (broadcast.recording !== undefined) await forgetStreamArchives(broadcast, deps);
   // Only the run that wrote the replay removes the chain's objects (a duplicate of it may still be merging
   // them), once its own copies to S3 have stopped.
   await read.engine.close();
@@ -435,6 +444,35 @@ async function land(
     readUntil,
     stats: { ...read.stats, bytes },
   };
+}
+
+/**
+ * A stream archived (or failed) on its own before its recording was known is part of the
+ * recording's replay now: its own replay in the archive bucket is removed, and its state forgotten,
+ * so neither a stray replay nor a stale failure outlives the recording's archive.
+ */
+async function forgetStreamArchives(broadcast: Broadcast, deps: ArchiveDeps): Promise<void> {
+  for (const stream of broadcast.streams) {
+    if (stream.archive === undefined) continue;
+    const location = stream.archive.location;
+    if (location?.bucket === deps.archiveBucket && location.key.startsWith("chat-replays/")) {
+      await deps.replays.remove(location);
+    }
+    await deps.store.clearArchive({ channelArn: stream.channelArn, streamId: stream.streamId });
+    (deps.log ?? silent).info("the stream's own archive is now its recording's", {
+      streamId: stream.streamId,
+      removed: location ?? null,
+    });
+  }
+}
+
+/** True when the stream has become part of a recording since its archive began: that one writes its replay. */
+async function nowRecorded(broadcast: Broadcast, deps: ArchiveDeps): Promise<string | undefined> {
+  if (!("streamId" in broadcast.key)) return undefined;
+  const stream = await deps.store.getStream(broadcast.key.channelArn, broadcast.key.streamId);
+  const sessionId = stream?.recordingSessionId;
+  const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
+  return isRecorded(recording) ? recording.sessionId : undefined;
 }
 
 function newerReason(archivedUntil: string | undefined, readUntil: string): string {

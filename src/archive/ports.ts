@@ -58,6 +58,8 @@ export interface ReplayLocation {
 /** Writes finished replays, whole or not at all; resolves to the bytes stored. */
 export interface ReplayWriter {
   write(location: ReplayLocation, replay: Replay): Promise<number>;
+  /** Removes a replay that should not be there (a stream's own, once its recording is archived). */
+  remove(location: ReplayLocation): Promise<void>;
 }
 
 /** What IVS wrote about a recording beside it. */

@@ -1,6 +1,6 @@
 import { pipeline, Readable, Transform } from "node:stream";
 import { createGzip } from "node:zlib";
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { RecordingMetadata, ReplayLocation, ReplayWriter } from "../archive/ports";
 import type { RecordingRef, Replay } from "../replay";
@@ -48,6 +48,10 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
     });
     await upload.done();
     return bytes;
+  }
+
+  async remove(location: ReplayLocation): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: location.bucket, Key: location.key }));
   }
 
   /**

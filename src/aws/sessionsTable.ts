@@ -391,6 +391,15 @@ export class SessionsTable implements SessionsStore {
     });
   }
 
+  async clearArchive(key: BroadcastKey): Promise<void> {
+    await this.updateIf({
+      TableName: this.tableName,
+      Key: itemKey(key),
+      UpdateExpression: `REMOVE #archive, ${NOT_DUE}`,
+      ConditionExpression: "attribute_exists(#pk)",
+    });
+  }
+
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
     // A failure is final until a redrive: the broadcast leaves the sweep's index in the same write.
     const values = { ":failed": "failed", ":reason": reason, ":at": at, ...this.stamp() };

@@ -114,6 +114,8 @@ export interface SessionsStore {
   ): Promise<void>;
   /** Gives a claim back unused (the write failed), so a retry need not wait for it to expire; a no-op if `owner` no longer holds it. */
   releaseClaim(key: BroadcastKey, owner: string): Promise<void>;
+  /** Forgets a broadcast's archive state and its sweep entry (a stream archived alone before its recording was known). */
+  clearArchive(key: BroadcastKey): Promise<void>;
   /** Records a failed attempt, keeping what the item says of a replay archived before; the sweep no longer looks at it. */
   failArchive(key: BroadcastKey, reason: string, at: string): Promise<void>;
   /**

@@ -487,6 +487,57 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect(await objectExists(s3, env.ARCHIVE_BUCKET ?? "", key)).toBe(false);
   });
 
+  it("leaves no stray replay nor stale failure of a stream once its recording, known late, is archived", async () => {
+    // Prepare: the stream ends before anything says it was recorded, so it is archived on its own;
+    // a second stream of the session only ever sent Stream End, so its own archive fails
+    const b = broadcast("Late");
+    const e = eventsOf(b);
+    const lone = "st-LateLoneAbcdefghijklmn";
+    const recording = {
+      sessionId: b.sessionId,
+      streamIds: [b.streamId, lone],
+      bucket: BUCKET,
+      prefix: b.prefix,
+      channelArn: b.channelArn,
+    };
+    await table.putLink(b.channelArn, b.roomArn);
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [chatMessage("m1", START + MINUTE)]);
+    await deliver(
+      e.streamStart,
+      e.streamEnd,
+      streamStateEvent("Stream End", { streamId: lone, channelArn: b.channelArn, time: iso(END) }),
+    );
+    await archiveFromQueue(await receiveAll({ remove: false }));
+    const strayKey = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;
+    const strayBefore = await objectExists(s3, env.ARCHIVE_BUCKET ?? "", strayKey);
+    const loneBefore = (await table.getStream(b.channelArn, lone))?.archive;
+
+    // Act: the recording's events come late
+    await deliver(
+      recordingStateEvent("Recording Start", { ...recording, time: iso(RECORDING_START) }),
+      recordingStateEvent("Recording End", {
+        ...recording,
+        time: iso(END + 10_000),
+        durationMs: DURATION_MS,
+      }),
+    );
+    const response = await archiveFromQueue(await receiveAll({ remove: false }));
+
+    // Assess
+    expect(strayBefore).toBe(true);
+    expect(loneBefore).toMatchObject({
+      status: "failed",
+      reason: expect.stringContaining("start is unknown"),
+    });
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect((await table.getRecording(b.sessionId))?.archive).toMatchObject({ status: "archived" });
+    const replay = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(replay.json.messages.map((m) => m.id)).toEqual(["m1"]);
+    expect(await objectExists(s3, env.ARCHIVE_BUCKET ?? "", strayKey)).toBe(false);
+    expect((await table.getStream(b.channelArn, b.streamId))?.archive).toBeUndefined();
+    expect((await table.getStream(b.channelArn, lone))?.archive).toBeUndefined();
+  });
+
   /** Receives (and deletes) every message of the archive dead-letter queue, with its `reason`. */
   async function deadLetters(): Promise<{ body: string; reason: string | undefined }[]> {
     const found: { body: string; reason: string | undefined }[] = [];

@@ -210,6 +210,16 @@ describe("serverless package", () => {
         JSON.stringify(statement.Resource).includes("/chat"),
     );
     expect(replayReads).toEqual([]);
+    // It deletes its checkpoints and a stream's own replay once its recording's replay holds it: nothing else.
+    const deletes = grantsOf("archive")
+      .filter((statement) => [statement.Action].flat().includes("s3:DeleteObject"))
+      .map((statement) => statement.Resource);
+    expect(deletes).toEqual([
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
+      { "Fn::Sub": "${ArchiveBucket.Arn}/chat-replays/*" },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
+      { "Fn::Sub": "${ArchiveBucket.Arn}/checkpoints/*" },
+    ]);
   });
 
   it("runs the sweep every 5 minutes", () => {

@@ -162,6 +162,12 @@ export class MemorySessionsStore implements SessionsStore {
     if (this.claims.get(this.name(key))?.owner === owner) this.claims.delete(this.name(key));
   }
 
+  async clearArchive(key: BroadcastKey): Promise<void> {
+    const item = this.item(key);
+    if (item !== undefined) delete item.archive;
+    this.due.delete(dueKey(key));
+  }
+
   async failArchive(key: BroadcastKey, reason: string, at: string): Promise<void> {
     const before = this.item(key)?.archive;
     await this.saveArchive(key, { ...before, status: "failed", reason, at });

@@ -262,6 +262,12 @@ class FakeReplayWriter implements ReplayWriter {
     return Buffer.concat(chunks).length;
   }
 
+  readonly removed: ReplayLocation[] = [];
+
+  async remove(location: ReplayLocation): Promise<void> {
+    this.removed.push(location);
+  }
+
   get last(): string | undefined {
     return this.written.at(-1)?.text;
   }
@@ -559,6 +565,43 @@ describe("archiveBroadcast reading the chat log", () => {
       location,
     });
     expect(replayJson(world.writer.last)).toMatchObject({ recording: null, offsetBase: iso(START) });
+  });
+
+  it("writes nothing for a stream that turned out, while it was read, to be part of a recording", async () => {
+    // Prepare: the Recording Start arrives while the stream's own archive reads the log
+    const store = new MemorySessionsStore();
+    store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
+      streamId: STREAM_ID,
+      channelArn: CHANNEL_ARN,
+      startAt: iso(START),
+      endAt: iso(END),
+    });
+    store.links.set(CHANNEL_ARN, ROOM_ARN);
+    const world = new World(store);
+    const door = gate();
+    const running = archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ gate: door.opened })));
+    await store.recordRecording({
+      kind: "recordingStart",
+      channelArn: CHANNEL_ARN,
+      sessionId: "lateRecording1",
+      streamIds: [STREAM_ID],
+      at: new Date(RECORDING_START),
+      bucket: BUCKET,
+      prefix: PREFIX,
+    });
+    await store.attachStreams(CHANNEL_ARN, [STREAM_ID], "lateRecording1");
+
+    // Act
+    door.open();
+    const result = await running;
+
+    // Assess
+    expect(result).toEqual({
+      status: "superseded",
+      reason: "the stream is part of recording lateRecording1, archived next to it",
+    });
+    expect(world.writer.written).toEqual([]);
+    expect(store.archives).toEqual([]);
   });
 
   it("gives an empty replay for a room nobody chatted in", async () => {
