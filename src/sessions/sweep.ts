@@ -36,7 +36,8 @@ export interface SweepResult {
 
 /**
  * An archive queued this long ago and not done is queued again by the sweep: longer than SQS keeps
- * retrying a failing archive (5 receives at a 90-minute visibility timeout, serverless.yml).
+ * retrying a failing archive: 5 receives, 1 to 45 minutes apart (the archive handler's backoff), or
+ * 90 minutes apart when a run dies without a word (the queue's visibility timeout, serverless.yml).
  */
 export const STUCK_AFTER_SECONDS = 8 * 3600;
 /** Times the sweep queues one broadcast before it records the broadcast as failed. */
