@@ -7,6 +7,7 @@ import {
   DELETIONS_GRACE_MS,
   isRecorded,
   type SessionsStore,
+  type StreamRecord,
 } from "../sessions/model";
 import { dueAfterArchive } from "../sessions/sweep";
 import { refuseForeignBucket } from "../sessions/track";
@@ -93,7 +94,7 @@ export type ArchiveResult =
       stats: RunStats;
     }
   | { status: "continuing"; request: ArchiveRequest; records: number; stats: RunStats }
-  | { status: "superseded"; reason: string }
+  | { status: "superseded"; reason: string; stats?: RunStats }
   | { status: "failed"; reason: string };
 
 type Window = { start: string | null; end: string | null };
@@ -375,16 +376,14 @@ async function land(
   const replay = read.engine.finish();
   const readUntil = new Date(read.readUntil).toISOString();
   const force = request.force === true;
+  const superseded = (reason: string): ArchiveResult => ({ status: "superseded", reason, stats: read.stats });
   const archivedUntil = broadcast.archive?.readUntil;
   if (!force && archivedUntil !== undefined && archivedUntil > readUntil) {
-    return { status: "superseded", reason: newerReason(archivedUntil, readUntil) };
+    return superseded(newerReason(archivedUntil, readUntil));
   }
   const recordedAs = await nowRecorded(broadcast, deps);
   if (recordedAs !== undefined) {
-    return {
-      status: "superseded",
-      reason: `the stream is part of recording ${recordedAs}, archived next to it`,
-    };
+    return superseded(`the stream is part of recording ${recordedAs}, archived next to it`);
   }
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
@@ -398,10 +397,10 @@ async function land(
     force,
   });
   if (!claim.granted && "newer" in claim) {
-    return { status: "superseded", reason: newerReason(claim.newer.readUntil, readUntil) };
+    return superseded(newerReason(claim.newer.readUntil, readUntil));
   }
   if (!claim.granted && !force && claim.heldReadUntil !== undefined && claim.heldReadUntil >= readUntil) {
-    return { status: "superseded", reason: `run ${claim.heldBy}, which read as far, is writing the replay` };
+    return superseded(`run ${claim.heldBy}, which read as far, is writing the replay`);
   }
   if (!claim.granted) {
     throw new ArchiveConflictError(`run ${claim.heldBy} is writing this broadcast's replay; retry later`);
@@ -431,7 +430,10 @@ async function land(
     read.owner,
     dueAfterArchive(state, deps.settleSeconds),
   );
-  if (broadcast.recording !== undefined) await forgetStreamArchives(broadcast, deps);
+  // Best effort: the replay is archived; what is left is tidied by the next archive of the broadcast.
+  await tidyStreams(broadcast, deps).catch((error: unknown) =>
+    (deps.log ?? silent).warn("could not tidy the streams' own archives", { error: String(error) }),
+  );
   // Only the run that wrote the replay removes the chain's objects (a duplicate of it may still be merging
   // them), once its own copies to S3 have stopped.
   await read.engine.close();
@@ -449,24 +451,38 @@ async function land(
 /**
  * A stream archived (or failed) on its own before its recording was known is part of the
  * recording's replay now: its own replay in the archive bucket is removed, and its state forgotten,
- * so neither a stray replay nor a stale failure outlives the recording's archive.
+ * so neither a stray replay nor a stale failure outlives the recording's archive. Either side
+ * tidies, whichever lands last: the recording's archive reads its streams again once its own state
+ * is recorded, and a stream's archive looks again, after recording its state, for its recording.
  */
-async function forgetStreamArchives(broadcast: Broadcast, deps: ArchiveDeps): Promise<void> {
-  for (const stream of broadcast.streams) {
-    if (stream.archive === undefined) continue;
-    const location = stream.archive.location;
-    if (location?.bucket === deps.archiveBucket && location.key.startsWith("chat-replays/")) {
-      await deps.replays.remove(location);
+async function tidyStreams(broadcast: Broadcast, deps: ArchiveDeps): Promise<void> {
+  const recording = broadcast.recording;
+  if (recording !== undefined) {
+    for (const stream of await deps.store.getStreams(recording.channelArn, recording.streamIds)) {
+      if (stream.archive !== undefined) await forgetStreamArchive(stream, deps);
     }
-    await deps.store.clearArchive({ channelArn: stream.channelArn, streamId: stream.streamId });
-    (deps.log ?? silent).info("the stream's own archive is now its recording's", {
-      streamId: stream.streamId,
-      removed: location ?? null,
-    });
+    return;
+  }
+  const [stream] = broadcast.streams;
+  if (stream !== undefined && (await nowRecorded(broadcast, deps)) !== undefined) {
+    const current = await deps.store.getStream(stream.channelArn, stream.streamId);
+    if (current?.archive !== undefined) await forgetStreamArchive(current, deps);
   }
 }
 
-/** True when the stream has become part of a recording since its archive began: that one writes its replay. */
+async function forgetStreamArchive(stream: StreamRecord, deps: ArchiveDeps): Promise<void> {
+  const location = stream.archive?.location;
+  if (location?.bucket === deps.archiveBucket && location.key.startsWith("chat-replays/")) {
+    await deps.replays.remove(location);
+  }
+  await deps.store.clearArchive({ channelArn: stream.channelArn, streamId: stream.streamId });
+  (deps.log ?? silent).info("the stream's own archive is now its recording's", {
+    streamId: stream.streamId,
+    removed: location ?? null,
+  });
+}
+
+/** The recording a stream has become part of since its archive began (that one writes its replay), if any. */
 async function nowRecorded(broadcast: Broadcast, deps: ArchiveDeps): Promise<string | undefined> {
   if (!("streamId" in broadcast.key)) return undefined;
   const stream = await deps.store.getStream(broadcast.key.channelArn, broadcast.key.streamId);

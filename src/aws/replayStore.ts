@@ -46,7 +46,13 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
       partSize: 8 * 1024 * 1024,
       leavePartsOnError: false,
     });
-    await upload.done();
+    try {
+      await upload.done();
+    } catch (error) {
+      // The merge feeding the upload stops too, before its run files are removed.
+      body.destroy(error as Error);
+      throw error;
+    }
     return bytes;
   }
 

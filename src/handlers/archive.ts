@@ -39,9 +39,10 @@ const OUTCOME_METRICS: Record<ArchiveResult["status"], string> = {
 function recordMetrics(result: ArchiveResult, ms: number): void {
   metrics.addMetric(OUTCOME_METRICS[result.status], MetricUnit.Count, 1);
   metrics.addMetric("ArchiveRunDuration", MetricUnit.Milliseconds, ms);
-  if (result.status !== "archived" && result.status !== "continuing") return;
-  metrics.addMetric("Pages", MetricUnit.Count, result.stats.pages);
-  metrics.addMetric("Throttles", MetricUnit.Count, result.stats.throttles);
+  const stats = "stats" in result ? result.stats : undefined;
+  if (stats === undefined) return;
+  metrics.addMetric("Pages", MetricUnit.Count, stats.pages);
+  metrics.addMetric("Throttles", MetricUnit.Count, stats.throttles);
   if (result.status !== "archived") return;
   // The chain's length: how many Lambda runs the broadcast took.
   metrics.addMetric("Runs", MetricUnit.Count, result.stats.run);
@@ -106,22 +107,28 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
     try {
       return await archive(queuedRequest(message.body), context);
     } catch (error) {
-      const { queue } = deps();
       const receives = Number(message.attributes.ApproximateReceiveCount) || 1;
       const reason = error instanceof Error ? error.message : String(error);
       const permanent = error instanceof ArchiverError && error.permanent;
-      if (permanent || receives >= (await queue.maxReceiveCount())) {
-        const why = permanent ? reason : `failed on each of ${receives} receives; the last time: ${reason}`;
-        await queue.deadLetter(message.body, why);
-        logger.error("archive request dead-lettered", { reason: why, body: message.body.slice(0, 1000) });
-        return { deadLettered: why };
-      }
-      const seconds = RETRY_AFTER_SECONDS[Math.min(receives, RETRY_AFTER_SECONDS.length) - 1] ?? 60;
-      await queue.retryAfter(message.receiptHandle, seconds).catch((visibilityError: unknown) => {
-        logger.warn("the retry could not be delayed; SQS retries at the queue's visibility timeout", {
-          error: visibilityError as Error,
+      // Powertools keeps a record's error to itself: this is where it is said, and counted.
+      logger.error(`archive request failed on receive ${receives}`, { error: error as Error });
+      metrics.addMetric("ArchiveErrors", MetricUnit.Count, 1);
+      try {
+        const { queue } = deps();
+        if (permanent || receives >= (await queue.maxReceiveCount())) {
+          const why = permanent ? reason : `failed on each of ${receives} receives; the last time: ${reason}`;
+          await queue.deadLetter(message.body, why);
+          logger.error("archive request dead-lettered", { reason: why, body: message.body.slice(0, 1000) });
+          return { deadLettered: why };
+        }
+        const seconds = RETRY_AFTER_SECONDS[Math.min(receives, RETRY_AFTER_SECONDS.length) - 1] ?? 60;
+        await queue.retryAfter(message.receiptHandle, seconds);
+      } catch (queueError) {
+        // The original error still decides: SQS retries it at the queue's visibility timeout, then dead-letters it.
+        logger.error("the retry could not be arranged; SQS retries at the queue's visibility timeout", {
+          error: queueError as Error,
         });
-      });
+      }
       throw error;
     }
   };

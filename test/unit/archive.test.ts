@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   type ArchiveDeps,
   type ArchiveResult,
@@ -14,7 +14,10 @@ import type {
   ReplayWriter,
   SlicePosition,
 } from "../../src/archive/ports";
+import { lambdaContext, sqsEvent } from "../../src/cli/lambda";
 import { ChatLogReadError, ChatNotFoundError } from "../../src/errors";
+import { type ArchiveRequests, createArchiveHandler } from "../../src/handlers/archive";
+import { logger } from "../../src/handlers/shared";
 import type { Replay } from "../../src/replay";
 import type { ArchiveRequest } from "../../src/sessions/model";
 import {
@@ -247,7 +250,11 @@ class FakeReplayWriter implements ReplayWriter {
     this.holds.push(until);
   }
 
+  /** Writes begun, held or not. */
+  started = 0;
+
   async write(location: ReplayLocation, replay: Replay): Promise<number> {
+    this.started++;
     const hold = this.holds.shift();
     if (hold !== undefined) await hold;
     const chunks: Buffer[] = [];
@@ -599,9 +606,47 @@ describe("archiveBroadcast reading the chat log", () => {
     expect(result).toEqual({
       status: "superseded",
       reason: "the stream is part of recording lateRecording1, archived next to it",
+      stats: expect.objectContaining({ run: 1, bytes: 0 }),
     });
     expect(world.writer.written).toEqual([]);
     expect(store.archives).toEqual([]);
+  });
+
+  it("removes its own replay when its stream became part of a recording while the replay was written", async () => {
+    // Prepare: the recording is known (and archived, without this stream's archive to tidy) during the write
+    const store = new MemorySessionsStore();
+    store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
+      streamId: STREAM_ID,
+      channelArn: CHANNEL_ARN,
+      startAt: iso(START),
+      endAt: iso(END),
+    });
+    store.links.set(CHANNEL_ARN, ROOM_ARN);
+    const world = new World(store);
+    const door = gate();
+    world.writer.holdNextWrite(door.opened);
+    const running = archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
+    while (world.writer.started === 0) await new Promise((resolve) => setImmediate(resolve));
+    await store.recordRecording({
+      kind: "recordingStart",
+      channelArn: CHANNEL_ARN,
+      sessionId: "lateRecording2",
+      streamIds: [STREAM_ID],
+      at: new Date(RECORDING_START),
+      bucket: BUCKET,
+      prefix: PREFIX,
+    });
+    await store.attachStreams(CHANNEL_ARN, [STREAM_ID], "lateRecording2");
+
+    // Act
+    door.open();
+    const result = await running;
+
+    // Assess: written, then taken back
+    const location = { bucket: ARCHIVE_BUCKET, key: `chat-replays/AbCdef1G2hij/${STREAM_ID}/replay.json` };
+    expect(result).toMatchObject({ status: "archived", location });
+    expect(world.writer.removed).toEqual([location]);
+    expect(store.streams.get(streamName(CHANNEL_ARN, STREAM_ID))?.archive).toBeUndefined();
   });
 
   it("gives an empty replay for a room nobody chatted in", async () => {
@@ -1051,7 +1096,11 @@ describe("archiveBroadcast racing another run of the same broadcast", () => {
 
     // Assess
     expect(newerResult).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
-    expect(olderResult).toEqual({ status: "superseded", reason: expect.stringContaining(iso(END + HOUR)) });
+    expect(olderResult).toEqual({
+      status: "superseded",
+      reason: expect.stringContaining(iso(END + HOUR)),
+      stats: expect.objectContaining({ bytes: 0 }),
+    });
     expect(world.writer.written).toHaveLength(1);
     expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
     expect(world.archive).toEqual(archivedState);
@@ -1099,6 +1148,7 @@ describe("archiveBroadcast racing another run of the same broadcast", () => {
     expect(duplicate).toEqual({
       status: "superseded",
       reason: expect.stringContaining("which read as far, is writing the replay"),
+      stats: expect.objectContaining({ bytes: 0 }),
     });
     expect(firstResult).toMatchObject({ status: "archived", readUntil: iso(END + HOUR) });
     expect(world.writer.written).toHaveLength(1);
@@ -1149,7 +1199,11 @@ describe("archiveBroadcast racing another run of the same broadcast", () => {
     const result = await archiveBroadcast(olderChain, world.deps(new FakeChatLog()));
 
     // Assess
-    expect(result).toEqual({ status: "superseded", reason: expect.stringContaining(iso(END + HOUR)) });
+    expect(result).toEqual({
+      status: "superseded",
+      reason: expect.stringContaining(iso(END + HOUR)),
+      stats: expect.objectContaining({ bytes: 0 }),
+    });
     expect(world.writer.written).toHaveLength(1);
     expect(world.writer.last).toBe(newerReplay);
     expect(world.archive).toEqual(archivedState);
@@ -1299,5 +1353,46 @@ describe("archiveBroadcast making no progress", () => {
     expect(result).toEqual({ status: "failed", reason: expect.stringContaining("no progress") });
     expect(world.archive).toMatchObject({ status: "failed" });
     expect(world.writer.written).toEqual([]);
+  });
+});
+
+describe("the archive handler, when a queued archive fails for now", () => {
+  it("still reports the archive's own error when the queue cannot arrange the retry", async () => {
+    // Prepare: reading fails as a dropped connection does; the queue's attributes cannot be read
+    const world = new World();
+    const deps = world.deps(new FakeChatLog({ failure: new Error("socket hang up") }));
+    const arranged: string[] = [];
+    const queue: ArchiveRequests = {
+      schedule: async () => undefined,
+      maxReceiveCount: async () => {
+        throw new Error("not allowed to GetQueueAttributes");
+      },
+      deadLetter: async (body) => void arranged.push(`dead-lettered ${body}`),
+      retryAfter: async (_handle, seconds) => void arranged.push(`retry after ${seconds}`),
+    };
+    const handler = createArchiveHandler(() => ({ archive: deps, queue }));
+    const logged = vi.spyOn(logger, "error");
+
+    // Act
+    const response = await handler(
+      sqsEvent([{ messageId: "m1", body: JSON.stringify(BY_STREAM) }]),
+      lambdaContext("archive"),
+    );
+
+    // Assess: SQS retries the message; the logs say what failed, then why the backoff could not be set
+    const lines = logged.mock.calls.map(([message, extra]) => [
+      message,
+      ((extra as { error?: Error } | undefined)?.error as Error | undefined)?.message,
+    ]);
+    logged.mockRestore();
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: "m1" }] });
+    expect(arranged).toEqual([]);
+    expect(lines).toEqual([
+      ["archive request failed on receive 1", "socket hang up"],
+      [
+        "the retry could not be arranged; SQS retries at the queue's visibility timeout",
+        "not allowed to GetQueueAttributes",
+      ],
+    ]);
   });
 });
