@@ -11,7 +11,8 @@ import {
   type RunStore,
   setItemSeq,
 } from "./runs";
-import { floorDiffMs, formatInstant, type Instant } from "./time";
+import { formatInstant, type Instant } from "./time";
+import { MediaClock, type TimelineJson, type TimelinePiece, timelineJson } from "./timeline";
 import type { ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
 // Values of a seen id when records may come out of order: its log position, and the deleted-id entry it names.
@@ -390,7 +391,7 @@ export class Replay {
     const events = this.items("events");
     const firstMessages = (await messages.next()).value ?? [];
     const firstEvents = (await events.next()).value ?? [];
-    const base = offsetBase(options.offsetBase, [firstMessages[0], firstEvents[0]]);
+    const timeline = replayTimeline(options, [firstMessages[0], firstEvents[0]]);
     const window = options.window;
     const header = {
       version: 1,
@@ -402,7 +403,8 @@ export class Replay {
         start: window.start === null ? null : formatInstant(window.start),
         end: window.end === null ? null : formatInstant(window.end),
       },
-      offsetBase: base === null ? null : base.text,
+      offsetBase: timeline.base,
+      timeline: timeline.json,
       counts,
     };
     const out = new ChunkWriter(chunkSize);
@@ -414,9 +416,11 @@ export class Replay {
     for (const [first, rest] of sections) {
       if (rest === events) out.text(`],"events":[`);
       let separator = "\n";
+      // Items come in send-time order: one clock per section.
+      const clock = timeline.pieces.length === 0 ? undefined : new MediaClock(timeline.pieces);
       for (let batch = first; batch.length > 0; batch = (await rest.next()).value ?? []) {
         for (const item of batch) {
-          const offset = base === null ? 0 : floorDiffMs(item, base.at);
+          const offset = clock === undefined ? 0 : clock.offsetMs(item);
           out.text(`${separator}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
           out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
           separator = ",\n";
@@ -437,16 +441,30 @@ export class Replay {
   }
 }
 
-/** The offset base and how it is written: the option, else the earliest item written, as logged. */
-function offsetBase(
-  option: Instant | null,
+/**
+ * The replay's timeline (rule 8), its header form and its offset base: the timeline given, else
+ * one open piece at the offset base given, else at the earliest item written, its send time kept
+ * as written (so the first item has offset 0); with neither, no timeline.
+ */
+function replayTimeline(
+  options: ReplayOptions,
   firsts: (KeptItem | undefined)[],
-): { at: Instant; text: string } | null {
-  if (option !== null) return { at: option, text: formatInstant(option) };
+): { pieces: readonly TimelinePiece[]; json: TimelineJson[]; base: string | null } {
+  const given = options.timeline ?? [];
+  if (given.length > 0) {
+    const json = timelineJson(given);
+    return { pieces: given, json, base: (json[0] as TimelineJson).start };
+  }
+  const open = (start: Instant, text: string) => ({
+    pieces: [{ start, end: null, mediaMs: 0 }],
+    json: [{ start: text, end: null, mediaMs: 0 }],
+    base: text,
+  });
+  if (options.offsetBase !== null) return open(options.offsetBase, formatInstant(options.offsetBase));
   const first = firsts.filter((item) => item !== undefined).sort(byReplayOrder)[0];
-  if (first === undefined) return null;
+  if (first === undefined) return { pieces: [], json: [], base: null };
   const rest = first.bytes.toString("utf8", first.start, first.end);
-  return { at: first, text: (JSON.parse(rest) as { sendTime: string }).sendTime };
+  return open(first, (JSON.parse(rest) as { sendTime: string }).sendTime);
 }
 
 /** Fills fixed-size buffers with text and byte ranges, handing out full ones. */

@@ -7,4 +7,12 @@ export {
   type Instant,
   parseInstant,
 } from "./time";
+export {
+  MediaClock,
+  parseTimeline,
+  type TimelineJson,
+  type TimelinePiece,
+  timelineFromPlaylist,
+  timelineJson,
+} from "./timeline";
 export type { RecordingRef, ReplayCounts, ReplayOptions, SkipReason } from "./types";

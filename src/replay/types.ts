@@ -1,4 +1,5 @@
 import type { Instant } from "./time";
+import type { TimelinePiece } from "./timeline";
 
 /** The `counts` block of a version 1 replay. */
 export interface ReplayCounts {
@@ -31,8 +32,10 @@ export interface RecordingRef {
 /** What a replay is built for: the window to keep and the header fields to write. */
 export interface ReplayOptions {
   window: { start: Instant | null; end: Instant | null };
-  /** Offsets are measured from here; `null` means from the earliest `sendTime` written. */
+  /** Offsets are measured from here; `null` means from the earliest `sendTime` written. Ignored with a `timeline`. */
   offsetBase: Instant | null;
+  /** The recording's timeline (SPEC rule 8); absent or empty: one open piece at the offset base. */
+  timeline?: readonly TimelinePiece[];
   channelArn?: string | null;
   roomArn?: string | null;
   streamIds?: readonly string[];

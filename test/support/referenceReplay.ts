@@ -5,6 +5,7 @@ import {
   type Instant,
   parseInstant,
   type ReplayOptions,
+  type TimelinePiece,
 } from "../../src/replay";
 
 type Json = Record<string, unknown>;
@@ -117,6 +118,40 @@ export function referenceReplay(lines: readonly string[], options: ReplayOptions
       : first === undefined
         ? null
         : { at: first.at, text: first.fields.sendTime as string };
+  const given = options.timeline ?? [];
+  const timeline =
+    given.length > 0
+      ? given.map((p) => ({
+          start: formatInstant(p.start),
+          end: p.end === null ? null : formatInstant(p.end),
+          mediaMs: p.mediaMs,
+        }))
+      : base === null
+        ? []
+        : [{ start: base.text, end: null, mediaMs: 0 }];
+  // Rule 8, read literally: a linear search over the pieces for every item.
+  const offsetOf = (t: Instant): number => {
+    if (given.length === 0) return base === null ? 0 : floorDiffMs(t, base.at);
+    const pieces = [...given];
+    const first = pieces[0] as TimelinePiece;
+    if (compareInstants(t, first.start) < 0) return first.mediaMs + floorDiffMs(t, first.start);
+    for (const [i, piece] of pieces.entries()) {
+      const inside =
+        compareInstants(piece.start, t) <= 0 && (piece.end === null || compareInstants(t, piece.end) < 0);
+      if (inside) return piece.mediaMs + floorDiffMs(t, piece.start);
+      const next = pieces[i + 1];
+      if (
+        next !== undefined &&
+        piece.end !== null &&
+        compareInstants(piece.end, t) <= 0 &&
+        compareInstants(t, next.start) < 0
+      ) {
+        return next.mediaMs;
+      }
+    }
+    const last = pieces[pieces.length - 1] as TimelinePiece;
+    return last.mediaMs + floorDiffMs(t, last.start);
+  };
   const header = {
     version: 1,
     channelArn: options.channelArn ?? null,
@@ -127,7 +162,8 @@ export function referenceReplay(lines: readonly string[], options: ReplayOptions
       start: start === null ? null : formatInstant(start),
       end: end === null ? null : formatInstant(end),
     },
-    offsetBase: base?.text ?? null,
+    offsetBase: given.length > 0 ? (timeline[0]?.start ?? null) : (base?.text ?? null),
+    timeline,
     counts,
   };
   const render = (items: Item[]) =>
@@ -137,7 +173,7 @@ export function referenceReplay(lines: readonly string[], options: ReplayOptions
           .map((i) =>
             JSON.stringify({
               id: i.id,
-              offsetMs: base === null ? 0 : floorDiffMs(i.at, base.at),
+              offsetMs: offsetOf(i.at),
               ...i.fields,
             }),
           )

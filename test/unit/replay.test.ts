@@ -369,6 +369,7 @@ describe("rule 8: offsets", () => {
       recording: null,
       window: { start: null, end: null },
       offsetBase: null,
+      timeline: [],
       counts: { records: 0, messages: 0, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
       messages: [],
       events: [],
