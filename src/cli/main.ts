@@ -8,13 +8,15 @@ const HELP = `ivs-chat-archiver: archive Amazon IVS chat as chat/replay.json nex
 Usage: npm run cli -- <command> [options]
 
 Commands:
-  replay [FILE ...] [--start ISO] [--end ISO] [--base ISO] [--out FILE]
+  replay [FILE ...] [--start ISO] [--end ISO] [--base ISO] [--timeline FILE | --playlist FILE] [--out FILE]
       Build a version 1 replay offline from chat log records: files (plain or gzip, newline-
       delimited records as IVS writes to S3/Firehose, or the JSON printed by
       aws logs get-log-events / filter-log-events), read in the order given, or standard input.
       --start/--end bound the window (default unbounded); --base is the offset origin (default
-      --start, else the earliest sendTime written). Writes to --out or standard output; a
-      summary of counts goes to standard error.
+      --start, else the earliest sendTime written). --timeline FILE (a JSON list of pieces
+      {start, end, mediaMs}) or --playlist FILE (an HLS media playlist with program dates) give
+      the recording's timeline: offsets are then in its media time, across reconnect gaps.
+      Writes to --out or standard output; a summary of counts goes to standard error.
   archive (--channel-arn ARN --stream-id ID | --recording-session-id ID) [--max-run-seconds N] [--force]
       Archive one broadcast now, as the archive Lambda would, with the default AWS credential
       chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE and ARCHIVE_BUCKET (optionally
@@ -75,6 +77,8 @@ const commands: Record<string, Command> = {
         start: { type: "string" },
         end: { type: "string" },
         base: { type: "string" },
+        timeline: { type: "string" },
+        playlist: { type: "string" },
         out: { type: "string", short: "o" },
       },
     });

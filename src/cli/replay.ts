@@ -1,17 +1,20 @@
 import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { readFile, rename, rm } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
-import { ValidationError } from "../errors";
+import { InputError, ValidationError } from "../errors";
 import { FileRunStore } from "../local/fileRuns";
 import {
   type Instant,
   parseInstant,
+  parseTimeline,
   type Replay,
   type ReplayCounts,
   ReplayEngine,
   type ReplayOptions,
   type RunStore,
+  type TimelinePiece,
+  timelineFromPlaylist,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
 import { fileSources, type RecordBatch, readAll, stdinSource } from "./input";
@@ -23,6 +26,8 @@ export interface ReplayCommand {
   start?: string;
   end?: string;
   base?: string;
+  timeline?: string;
+  playlist?: string;
   out?: string;
 }
 
@@ -42,6 +47,46 @@ async function writeAll(replay: Replay, stream: Writable): Promise<void> {
   for await (const chunk of replay.chunks()) {
     if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
   }
+}
+
+async function readText(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (error as Error).message;
+    throw new InputError(`cannot read --${flag} ${path}: ${why}`, { cause: error });
+  }
+}
+
+/** The timeline of `--timeline FILE` (JSON pieces) or `--playlist FILE` (an HLS media playlist with program dates). */
+async function timelineOption(command: ReplayCommand): Promise<TimelinePiece[] | undefined> {
+  if (command.timeline !== undefined && command.playlist !== undefined) {
+    throw new ValidationError("--timeline and --playlist both give the timeline: use one");
+  }
+  if (command.timeline !== undefined) {
+    const text = await readText("timeline", command.timeline);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new ValidationError(`--timeline ${command.timeline} is not JSON`);
+    }
+    const pieces = parseTimeline(json);
+    if (typeof pieces === "string") throw new ValidationError(`--timeline ${command.timeline} ${pieces}`);
+    return pieces;
+  }
+  if (command.playlist !== undefined) {
+    const pieces = timelineFromPlaylist(await readText("playlist", command.playlist));
+    if (pieces === undefined) {
+      throw new ValidationError(
+        `--playlist ${command.playlist} has no #EXT-X-PROGRAM-DATE-TIME: its media times cannot be placed in wall-clock time`,
+      );
+    }
+    return pieces;
+  }
+  return undefined;
 }
 
 /** Writes to a temporary file renamed into place, so a failed run leaves no partial replay. */
@@ -112,13 +157,14 @@ export async function replayCommand(
   if (start !== null && end !== null && end.ms < start.ms) {
     throw new ValidationError(`--end ${command.end} is before --start ${command.start}`);
   }
+  const timeline = await timelineOption(command);
   const sources = command.files.length > 0 ? await fileSources(command.files) : [stdinSource(io.stdin)];
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
   const store = await FileRunStore.create();
   try {
     const replay = await buildInParallel(
       readAll(sources),
-      { window: { start, end }, offsetBase: base ?? start },
+      { window: { start, end }, offsetBase: base ?? start, ...(timeline && { timeline }) },
       store,
     );
     if (command.out === undefined) await writeAll(replay, io.stdout);

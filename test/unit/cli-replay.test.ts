@@ -88,6 +88,60 @@ describe("npm run cli -- replay", () => {
     expect(replay.messages[0]).toMatchObject({ id: "PreWindow001", offsetMs: -212896 });
   });
 
+  it("places offsets in the media time of a --playlist with a reconnect gap, or of the same --timeline", () => {
+    // Prepare: 14:30-14:35 recorded, a gap, then 14:40-15:40 from media time 300 s
+    const dir = mkdtempSync(join(tmpdir(), "replay-"));
+    const playlist = join(dir, "playlist.m3u8");
+    writeFileSync(
+      playlist,
+      [
+        "#EXTM3U",
+        "#EXT-X-TARGETDURATION:3600",
+        "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:30:00.000Z",
+        "#EXTINF:300.000,",
+        "a.ts",
+        "#EXT-X-DISCONTINUITY",
+        "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:40:00.000Z",
+        "#EXTINF:3600.000,",
+        "b.ts",
+        "#EXT-X-ENDLIST",
+        "",
+      ].join("\n"),
+    );
+    const timeline = join(dir, "timeline.json");
+    writeFileSync(
+      timeline,
+      JSON.stringify([
+        { start: "2024-01-05T14:30:00Z", end: "2024-01-05T14:35:00Z", mediaMs: 0 },
+        { start: "2024-01-05T14:40:00Z", end: "2024-01-05T15:40:00Z", mediaMs: 300000 },
+      ]),
+    );
+
+    // Act
+    const fromPlaylist = cli(["replay", fixture("room.ndjson"), ...WINDOW, "--playlist", playlist]);
+    const fromTimeline = cli(["replay", fixture("room.ndjson"), ...WINDOW, "--timeline", timeline]);
+
+    // Assess: in the gap, the join point; after it, 300 s plus the time since 14:40
+    expect(fromPlaylist.code).toBe(0);
+    expect(fromTimeline.stdout).toBe(fromPlaylist.stdout);
+    const replay = JSON.parse(fromPlaylist.stdout);
+    expect(replay.offsetBase).toBe("2024-01-05T14:30:00.000Z");
+    expect(replay.timeline).toEqual([
+      { start: "2024-01-05T14:30:00.000Z", end: "2024-01-05T14:35:00.000Z", mediaMs: 0 },
+      { start: "2024-01-05T14:40:00.000Z", end: "2024-01-05T15:40:00.000Z", mediaMs: 300000 },
+    ]);
+    expect(replay.messages.map((m: { id: string; offsetMs: number }) => [m.id, m.offsetMs])).toEqual([
+      ["WhO6MW6iRdS5", 212894],
+      ["Tie00000000A", 300000],
+      ["Tie00000000B", 300000],
+      ["NanoFirst001", 300000],
+      ["NanoLater002", 300000],
+      ["Unicode00001", 360000],
+      ["LastInWin001", 3300000],
+    ]);
+    expect(replay.events.map((e: { offsetMs: number }) => e.offsetMs)).toEqual([420000]);
+  });
+
   it.each([
     [
       "a missing file",
@@ -97,14 +151,31 @@ describe("npm run cli -- replay", () => {
     ["a corrupt gzip", ["replay", "CORRUPT"], /^replay: cannot read .*corrupt.gz: corrupt gzip data/],
     ["a bad --start", ["replay", "--start", "noon"], /^replay: --start "noon" is not an ISO 8601 time/],
     ["an unknown option", ["replay", "--since", "x"], /^replay: Unknown option '--since'/],
+    [
+      "a missing --timeline",
+      ["replay", "--timeline", "no-such.json"],
+      /^replay: cannot read --timeline no-such.json: no such file\n$/,
+    ],
+    [
+      "a playlist without program dates",
+      ["replay", "--playlist", "NODATES"],
+      /^replay: --playlist .*nodates.m3u8 has no #EXT-X-PROGRAM-DATE-TIME/,
+    ],
+    [
+      "both --timeline and --playlist",
+      ["replay", "--timeline", "a.json", "--playlist", "b.m3u8"],
+      /^replay: --timeline and --playlist both give the timeline: use one\n$/,
+    ],
   ])("refuses %s with exit code 2, a one-line error and no output file", (_, args, message) => {
     const dir = mkdtempSync(join(tmpdir(), "replay-"));
     const corrupt = join(dir, "corrupt.gz");
     writeFileSync(corrupt, readFileSync(fixture("room-ndjson.gz")).subarray(0, 200));
+    const noDates = join(dir, "nodates.m3u8");
+    writeFileSync(noDates, "#EXTM3U\n#EXTINF:2,\na.ts\n");
     const out = join(dir, "out.json");
 
     const { code, stdout, stderr } = cli(
-      [...args.map((a) => (a === "CORRUPT" ? corrupt : a)), "--out", out],
+      [...args.map((a) => (a === "CORRUPT" ? corrupt : a === "NODATES" ? noDates : a)), "--out", out],
       Buffer.from(""),
     );
 
