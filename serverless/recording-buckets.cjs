@@ -32,6 +32,9 @@ module.exports = {
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub, not a JS template
     { "Fn::Sub": "${ArchiveBucket.Arn}/chat-replays/*" },
   ],
-  /** IVS's own metadata beside each recording (events/recording-started.json, ...). */
-  recordingMetadata: async ({ resolveVariable }) => arns(await bucketsOf(resolveVariable), "*/events/*"),
+  /** IVS's own metadata beside each recording (events/recording-started.json, ...) and its media playlists (the timeline). */
+  recordingMetadata: async ({ resolveVariable }) => {
+    const buckets = await bucketsOf(resolveVariable);
+    return [...arns(buckets, "*/events/*"), ...arns(buckets, "*/media/hls/*.m3u8")];
+  },
 };

@@ -1,5 +1,14 @@
 import { ArchiveConflictError, ArchiverError, BroadcastNotFoundError, CheckpointError } from "../errors";
-import { type Replay, type ReplayCounts, ReplayEngine, type ReplayOptions } from "../replay";
+import {
+  type Instant,
+  type RecordingRef,
+  type Replay,
+  type ReplayCounts,
+  ReplayEngine,
+  type ReplayOptions,
+  type TimelinePiece,
+  timelineFromPlaylist,
+} from "../replay";
 import {
   type ArchiveRequest,
   type ArchiveState,
@@ -7,7 +16,9 @@ import {
   DELETIONS_GRACE_MS,
   isRecorded,
   type SessionsStore,
+  type SessionTimes,
   type StreamRecord,
+  streamPieces,
 } from "../sessions/model";
 import { dueAfterArchive } from "../sessions/sweep";
 import { refuseForeignBucket } from "../sessions/track";
@@ -141,11 +152,8 @@ interface Plan {
 }
 
 async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Plan> {
-  const times = broadcastTimes(
-    broadcast.streams,
-    broadcast.recording,
-    await missingTimes(broadcast, deps.lookups),
-  );
+  const sessions = await missingTimes(broadcast, deps.lookups);
+  const times = broadcastTimes(broadcast.streams, broadcast.recording, sessions);
   if (times.window.start === null) {
     throw new BroadcastNotFoundError(
       "the broadcast's start is unknown: no Stream Start, stream session or recording",
@@ -154,6 +162,8 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
   const recording = recordingRef(broadcast);
   refuseForeignBucket(recording?.bucket, deps.recordingBuckets);
   const recordingStart = recording === null ? undefined : await deps.recordings.startedAt(recording);
+  const base = recordingStart?.toISOString() ?? times.offsetBase;
+  const timeline = await recordingTimeline(broadcast, recording, base, sessions, deps);
   const chat = await resolveChat(
     {
       channelArn: broadcast.channelArn,
@@ -165,7 +175,8 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
   return {
     options: {
       window: { start: instant(times.window.start), end: instant(times.window.end) },
-      offsetBase: instant(recordingStart?.toISOString() ?? times.offsetBase),
+      offsetBase: instant(base),
+      ...(timeline && { timeline }),
       channelArn: broadcast.channelArn,
       roomArn: chat.roomArn,
       streamIds: broadcast.streams.map((s) => s.streamId),
@@ -179,6 +190,29 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
       logStreamName: chatLogStreamName(chat.roomArn),
     },
   };
+}
+
+/**
+ * The recording's timeline (SPEC rule 8): from its first rendition's media playlist when that
+ * carries program dates, else from its streams' times; undefined (one open piece at the offset
+ * base) otherwise, and for a broadcast that was not recorded.
+ */
+async function recordingTimeline(
+  broadcast: Broadcast,
+  recording: RecordingRef | null,
+  base: string | null,
+  sessions: ReadonlyMap<string, SessionTimes>,
+  deps: ArchiveDeps,
+): Promise<TimelinePiece[] | undefined> {
+  if (recording === null || base === null) return undefined;
+  const playlist = await deps.recordings.mediaPlaylist(recording);
+  const fromPlaylist = playlist === undefined ? undefined : timelineFromPlaylist(playlist);
+  if (fromPlaylist !== undefined) return fromPlaylist;
+  return streamPieces(broadcast.streams, base, sessions)?.map((piece) => ({
+    start: instant(piece.start) as Instant,
+    end: instant(piece.end),
+    mediaMs: piece.mediaMs,
+  }));
 }
 
 /** Time slices of `[start, end)` read at once: enough to keep the read rate busy, none too short. */

@@ -66,6 +66,8 @@ export interface ReplayWriter {
 export interface RecordingMetadata {
   /** `recording_started_at` of `events/recording-started.json`, when it can be read. */
   startedAt(recording: RecordingRef): Promise<Date | undefined>;
+  /** The first rendition's media playlist named by `events/recording-ended.json`, when both can be read. */
+  mediaPlaylist(recording: RecordingRef): Promise<string | undefined>;
 }
 
 /** A saved checkpoint as found: its JSON (to validate), or why it could not be read. */

@@ -65,29 +65,50 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
    * that file cannot be read (not written yet, no permission, a local AWS without it).
    */
   async startedAt({ bucket, prefix }: RecordingRef): Promise<Date | undefined> {
+    const metadata = parsed(await this.text(bucket, `${prefix}/events/recording-started.json`)) as
+      | { recording_started_at?: unknown }
+      | undefined;
+    const at =
+      typeof metadata?.recording_started_at === "string"
+        ? new Date(metadata.recording_started_at)
+        : undefined;
+    return at !== undefined && !Number.isNaN(at.getTime()) ? at : undefined;
+  }
+
+  /**
+   * The media playlist of the recording's first rendition: `media.hls.renditions[0]` of IVS's
+   * `events/recording-ended.json` names it (`<prefix>/<hls.path>/<rendition.path>/<rendition.playlist>`).
+   */
+  async mediaPlaylist({ bucket, prefix }: RecordingRef): Promise<string | undefined> {
+    const ended = parsed(await this.text(bucket, `${prefix}/events/recording-ended.json`)) as
+      | { media?: { hls?: { path?: unknown; renditions?: { path?: unknown; playlist?: unknown }[] } } }
+      | undefined;
+    const hls = ended?.media?.hls;
+    const rendition = Array.isArray(hls?.renditions) ? hls.renditions[0] : undefined;
+    const parts = [hls?.path, rendition?.path, rendition?.playlist];
+    if (!parts.every((part): part is string => typeof part === "string" && part !== "")) return undefined;
+    return this.text(bucket, `${prefix}/${parts.join("/")}`);
+  }
+
+  /** An object's text, or undefined where it cannot be read (not written yet, no permission, a local AWS without it). */
+  private async text(bucket: string, key: string): Promise<string | undefined> {
     try {
-      const out = await this.client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/events/recording-started.json` }),
-      );
-      const metadata = JSON.parse((await out.Body?.transformToString()) ?? "{}") as {
-        recording_started_at?: unknown;
-      };
-      const at =
-        typeof metadata.recording_started_at === "string"
-          ? new Date(metadata.recording_started_at)
-          : undefined;
-      return at !== undefined && !Number.isNaN(at.getTime()) ? at : undefined;
+      const out = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return (await out.Body?.transformToString()) ?? undefined;
     } catch (error) {
       const name = (error as Error).name;
-      if (
-        name === "NoSuchKey" ||
-        name === "AccessDenied" ||
-        name === "NoSuchBucket" ||
-        error instanceof SyntaxError
-      ) {
-        return undefined;
-      }
+      if (name === "NoSuchKey" || name === "AccessDenied" || name === "NoSuchBucket") return undefined;
       throw error;
     }
+  }
+}
+
+/** JSON text as a value, or undefined when there is none or it is not JSON. */
+function parsed(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }

@@ -210,3 +210,43 @@ export function broadcastTimes(
     offsetBase: recorded?.startAt ?? start ?? null,
   };
 }
+
+/** A timeline piece in the table's terms: ISO times, `end` null while open. */
+export interface PieceTimes {
+  start: string;
+  end: string | null;
+  mediaMs: number;
+}
+
+/**
+ * The timeline of a recording from its streams (SPEC rule 8 (b)): each stream's `[start, end)`
+ * is a piece, in start order, the first one starting at the recording's start; each piece's
+ * `mediaMs` is the sum of the earlier pieces' lengths. A stream whose start is unknown, or one
+ * before the last whose end is, leaves it undefined (the caller falls back to one open piece).
+ */
+export function streamPieces(
+  streams: readonly StreamRecord[],
+  recordingStart: string,
+  sessions: ReadonlyMap<string, SessionTimes> = new Map(),
+): PieceTimes[] | undefined {
+  const spans = streams.map((s) => ({
+    start: s.startAt ?? sessions.get(s.streamId)?.startTime?.toISOString(),
+    end: s.endAt ?? sessions.get(s.streamId)?.endTime?.toISOString(),
+  }));
+  if (spans.length === 0 || spans.some((span) => span.start === undefined)) return undefined;
+  spans.sort((a, b) => ((a.start as string) < (b.start as string) ? -1 : 1));
+  const pieces: PieceTimes[] = [];
+  let mediaMs = 0;
+  for (const [i, span] of spans.entries()) {
+    const before = pieces[pieces.length - 1];
+    if (before !== undefined && before.end === null) return undefined;
+    // Streams never overlap in a recording; were they to, the later one starts where the earlier ends.
+    const start =
+      i === 0 ? recordingStart : (latest([span.start, before?.end ?? undefined]) ?? recordingStart);
+    const end = span.end ?? null;
+    if (end !== null && end <= start) continue;
+    pieces.push({ start, end, mediaMs });
+    if (end !== null) mediaMs += Date.parse(end) - Date.parse(start);
+  }
+  return pieces.length > 0 ? pieces : undefined;
+}

@@ -258,6 +258,8 @@ describe("archiving broadcasts through the real handlers and the archive queue (
         roomArn: b.roomArn,
         streamIds: [b.streamId],
         recording: recordingRef(b),
+        // Rule 8 (b): the stream, from the recording's start
+        timeline: [{ start: recordingStartedAt, end: END, mediaMs: 0 }],
       }),
     );
     const replay = stored.json;
@@ -351,6 +353,8 @@ describe("archiving broadcasts through the real handlers and the archive queue (
         roomArn: b.roomArn,
         streamIds: [b.streamId],
         recording: recordingRef(b),
+        // Rule 8 (b): the stream, from the recording's start
+        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
       }),
     );
   });
@@ -398,6 +402,8 @@ describe("archiving broadcasts through the real handlers and the archive queue (
         roomArn: b.roomArn,
         streamIds: [b.streamId],
         recording: recordingRef(b),
+        // Rule 8 (b): the stream, from the recording's start
+        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
       }),
     );
     expect(stored.json.counts).toMatchObject({ records: 4, messages: 1, deleted: 1, duplicates: 1 });
@@ -485,6 +491,97 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect(state?.reason).toContain(b.channelArn);
     const key = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;
     expect(await objectExists(s3, env.ARCHIVE_BUCKET ?? "", key)).toBe(false);
+  });
+
+  it("places offsets in the media time of a recording merged across a reconnect gap, from its playlist in S3", async () => {
+    // Prepare: two streams, 14:xx+0-20 min and +25 min-end; the first rendition's playlist dates both
+    const b = broadcast("Merged");
+    const e = eventsOf(b);
+    const second = "st-MergedSecondAbcdefghij";
+    const reconnect = START + 25 * MINUTE;
+    const recording = {
+      sessionId: b.sessionId,
+      streamIds: [b.streamId, second],
+      bucket: BUCKET,
+      prefix: b.prefix,
+      channelArn: b.channelArn,
+    };
+    await table.putLink(b.channelArn, b.roomArn);
+    const logged = [
+      chatMessage("early", START + MINUTE),
+      chatMessage("inGap", START + 22 * MINUTE),
+      chatMessage("after", reconnect + 2 * MINUTE),
+    ];
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    const put = (key: string, body: string) =>
+      s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${b.prefix}/${key}`, Body: body }));
+    await put(
+      "events/recording-ended.json",
+      JSON.stringify({
+        version: "v1",
+        recording_status: "RECORDING_ENDED",
+        media: {
+          hls: {
+            path: "media/hls",
+            playlist: "master.m3u8",
+            renditions: [
+              { path: "720p30", playlist: "playlist.m3u8", resolution_height: 720, resolution_width: 1280 },
+              { path: "160p30", playlist: "playlist.m3u8", resolution_height: 160, resolution_width: 284 },
+            ],
+          },
+        },
+      }),
+    );
+    await put(
+      "media/hls/720p30/playlist.m3u8",
+      [
+        "#EXTM3U",
+        "#EXT-X-TARGETDURATION:1200",
+        `#EXT-X-PROGRAM-DATE-TIME:${iso(START + 2000)}`,
+        "#EXTINF:1198.000,",
+        "0.ts",
+        "#EXT-X-DISCONTINUITY",
+        `#EXT-X-PROGRAM-DATE-TIME:${iso(reconnect)}`,
+        `#EXTINF:${(END - reconnect) / 1000}.000,`,
+        "1.ts",
+        "#EXT-X-ENDLIST",
+      ].join("\n"),
+    );
+    await deliver(
+      e.streamStart,
+      recordingStateEvent("Recording Start", { ...recording, time: iso(RECORDING_START) }),
+      streamStateEvent("Stream End", {
+        streamId: b.streamId,
+        channelArn: b.channelArn,
+        time: iso(START + 20 * MINUTE),
+      }),
+      streamStateEvent("Stream Start", { streamId: second, channelArn: b.channelArn, time: iso(reconnect) }),
+      streamStateEvent("Stream End", { streamId: second, channelArn: b.channelArn, time: iso(END) }),
+      recordingStateEvent("Recording End", {
+        ...recording,
+        time: iso(END + 10_000),
+        durationMs: DURATION_MS,
+      }),
+    );
+
+    // Act
+    const response = await archiveFromQueue(await receiveAll({ remove: false }));
+
+    // Assess: in the gap, the join point; after it, the first piece's 1198 s plus the time since the reconnect
+    expect(response).toEqual({ batchItemFailures: [] });
+    const replay = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
+    const json = replay.json as typeof replay.json & { timeline: unknown; offsetBase: string };
+    expect(json.offsetBase).toBe(iso(START + 2000));
+    expect(json.timeline).toEqual([
+      { start: iso(START + 2000), end: iso(START + 1_200_000), mediaMs: 0 },
+      { start: iso(reconnect), end: iso(END), mediaMs: 1_198_000 },
+    ]);
+    expect(json.messages.map((m) => [m.id, m.offsetMs])).toEqual([
+      ["early", MINUTE - 2000],
+      ["inGap", 1_198_000],
+      ["after", 1_198_000 + 2 * MINUTE],
+    ]);
+    expect(json.streamIds).toEqual([b.streamId, second]);
   });
 
   it("leaves no stray replay nor stale failure of a stream once its recording, known late, is archived", async () => {

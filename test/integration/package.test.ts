@@ -303,6 +303,8 @@ describe("serverless print with several recording buckets", () => {
     expect(s3.find((statement) => statement.Action === "s3:GetObject")?.Resource).toEqual([
       sub("arn:${AWS::Partition}:s3:::ivs-recordings-us/*/events/*"),
       sub("arn:${AWS::Partition}:s3:::ivs-recordings-eu/*/events/*"),
+      sub("arn:${AWS::Partition}:s3:::ivs-recordings-us/*/media/hls/*.m3u8"),
+      sub("arn:${AWS::Partition}:s3:::ivs-recordings-eu/*/media/hls/*.m3u8"),
       // biome-ignore-end lint/suspicious/noTemplateCurlyInString: CloudFormation Fn::Sub strings
     ]);
     for (const fn of ["recordingState", "archive"]) {

@@ -168,6 +168,7 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
         roomArn: ROOM_ARN,
         streamIds: [STREAM_ID],
         recording: { bucket: BUCKET, prefix: PREFIX, sessionId: SESSION_ID, durationMs: DURATION_MS },
+        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
       }),
     );
     expect(bySession).toContain('"status": "archived"');

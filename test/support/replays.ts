@@ -60,6 +60,8 @@ export interface ExpectedReplay {
   roomArn: string;
   streamIds: string[];
   recording: RecordingRef | null;
+  /** The recording's timeline (rule 8), in epoch ms; absent: one open piece at `offsetBase`. */
+  timeline?: { start: number; end: number | null; mediaMs: number }[];
 }
 
 function instantAt(ms: number) {
@@ -80,6 +82,13 @@ export async function expectedReplayText(
     roomArn: expected.roomArn,
     streamIds: expected.streamIds,
     recording: expected.recording,
+    ...(expected.timeline && {
+      timeline: expected.timeline.map((piece) => ({
+        start: instantAt(piece.start),
+        end: piece.end === null ? null : instantAt(piece.end),
+        mediaMs: piece.mediaMs,
+      })),
+    }),
   });
   return replay.text();
 }

@@ -122,6 +122,8 @@ function expectedUntil(untilMs: number, windowEnd = END): Promise<string> {
     roomArn: ROOM_ARN,
     streamIds: [STREAM_ID],
     recording: { bucket: BUCKET, prefix: PREFIX, sessionId: SESSION_ID, durationMs: DURATION_MS },
+    // Rule 8 (b): the stream, from the recording's start
+    timeline: [{ start: RECORDING_STARTED_AT, end: windowEnd, mediaMs: 0 }],
   });
 }
 
@@ -325,7 +327,10 @@ class World {
       lookups: silentLookups,
       chatLog,
       replays: this.writer,
-      recordings: { startedAt: async () => new Date(RECORDING_STARTED_AT) },
+      recordings: {
+        startedAt: async () => new Date(RECORDING_STARTED_AT),
+        mediaPlaylist: async () => undefined,
+      },
       checkpoints: this.checkpoints,
       archiveBucket: ARCHIVE_BUCKET,
       logGroupOverride: LOG_GROUP,
@@ -540,7 +545,9 @@ describe("archiveBroadcast reading the chat log", () => {
     // Act
     await archiveBroadcast(
       BY_STREAM,
-      world.deps(new FakeChatLog(), { recordings: { startedAt: async () => undefined } }),
+      world.deps(new FakeChatLog(), {
+        recordings: { startedAt: async () => undefined, mediaPlaylist: async () => undefined },
+      }),
     );
 
     // Assess
@@ -669,6 +676,7 @@ describe("archiveBroadcast reading the chat log", () => {
         roomArn: ROOM_ARN,
         streamIds: [STREAM_ID],
         recording: { bucket: BUCKET, prefix: PREFIX, sessionId: SESSION_ID, durationMs: DURATION_MS },
+        timeline: [{ start: RECORDING_STARTED_AT, end: END, mediaMs: 0 }],
       }),
     );
   });
@@ -740,6 +748,97 @@ describe("archiveBroadcast for a broadcast it cannot archive", () => {
     expect(world.store.archives).toEqual([]);
     expect(world.writer.written).toEqual([]);
     expect(chatLog.reads).toEqual([]);
+  });
+});
+
+describe("archiveBroadcast of a recording merged across a reconnect gap (rule 8)", () => {
+  const RECONNECT = START + 25 * MINUTE;
+  const lines = [
+    chatMessage("early", START + MINUTE, "in the first stream"),
+    chatMessage("inGap", START + 22 * MINUTE, "while the streamer reconnects"),
+    chatMessage("after", RECONNECT + 2 * MINUTE, "after the reconnect"),
+  ];
+
+  /** The recording of two streams: START-START+20min, then START+25min-END. */
+  function mergedWorld(): World {
+    const store = new MemorySessionsStore();
+    addRecordedBroadcast(store, SESSION_ID, STREAM_ID, START + 20 * MINUTE);
+    store.streams.set(streamName(CHANNEL_ARN, "st-Second"), {
+      streamId: "st-Second",
+      channelArn: CHANNEL_ARN,
+      startAt: iso(RECONNECT),
+      endAt: iso(END),
+      recordingSessionId: SESSION_ID,
+    });
+    const recording = store.recordings.get(SESSION_ID);
+    if (recording !== undefined) recording.streamIds = [STREAM_ID, "st-Second"];
+    store.links.set(CHANNEL_ARN, ROOM_ARN);
+    return new World(store);
+  }
+
+  const offsets = (text: string | undefined) =>
+    (JSON.parse(text ?? "{}") as ReplayJson).messages.map((m) => [m.id, m.offsetMs] as const);
+
+  it("takes the timeline from the streams' times when the recording has no playlist with dates", async () => {
+    // Act
+    const world = mergedWorld();
+    await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ records: lines })));
+
+    // Assess: the second piece starts in the media where the first one ended (20 min less the 1.5 s before the recording)
+    const firstLength = START + 20 * MINUTE - RECORDING_STARTED_AT;
+    const replay = JSON.parse(world.writer.last ?? "{}") as ReplayJson & { timeline: unknown };
+    expect(replay.timeline).toEqual([
+      { start: iso(RECORDING_STARTED_AT), end: iso(START + 20 * MINUTE), mediaMs: 0 },
+      { start: iso(RECONNECT), end: iso(END), mediaMs: firstLength },
+    ]);
+    expect(offsets(world.writer.last)).toEqual([
+      ["early", MINUTE - 1500],
+      ["inGap", firstLength],
+      ["after", firstLength + 2 * MINUTE],
+    ]);
+  });
+
+  it("takes the timeline from the first rendition's playlist when it carries program dates", async () => {
+    // Prepare: the media holds 10 s less of the first stream than the events say
+    const world = mergedWorld();
+    const playlist = [
+      "#EXTM3U",
+      "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:30:02.000Z",
+      "#EXTINF:1188.000,",
+      "0.ts",
+      "#EXT-X-DISCONTINUITY",
+      "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:55:00.500Z",
+      "#EXTINF:2099.500,",
+      "1.ts",
+      "#EXT-X-ENDLIST",
+    ].join("\n");
+
+    // Act
+    await archiveBroadcast(
+      BY_STREAM,
+      world.deps(new FakeChatLog({ records: lines }), {
+        recordings: {
+          startedAt: async () => new Date(RECORDING_STARTED_AT),
+          mediaPlaylist: async () => playlist,
+        },
+      }),
+    );
+
+    // Assess
+    const replay = JSON.parse(world.writer.last ?? "{}") as ReplayJson & {
+      timeline: unknown;
+      offsetBase: string;
+    };
+    expect(replay.offsetBase).toBe("2024-01-05T14:30:02.000Z");
+    expect(replay.timeline).toEqual([
+      { start: "2024-01-05T14:30:02.000Z", end: "2024-01-05T14:49:50.000Z", mediaMs: 0 },
+      { start: "2024-01-05T14:55:00.500Z", end: "2024-01-05T15:30:00.000Z", mediaMs: 1_188_000 },
+    ]);
+    expect(offsets(world.writer.last)).toEqual([
+      ["early", MINUTE - 2000],
+      ["inGap", 1_188_000],
+      ["after", 1_188_000 + 2 * MINUTE - 500],
+    ]);
   });
 });
 
