@@ -13,7 +13,7 @@ import {
 } from "./runs";
 import { formatInstant, type Instant } from "./time";
 import { MediaClock, type TimelineJson, type TimelinePiece, timelineJson } from "./timeline";
-import type { ReplayCounts, ReplayOptions, SkipReason } from "./types";
+import type { RecordingRef, ReplayCounts, ReplayOptions, SkipReason } from "./types";
 
 // Values of a seen id when records may come out of order: its log position, and the deleted-id entry it names.
 const SEQ = 0;
@@ -380,10 +380,11 @@ export class Replay {
   private streamed = false;
 
   /**
-   * Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not
-   * re-encoded. Once only: the merge consumes the engine's runs.
+   * Opens the replay, once (the merge consumes the engine's runs): its header (every key but
+   * `messages` and `events`), its timeline, and its items in replay order, batch by batch, as
+   * the merge produces them. Each section has its own media clock.
    */
-  async *chunks(chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+  async open(): Promise<OpenReplay> {
     if (this.streamed) throw new Error("a replay can be streamed once");
     this.streamed = true;
     const { options, counts } = this;
@@ -393,7 +394,7 @@ export class Replay {
     const firstEvents = (await events.next()).value ?? [];
     const timeline = replayTimeline(options, [firstMessages[0], firstEvents[0]]);
     const window = options.window;
-    const header = {
+    const header: ReplayHeader = {
       version: 1,
       channelArn: options.channelArn ?? null,
       roomArn: options.roomArn ?? null,
@@ -407,27 +408,34 @@ export class Replay {
       timeline: timeline.json,
       counts,
     };
+    const clock = () => (timeline.pieces.length === 0 ? undefined : new MediaClock(timeline.pieces));
+    return {
+      header,
+      messages: section(firstMessages, messages, clock()),
+      events: section(firstEvents, events, clock()),
+    };
+  }
+
+  /**
+   * Serializes the replay as UTF-8 chunks of about `chunkSize` bytes: items are copied as bytes, not
+   * re-encoded. Once only: the merge consumes the engine's runs.
+   */
+  async *chunks(chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+    const { header, messages, events } = await this.open();
     const out = new ChunkWriter(chunkSize);
     out.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
-    const sections: [KeptItem[], AsyncGenerator<KeptItem[]>][] = [
-      [firstMessages, messages],
-      [firstEvents, events],
-    ];
-    for (const [first, rest] of sections) {
-      if (rest === events) out.text(`],"events":[`);
+    for (const items of [messages, events]) {
+      if (items === events) out.text(`],"events":[`);
       let separator = "\n";
-      // Items come in send-time order: one clock per section.
-      const clock = timeline.pieces.length === 0 ? undefined : new MediaClock(timeline.pieces);
-      for (let batch = first; batch.length > 0; batch = (await rest.next()).value ?? []) {
+      for await (const batch of items) {
         for (const item of batch) {
-          const offset = clock === undefined ? 0 : clock.offsetMs(item);
-          out.text(`${separator}{"id":${JSON.stringify(item.id)},"offsetMs":${offset},`);
-          out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
+          out.text(separator);
+          writeItem(out, item);
           separator = ",\n";
           if (out.full()) yield out.take();
         }
       }
-      if (first.length > 0) out.text("\n");
+      if (separator !== "\n") out.text("\n");
     }
     out.text("]}\n");
     yield out.take();
@@ -467,8 +475,50 @@ function replayTimeline(
   return open(first, (JSON.parse(rest) as { sendTime: string }).sendTime);
 }
 
+/** The header of a version 1 replay: every key but `messages` and `events`. */
+export interface ReplayHeader {
+  version: number;
+  channelArn: string | null;
+  roomArn: string | null;
+  streamIds: readonly string[];
+  recording: RecordingRef | null;
+  window: { start: string | null; end: string | null };
+  offsetBase: string | null;
+  timeline: TimelineJson[];
+  counts: ReplayCounts;
+}
+
+/** A kept item with its media offset (rule 8). */
+export interface PlacedItem extends KeptItem {
+  offsetMs: number;
+}
+
+/** An opened replay: its header, and each section's items in order, placed in media time. */
+export interface OpenReplay {
+  header: ReplayHeader;
+  messages: AsyncGenerator<PlacedItem[]>;
+  events: AsyncGenerator<PlacedItem[]>;
+}
+
+async function* section(
+  first: KeptItem[],
+  rest: AsyncGenerator<KeptItem[]>,
+  clock: MediaClock | undefined,
+): AsyncGenerator<PlacedItem[]> {
+  for (let batch = first; batch.length > 0; batch = (await rest.next()).value ?? []) {
+    for (const item of batch) (item as PlacedItem).offsetMs = clock === undefined ? 0 : clock.offsetMs(item);
+    yield batch as PlacedItem[];
+  }
+}
+
+/** An item as the replay and its segments write it: `{"id", "offsetMs", ...the rendered record}`. */
+export function writeItem(out: ChunkWriter, item: PlacedItem): void {
+  out.text(`{"id":${JSON.stringify(item.id)},"offsetMs":${item.offsetMs},`);
+  out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
+}
+
 /** Fills fixed-size buffers with text and byte ranges, handing out full ones. */
-class ChunkWriter {
+export class ChunkWriter {
   private buffer: Buffer;
   private length = 0;
 

@@ -1,4 +1,5 @@
 export { buildReplay, parseEngineState, Replay, ReplayEngine } from "./engine";
+export { DEFAULT_SEGMENT_MS, REPLAY_FILES, type ReplayPart, replayFiles } from "./files";
 export { MemoryRunStore, type RunStore } from "./runs";
 export {
   compareInstants,

@@ -1,0 +1,199 @@
+import { createReadStream } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ChunkWriter, type PlacedItem, type Replay, type ReplayHeader, writeItem } from "./engine";
+
+/** The default length of a segment (SPEC section 4; `SEGMENT_SECONDS`). */
+export const DEFAULT_SEGMENT_MS = 60_000;
+
+/**
+ * One piece of output of `replayFiles`, in the order they must land: segments as each is
+ * complete, the replay and its transcript streamed alongside, the index last.
+ */
+export type ReplayPart =
+  | { file: "replay.json"; chunk: Buffer }
+  | { file: "replay.vtt"; chunk: Buffer }
+  | { file: "segment"; key: string; body: Buffer }
+  | { file: "index.json"; body: Buffer };
+
+/** The names of the files beside `replay.json` (SPEC section 4), relative to its folder. */
+export const REPLAY_FILES = { replay: "replay.json", index: "index.json", transcript: "replay.vtt" } as const;
+
+interface SegmentEntry {
+  startMs: number;
+  endMs: number;
+  messages: number;
+  events: number;
+  key: string;
+}
+
+/** How long a transcript cue shows. */
+const CUE_MS = 5000;
+
+/** `hh:mm:ss.ttt` of WebVTT (hours grow past 99 for very long broadcasts). */
+function vttTime(ms: number): string {
+  const pad = (n: number, width = 2) => String(n).padStart(width, "0");
+  return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}.${pad(ms % 1000, 3)}`;
+}
+
+/**
+ * A message as cue text: `<attributes.username, else sender.userId>: <content>`, escaped as WebVTT
+ * requires (`&`, `<`, `>`; so no `-->` either), its newlines kept but never an empty line, which
+ * would end the cue.
+ */
+export function cueText(item: PlacedItem): string {
+  const fields = JSON.parse(item.bytes.toString("utf8", item.start, item.end)) as {
+    content?: unknown;
+    attributes?: { username?: unknown };
+    sender?: { userId?: unknown };
+  };
+  const username = fields.attributes?.username;
+  const who = typeof username === "string" && username !== "" ? username : fields.sender?.userId;
+  const content = fields.content;
+  const text = `${typeof who === "string" ? who : ""}: ${typeof content === "string" ? content : content == null ? "" : JSON.stringify(content)}`;
+  return text
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replace(/[\r\n]+/g, "\n");
+}
+
+/**
+ * Every file of SPEC sections 3 and 4 in one streamed pass over the replay: `replay.json`,
+ * `segments/<startMs>.json` for each segment holding an item, `replay.vtt`, and `index.json`.
+ * Messages and events are taken together in media-time order; events are staged in a scratch
+ * file until `replay.json` reaches its events, so memory holds one segment at a time.
+ */
+export async function* replayFiles(
+  replay: Replay,
+  segmentMs: number = DEFAULT_SEGMENT_MS,
+  scratchRoot: string = tmpdir(),
+): AsyncGenerator<ReplayPart> {
+  const { header, messages, events } = await replay.open();
+  const scratch = await mkdtemp(join(scratchRoot, "replay-events-"));
+  const staged = await open(join(scratch, "events.json"), "w");
+  try {
+    const json = new ChunkWriter(1 << 20);
+    const vtt = new ChunkWriter(1 << 20);
+    const eventsOut = new ChunkWriter(1 << 20);
+    json.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
+    vtt.text("WEBVTT\n");
+    const index: SegmentEntry[] = [];
+    let current:
+      | { k: number; messages: ChunkWriter; events: ChunkWriter; counts: [number, number] }
+      | undefined;
+    let messageSeparator = "\n";
+    let eventSeparator = "\n";
+
+    const closeSegment = (): ReplayPart | undefined => {
+      if (current === undefined) return undefined;
+      const startMs = current.k * segmentMs;
+      const entry = {
+        startMs,
+        endMs: startMs + segmentMs,
+        messages: current.counts[0],
+        events: current.counts[1],
+        key: `segments/${startMs}.json`,
+      };
+      index.push(entry);
+      const body = new ChunkWriter(1 << 16);
+      body.text(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[`);
+      const m = current.messages.take();
+      body.bytes(m, 0, m.length);
+      if (current.counts[0] > 0) body.text("\n");
+      body.text(`],"events":[`);
+      const e = current.events.take();
+      body.bytes(e, 0, e.length);
+      if (current.counts[1] > 0) body.text("\n");
+      body.text("]}\n");
+      current = undefined;
+      return { file: "segment", key: entry.key, body: body.take() };
+    };
+    const segmentOf = (item: PlacedItem) => {
+      // Offsets only grow along a timeline whose media spans do not overlap; were one to step back,
+      // its item stays in the current segment, so the segments still concatenate to replay.json.
+      const k = Math.max(Math.floor(item.offsetMs / segmentMs), current?.k ?? Number.NEGATIVE_INFINITY);
+      if (current !== undefined && current.k === k) return { part: undefined, segment: current };
+      const part = closeSegment();
+      current = { k, messages: new ChunkWriter(1 << 16), events: new ChunkWriter(1 << 16), counts: [0, 0] };
+      return { part, segment: current };
+    };
+
+    // Both sections in media-time order; a tie goes to the message, as replay.json writes messages first.
+    const nextMessages = batches(messages);
+    const nextEvents = batches(events);
+    let message = await nextMessages.next();
+    let event = await nextEvents.next();
+    while (message !== undefined || event !== undefined) {
+      const takeMessage =
+        event === undefined || (message !== undefined && message.offsetMs <= event.offsetMs);
+      const item = (takeMessage ? message : event) as PlacedItem;
+      const { part, segment } = segmentOf(item);
+      if (part !== undefined) yield part;
+      if (takeMessage) {
+        json.text(messageSeparator);
+        writeItem(json, item);
+        messageSeparator = ",\n";
+        segment.messages.text(segment.counts[0] === 0 ? "\n" : ",\n");
+        writeItem(segment.messages, item);
+        segment.counts[0]++;
+        const from = Math.max(0, item.offsetMs);
+        vtt.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n${cueText(item)}\n`);
+        message = await nextMessages.next();
+      } else {
+        eventsOut.text(eventSeparator);
+        writeItem(eventsOut, item);
+        eventSeparator = ",\n";
+        segment.events.text(segment.counts[1] === 0 ? "\n" : ",\n");
+        writeItem(segment.events, item);
+        segment.counts[1]++;
+        event = await nextEvents.next();
+      }
+      if (json.full()) yield { file: "replay.json", chunk: json.take() };
+      if (vtt.full()) yield { file: "replay.vtt", chunk: vtt.take() };
+      if (eventsOut.full()) await staged.write(eventsOut.take());
+    }
+    const last = closeSegment();
+    if (last !== undefined) yield last;
+    await staged.write(eventsOut.take());
+    await staged.close();
+
+    if (messageSeparator !== "\n") json.text("\n");
+    json.text(`],"events":[`);
+    yield { file: "replay.json", chunk: json.take() };
+    for await (const chunk of createReadStream(join(scratch, "events.json"), { highWaterMark: 1 << 20 })) {
+      yield { file: "replay.json", chunk: chunk as Buffer };
+    }
+    if (eventSeparator !== "\n") json.text("\n");
+    json.text("]}\n");
+    yield { file: "replay.json", chunk: json.take() };
+    yield { file: "replay.vtt", chunk: vtt.take() };
+    yield { file: "index.json", body: Buffer.from(`${JSON.stringify(indexOf(header, segmentMs, index))}\n`) };
+  } finally {
+    await staged.close().catch(() => undefined);
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** `index.json`: the replay's header as version 2, with the segments. */
+function indexOf(header: ReplayHeader, segmentMs: number, segments: SegmentEntry[]) {
+  return { ...header, version: 2, segmentMs, segments };
+}
+
+/** Items one at a time from batches; `next()` resolves to undefined at the end. */
+function batches(source: AsyncGenerator<PlacedItem[]>) {
+  let batch: PlacedItem[] = [];
+  let i = 0;
+  return {
+    async next(): Promise<PlacedItem | undefined> {
+      while (i >= batch.length) {
+        const result = await source.next();
+        if (result.done) return undefined;
+        batch = result.value;
+        i = 0;
+      }
+      return batch[i++];
+    },
+  };
+}
