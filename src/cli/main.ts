@@ -8,7 +8,8 @@ const HELP = `ivs-chat-archiver: archive Amazon IVS chat as chat/replay.json nex
 Usage: npm run cli -- <command> [options]
 
 Commands:
-  replay [FILE ...] [--start ISO] [--end ISO] [--base ISO] [--timeline FILE | --playlist FILE] [--out FILE]
+  replay [FILE ...] [--start ISO] [--end ISO] [--base ISO] [--timeline FILE | --playlist FILE]
+         [--out FILE | --out-dir DIR]
       Build a version 1 replay offline from chat log records: files (plain or gzip, newline-
       delimited records as IVS writes to S3/Firehose, or the JSON printed by
       aws logs get-log-events / filter-log-events), read in the order given, or standard input.
@@ -16,7 +17,9 @@ Commands:
       --start, else the earliest sendTime written). --timeline FILE (a JSON list of pieces
       {start, end, mediaMs}) or --playlist FILE (an HLS media playlist with program dates) give
       the recording's timeline: offsets are then in its media time, across reconnect gaps.
-      Writes to --out or standard output; a summary of counts goes to standard error.
+      Writes to --out or standard output; --out-dir DIR writes replay.json, index.json,
+      segments/<startMs>.json (60 s each) and the replay.vtt transcript there instead. A summary
+      of counts goes to standard error.
   archive (--channel-arn ARN --stream-id ID | --recording-session-id ID) [--max-run-seconds N] [--force]
       Archive one broadcast now, as the archive Lambda would, with the default AWS credential
       chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE and ARCHIVE_BUCKET (optionally
@@ -80,10 +83,12 @@ const commands: Record<string, Command> = {
         timeline: { type: "string" },
         playlist: { type: "string" },
         out: { type: "string", short: "o" },
+        "out-dir": { type: "string" },
       },
     });
+    const { "out-dir": outDir, ...rest } = values;
     await replayCommand(
-      { files: positionals, ...values },
+      { files: positionals, ...rest, outDir },
       { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
     );
   },

@@ -1,18 +1,22 @@
 import { createWriteStream } from "node:fs";
-import { readFile, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { InputError, ValidationError } from "../errors";
 import { FileRunStore } from "../local/fileRuns";
 import {
+  DEFAULT_SEGMENT_MS,
   type Instant,
   parseInstant,
   parseTimeline,
+  REPLAY_FILES,
   type Replay,
   type ReplayCounts,
   ReplayEngine,
   type ReplayOptions,
   type RunStore,
+  replayFiles,
   type TimelinePiece,
   timelineFromPlaylist,
 } from "../replay";
@@ -29,6 +33,7 @@ export interface ReplayCommand {
   timeline?: string;
   playlist?: string;
   out?: string;
+  outDir?: string;
 }
 
 /** Parses a time option to the millisecond the replay writes it with. */
@@ -104,6 +109,48 @@ async function writeFileAtomically(replay: Replay, path: string): Promise<void> 
   }
 }
 
+/** Writes bytes to a stream, waiting when it asks to. */
+async function send(stream: Writable, chunk: Buffer): Promise<void> {
+  if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
+}
+
+/**
+ * Writes every file of SPEC sections 3 and 4 into `dir` (created if missing): staged in a hidden
+ * folder beside them, then moved in, segments first and `index.json` last, so a failed run leaves
+ * what was there untouched.
+ */
+async function writeDirectory(replay: Replay, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const staging = await mkdtemp(join(dir, ".replay-"));
+  const trash = join(staging, "old-segments");
+  try {
+    await mkdir(join(staging, "segments"));
+    const streams = {
+      "replay.json": createWriteStream(join(staging, REPLAY_FILES.replay)),
+      "replay.vtt": createWriteStream(join(staging, REPLAY_FILES.transcript)),
+    };
+    for await (const part of replayFiles(replay, DEFAULT_SEGMENT_MS, staging)) {
+      if (part.file === "segment") await writeFile(join(staging, part.key), part.body);
+      else if (part.file === "index.json") await writeFile(join(staging, REPLAY_FILES.index), part.body);
+      else await send(streams[part.file], part.chunk);
+    }
+    for (const stream of Object.values(streams)) {
+      stream.end();
+      await finished(stream);
+    }
+    // Segments of an earlier replay in this folder go; the index that named them is replaced last.
+    await rename(join(dir, "segments"), trash).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
+    await rename(join(staging, "segments"), join(dir, "segments"));
+    for (const file of [REPLAY_FILES.transcript, REPLAY_FILES.replay, REPLAY_FILES.index]) {
+      await rename(join(staging, file), join(dir, file));
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
 /** Builds the replay with worker threads preparing batches while this thread applies them in order. */
 async function buildInParallel(
   batches: AsyncIterable<RecordBatch>,
@@ -157,6 +204,9 @@ export async function replayCommand(
   if (start !== null && end !== null && end.ms < start.ms) {
     throw new ValidationError(`--end ${command.end} is before --start ${command.start}`);
   }
+  if (command.out !== undefined && command.outDir !== undefined) {
+    throw new ValidationError("--out and --out-dir both say where to write: use one");
+  }
   const timeline = await timelineOption(command);
   const sources = command.files.length > 0 ? await fileSources(command.files) : [stdinSource(io.stdin)];
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
@@ -167,7 +217,8 @@ export async function replayCommand(
       { window: { start, end }, offsetBase: base ?? start, ...(timeline && { timeline }) },
       store,
     );
-    if (command.out === undefined) await writeAll(replay, io.stdout);
+    if (command.outDir !== undefined) await writeDirectory(replay, command.outDir);
+    else if (command.out === undefined) await writeAll(replay, io.stdout);
     else await writeFileAtomically(replay, command.out);
     io.stderr.write(`${summary(replay.counts, replay.skipReasons)}\n`);
   } finally {

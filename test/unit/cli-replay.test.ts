@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -88,6 +88,42 @@ describe("npm run cli -- replay", () => {
     expect(replay.messages[0]).toMatchObject({ id: "PreWindow001", offsetMs: -212896 });
   });
 
+  it("writes replay.json, index.json, the segments and the transcript with --out-dir, replacing an earlier run's", () => {
+    // Prepare: an earlier replay of the whole log in the same folder
+    const dir = join(mkdtempSync(join(tmpdir(), "replay-")), "out");
+    cli(["replay", fixture("room.ndjson"), "--out-dir", dir]);
+    const earlier = readdirSync(join(dir, "segments")).sort();
+
+    // Act
+    const { code, stdout } = cli(["replay", fixture("room.ndjson"), ...WINDOW, "--out-dir", dir]);
+
+    // Assess
+    expect(code).toBe(0);
+    expect(stdout).toBe("");
+    expect(readFileSync(join(dir, "replay.json"), "utf8")).toBe(EXPECTED);
+    const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8"));
+    const replay = JSON.parse(EXPECTED);
+    expect(index).toMatchObject({
+      version: 2,
+      segmentMs: 60000,
+      offsetBase: replay.offsetBase,
+      counts: replay.counts,
+    });
+    const segments = index.segments.map((entry: { key: string }) =>
+      JSON.parse(readFileSync(join(dir, entry.key), "utf8")),
+    );
+    expect(segments.flatMap((segment: { messages: unknown[] }) => segment.messages)).toEqual(replay.messages);
+    expect(segments.flatMap((segment: { events: unknown[] }) => segment.events)).toEqual(replay.events);
+    expect(readdirSync(join(dir, "segments")).sort()).toEqual(
+      index.segments.map((entry: { key: string }) => entry.key.slice("segments/".length)).sort(),
+    );
+    expect(earlier).not.toEqual(readdirSync(join(dir, "segments")).sort());
+    expect(readdirSync(dir).sort()).toEqual(["index.json", "replay.json", "replay.vtt", "segments"]);
+    const vtt = readFileSync(join(dir, "replay.vtt"), "utf8");
+    expect(vtt.startsWith("WEBVTT\n\n00:03:32.894 --> 00:03:37.894\ngleningp: bbiab!\n")).toBe(true);
+    expect(vtt.match(/ --> /g)).toHaveLength(replay.messages.length);
+  });
+
   it("places offsets in the media time of a --playlist with a reconnect gap, or of the same --timeline", () => {
     // Prepare: 14:30-14:35 recorded, a gap, then 14:40-15:40 from media time 300 s
     const dir = mkdtempSync(join(tmpdir(), "replay-"));
@@ -165,6 +201,11 @@ describe("npm run cli -- replay", () => {
       "both --timeline and --playlist",
       ["replay", "--timeline", "a.json", "--playlist", "b.m3u8"],
       /^replay: --timeline and --playlist both give the timeline: use one\n$/,
+    ],
+    [
+      "both --out and --out-dir",
+      ["replay", "--out-dir", "somewhere"],
+      /^replay: --out and --out-dir both say where to write: use one\n$/,
     ],
   ])("refuses %s with exit code 2, a one-line error and no output file", (_, args, message) => {
     const dir = mkdtempSync(join(tmpdir(), "replay-"));

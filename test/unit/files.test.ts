@@ -3,6 +3,7 @@ import {
   buildReplay,
   parseInstant,
   type ReplayOptions,
+  type ReplayPart,
   replayFiles,
   type TimelinePiece,
 } from "../../src/replay";
@@ -53,7 +54,7 @@ const LINES = [
 ];
 
 async function filesOf(lines: string[], segmentMs: number) {
-  const parts = [];
+  const parts: ReplayPart[] = [];
   for await (const part of replayFiles(await buildReplay(lines, OPTIONS), segmentMs)) parts.push(part);
   const text = (file: string) =>
     Buffer.concat(parts.flatMap((p) => (p.file === file && "chunk" in p ? [p.chunk] : []))).toString("utf8");
