@@ -18,6 +18,8 @@ const schema = z.object({
     .min(1)
     .max(24 * 60)
     .default(15),
+  // How long each segment of a replay is (SPEC section 4), in seconds.
+  SEGMENT_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   // The recording buckets the stack may write replays into; events naming another are refused. Unset: any.
   RECORDING_BUCKETS: z
     .string()

@@ -63,10 +63,11 @@ export function archiveDeps(
       "CHAT_LOG_READ_TPS",
       "SETTLE_SECONDS",
       "RECORDING_BUCKETS",
+      "SEGMENT_SECONDS",
     ],
     env,
   );
-  const replays = new ReplayStore(clients.s3);
+  const replays = new ReplayStore(clients.s3, { segmentMs: config.SEGMENT_SECONDS * 1000 });
   return {
     store: new SessionsTable(config.SESSIONS_TABLE, clients.documents),
     lookups: createIvsLookups({ ivs: clients.ivs, ivschat: clients.ivschat }),

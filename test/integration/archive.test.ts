@@ -1,6 +1,13 @@
+import { gunzipSync } from "node:zlib";
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -451,7 +458,18 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     const key = `chat-replays/${b.channelId}/${b.streamId}/replay.json`;
     const stored = await getReplayObject(s3, env.ARCHIVE_BUCKET ?? "", key);
     expect(stored.contentEncoding).toBe("gzip");
-    expect(metric("BytesWritten")).toBe(stored.stored.length);
+    const { Contents = [] } = await s3.send(
+      new ListObjectsV2Command({ Bucket: env.ARCHIVE_BUCKET, Prefix: key.replace(/replay\.json$/, "") }),
+    );
+    expect(Contents.map((object) => object.Key?.slice(key.length - "replay.json".length)).sort()).toEqual([
+      "index.json",
+      "replay.json",
+      "replay.vtt",
+      "segments/120000.json",
+      "segments/3540000.json",
+      "segments/60000.json",
+    ]);
+    expect(metric("BytesWritten")).toBe(Contents.reduce((sum, object) => sum + (object.Size ?? 0), 0));
     expect(metric("Pages")).toBeGreaterThanOrEqual(1);
     expect(stored.text).toBe(
       await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
@@ -582,6 +600,41 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       ["after", 1_198_000 + 2 * MINUTE],
     ]);
     expect(json.streamIds).toEqual([b.streamId, second]);
+    // Beside it: the index (its header as version 2), the segments in media time, and the transcript
+    const folder = `${b.prefix}/chat/`;
+    const index = (await getReplayObject(s3, BUCKET, `${folder}index.json`)).json as unknown as {
+      version: number;
+      timeline: unknown;
+      segments: { startMs: number; messages: number; events: number; key: string }[];
+    };
+    expect(index).toMatchObject({ version: 2, segmentMs: 60000, timeline: json.timeline });
+    expect(index.segments.map((segment) => [segment.key, segment.messages])).toEqual([
+      ["segments/0.json", 1],
+      ["segments/1140000.json", 1],
+      ["segments/1260000.json", 1],
+    ]);
+    const segments = await Promise.all(
+      index.segments.map(
+        async (segment) => (await getReplayObject(s3, BUCKET, `${folder}${segment.key}`)).json,
+      ),
+    );
+    expect(segments.flatMap((segment) => segment.messages)).toEqual(json.messages);
+    const vtt = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${folder}replay.vtt` }));
+    expect(vtt.ContentType).toBe("text/vtt; charset=utf-8");
+    expect(vtt.ContentEncoding).toBe("gzip");
+    const transcript = gunzipSync(Buffer.from((await vtt.Body?.transformToByteArray()) ?? [])).toString(
+      "utf8",
+    );
+    expect(
+      transcript
+        .split("\n\n")
+        .slice(1)
+        .map((cue) => cue.split("\n")[0]),
+    ).toEqual([
+      "00:00:58.000 --> 00:01:03.000",
+      "00:19:58.000 --> 00:20:03.000",
+      "00:21:58.000 --> 00:22:03.000",
+    ]);
   });
 
   it("leaves no stray replay nor stale failure of a stream once its recording, known late, is archived", async () => {
