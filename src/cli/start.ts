@@ -1,5 +1,5 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { gunzipSync } from "node:zlib";
 import {
@@ -8,7 +8,12 @@ import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
 } from "@aws-sdk/client-cloudwatch-logs";
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+} from "@aws-sdk/client-s3";
 import { DeleteMessageCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
 import { clientConfig, createAwsClients } from "../aws/clients";
@@ -174,18 +179,29 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     }
     step(`ran the archive for ${archived} queued message(s)`);
 
-    const key = `${prefix}/chat/replay.json`;
-    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    const body = Buffer.from(
-      await (object.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())),
-    );
-    const replay = object.ContentEncoding === "gzip" ? gunzipSync(body) : body;
-    await mkdir(join(ROOT, "out"), { recursive: true });
-    const copy = join(ROOT, "out", "replay.json");
-    await writeFile(copy, replay);
-    const { counts } = JSON.parse(replay.toString("utf8")) as { counts: ArchiveState["counts"] };
+    // Every file of the replay (replay.json, index.json, segments/, replay.vtt), unzipped, into out/.
+    const folder = `${prefix}/chat/`;
+    const out = join(ROOT, "out");
+    await rm(join(out, "segments"), { recursive: true, force: true });
+    const copied: string[] = [];
+    for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: folder })) {
+      for (const { Key } of page.Contents ?? []) {
+        if (Key === undefined) continue;
+        const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key }));
+        const body = Buffer.from(
+          await (object.Body?.transformToByteArray() ?? Promise.resolve(new Uint8Array())),
+        );
+        const file = join(out, Key.slice(folder.length));
+        await mkdir(dirname(file), { recursive: true });
+        await writeFile(file, object.ContentEncoding === "gzip" ? gunzipSync(body) : body);
+        copied.push(Key.slice(folder.length));
+      }
+    }
+    const replay = await readFile(join(out, "replay.json"), "utf8");
+    const { counts } = JSON.parse(replay) as { counts: ArchiveState["counts"] };
+    const segments = copied.filter((file) => file.startsWith("segments/")).length;
     step(
-      `replay at s3://${bucket}/${key} (${object.ContentType}, ${object.ContentEncoding}); copy in out/replay.json`,
+      `replay at s3://${bucket}/${folder}replay.json, with index.json, ${segments} segments and replay.vtt; copies in out/`,
     );
     step(`counts ${JSON.stringify(counts)}`);
     for (const client of [s3, logs, sqs, clients.logs, clients.ivs, clients.ivschat]) client.destroy();

@@ -22,6 +22,7 @@ describe("npm start", () => {
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/started moto at http:\/\/127\.0\.0\.1:\d+/);
     expect(run.stdout).toContain("replay at s3://ivs-recordings-example/");
+    expect(run.stdout).toMatch(/with index\.json, \d+ segments and replay\.vtt; copies in out\//);
     expect(run.stdout).toContain("stopped moto");
     expect(replay).toMatchObject({ version: 1, streamIds: ["st-1A2b3c4D5e6F78ghij9Klmn"] });
     expect(replay.counts.records).toBe(400);
@@ -30,5 +31,14 @@ describe("npm start", () => {
     expect(replay.counts.skipped).toBeGreaterThan(0);
     expect(replay.messages).toHaveLength(replay.counts.messages);
     expect(replay.events.length).toBeGreaterThan(0);
+    const index = JSON.parse(readFileSync(join(ROOT, "out", "index.json"), "utf8"));
+    expect(index).toMatchObject({ version: 2, segmentMs: 60000, counts: replay.counts });
+    const segments = index.segments.map((entry: { key: string }) =>
+      JSON.parse(readFileSync(join(ROOT, "out", entry.key), "utf8")),
+    );
+    expect(segments.flatMap((segment: { messages: unknown[] }) => segment.messages)).toEqual(replay.messages);
+    expect(readFileSync(join(ROOT, "out", "replay.vtt"), "utf8").match(/ --> /g)).toHaveLength(
+      replay.counts.messages,
+    );
   }, 180_000);
 });
