@@ -1,0 +1,350 @@
+/**
+ * ChatReplay: shows a VOD's chat in sync with its video (SPEC section 5). A browser ES module with
+ * no dependency and no Node API: it opens `index.json` (or a version 1 `replay.json`), loads only
+ * the segments near the playhead, and tells the page which messages and events to show.
+ */
+
+/** A replay item as `replay.json` writes it. */
+export interface ReplayItem {
+  id: string;
+  offsetMs: number;
+  sendTime: string;
+  attributes: Record<string, unknown>;
+  content?: unknown;
+  sender?: { userId: string | null; attributes: Record<string, unknown> };
+  name?: string | null;
+}
+
+/** A replay item with its kind. */
+export type ChatItem = ReplayItem & { type: "message" | "event" };
+
+/** What `update` answers: the items the playhead passed since the last update, and the messages to show. */
+export interface Update {
+  added: ChatItem[];
+  visible: ChatItem[];
+}
+
+/** The header of a replay: `index.json` without `segments`, or a version 1 `replay.json` without its items. */
+export type ReplayHeader = Record<string, unknown> & { version: number; offsetBase: string | null };
+
+/** Options of `ChatReplay.open`. */
+export interface OpenOptions {
+  /** Messages `visible` keeps (default 50). */
+  history?: number;
+  /** The fetch to use (default the global one). */
+  fetch?: typeof fetch;
+  /** Segments kept in memory (default 8; those the current update needs are always kept). */
+  maxSegments?: number;
+}
+
+/** The part of an `HTMLMediaElement` (native video, hls.js, video.js's tech) the client follows. */
+export interface MediaElementLike {
+  currentTime: number;
+  paused: boolean;
+  addEventListener(type: string, listener: () => void): void;
+  removeEventListener(type: string, listener: () => void): void;
+}
+
+/** The part of the Amazon IVS Player the client follows (positions in seconds). */
+export interface IvsPlayerLike {
+  getPosition(): number;
+  isPaused?(): boolean;
+  addEventListener(type: string, listener: (...args: unknown[]) => void): void;
+  removeEventListener(type: string, listener: (...args: unknown[]) => void): void;
+}
+
+/** A clock: a media element, an IVS Player, or a function giving the media time in milliseconds. */
+export type Clock = MediaElementLike | IvsPlayerLike | (() => number);
+
+interface SegmentEntry {
+  startMs: number;
+  endMs: number;
+  messages: number;
+  events: number;
+  key: string;
+}
+
+interface Segment {
+  messages: ReplayItem[];
+  events: ReplayItem[];
+}
+
+const RETRY_DELAYS_MS = [250, 1000, 3000];
+// The IVS Player's event after a seek (PlayerEventType.SEEK_COMPLETED).
+const IVS_SEEK_COMPLETED = "PlayerSeekCompleted";
+
+/** A send time as [epoch ms, digits below the millisecond], to order items to the nanosecond. */
+function sendKey(sendTime: string): [number, string] {
+  const fraction = /\.(\d+)/.exec(sendTime)?.[1] ?? "";
+  return [Date.parse(sendTime), fraction.slice(3).replace(/0+$/, "")];
+}
+
+function compareSub(a: string, b: string): number {
+  const width = Math.max(a.length, b.length);
+  const pa = a.padEnd(width, "0");
+  const pb = b.padEnd(width, "0");
+  return pa < pb ? -1 : pa > pb ? 1 : 0;
+}
+
+/** Replay order across messages and events: `offsetMs`, then `sendTime` to the nanosecond, then `id`. */
+function byReplayOrder(a: ChatItem, b: ChatItem): number {
+  if (a.offsetMs !== b.offsetMs) return a.offsetMs - b.offsetMs;
+  const [am, as] = sendKey(a.sendTime);
+  const [bm, bs] = sendKey(b.sendTime);
+  if (am !== bm) return am - bm;
+  const sub = compareSub(as, bs);
+  if (sub !== 0) return sub;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A replay opened from its URL, following a clock. */
+export class ChatReplay {
+  /** `index.json` without `segments` (or the version 1 header). */
+  readonly header: ReplayHeader;
+  private readonly segments: SegmentEntry[];
+  private readonly loaded = new Map<string, Segment>();
+  private readonly loading = new Map<string, Promise<Segment>>();
+  private readonly history: number;
+  private readonly maxSegments: number;
+  private previous: number | undefined;
+  private visible: ChatItem[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly baseUrl: string,
+    header: ReplayHeader,
+    segments: SegmentEntry[],
+    private readonly fetcher: typeof fetch,
+    options: OpenOptions,
+    whole?: Segment,
+  ) {
+    this.header = header;
+    this.segments = segments;
+    this.history = Math.max(0, Math.floor(options.history ?? 50));
+    this.maxSegments = Math.max(1, Math.floor(options.maxSegments ?? 8));
+    if (whole !== undefined) this.loaded.set(segments[0]?.key ?? "", whole);
+  }
+
+  /** Opens `index.json` (version 2), or a version 1 `replay.json` (loaded whole). */
+  static async open(url: string, options: OpenOptions = {}): Promise<ChatReplay> {
+    const fetcher = options.fetch ?? globalThis.fetch.bind(globalThis);
+    const json = (await fetchJson(fetcher, url)) as Record<string, unknown>;
+    // Relative URLs resolve against the page, as fetch resolves them.
+    const page = (globalThis as { location?: { href: string } }).location?.href;
+    const base = new URL(url, page ?? "http://localhost/").href;
+    if (json.version === 2 && Array.isArray(json.segments)) {
+      const { segments, ...header } = json;
+      return new ChatReplay(base, header as ReplayHeader, segments as SegmentEntry[], fetcher, options);
+    }
+    if (json.version === 1 && Array.isArray(json.messages) && Array.isArray(json.events)) {
+      const { messages, events, ...header } = json;
+      const whole = { messages: messages as ReplayItem[], events: events as ReplayItem[] };
+      const all = [...whole.messages, ...whole.events].map((item) => item.offsetMs);
+      const entry = {
+        startMs: all.length === 0 ? 0 : Math.min(...all),
+        endMs: all.length === 0 ? 0 : Math.max(...all) + 1,
+        messages: whole.messages.length,
+        events: whole.events.length,
+        key: "",
+      };
+      return new ChatReplay(
+        base,
+        header as ReplayHeader,
+        all.length === 0 ? [] : [entry],
+        fetcher,
+        options,
+        whole,
+      );
+    }
+    throw new Error(`${url} is neither a version 2 index.json nor a version 1 replay.json`);
+  }
+
+  /**
+   * Moves the playhead to `mediaMs`. A seek (the first call, `seek: true`, or any move backwards)
+   * answers `added: []` and the last `history` messages at or before `mediaMs`; a move forward
+   * answers every item passed since the last update, in replay order. A failed fetch rejects and
+   * leaves the playhead where it was, so the next update tries again.
+   */
+  update(mediaMs: number, options: { seek?: boolean } = {}): Promise<Update> {
+    const next = this.queue.then(() => this.move(mediaMs, options.seek === true));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Segment keys in memory now (for tests and diagnostics). */
+  get segmentsInMemory(): string[] {
+    return [...this.loaded.keys()];
+  }
+
+  /**
+   * Follows a clock and calls `onUpdate` with every update that adds an item or follows a seek:
+   * on each animation frame while the page is visible, on the media's `timeupdate`/`seeked`
+   * events (so a throttled tab catches up), and at once. Returns a function that detaches it.
+   */
+  attach(clock: Clock, onUpdate: (update: Update) => void): () => void {
+    let attached = true;
+    let frame: number | undefined;
+    let seekPending = true;
+    const now = (): number => {
+      if (typeof clock === "function") return clock();
+      if ("getPosition" in clock) return clock.getPosition() * 1000;
+      return clock.currentTime * 1000;
+    };
+    const tick = () => {
+      if (!attached) return;
+      const seek = seekPending;
+      seekPending = false;
+      this.update(now(), { seek }).then(
+        (update) => {
+          if (attached && (seek || update.added.length > 0)) onUpdate(update);
+        },
+        () => {
+          // Try again on the next tick, from the same place.
+          if (seek) seekPending = true;
+        },
+      );
+    };
+    const onSeek = () => {
+      seekPending = true;
+      tick();
+    };
+    const raf = (globalThis as { requestAnimationFrame?: (callback: () => void) => number })
+      .requestAnimationFrame;
+    const cancel = (globalThis as { cancelAnimationFrame?: (handle: number) => void }).cancelAnimationFrame;
+    const loop = () => {
+      if (!attached || raf === undefined) return;
+      tick();
+      frame = raf(loop);
+    };
+    const target = typeof clock === "function" ? undefined : clock;
+    const events: [string, () => void][] =
+      target === undefined
+        ? []
+        : "getPosition" in target
+          ? [[IVS_SEEK_COMPLETED, onSeek]]
+          : [
+              ["seeked", onSeek],
+              ["timeupdate", tick],
+              ["play", tick],
+            ];
+    for (const [type, listener] of events) target?.addEventListener(type, listener);
+    // Without animation frames (a worker, a test), a timer drives it.
+    const timer = raf === undefined ? setInterval(tick, 100) : undefined;
+    if (raf !== undefined) frame = raf(loop);
+    tick();
+    return () => {
+      attached = false;
+      for (const [type, listener] of events) target?.removeEventListener(type, listener);
+      if (frame !== undefined) cancel?.(frame);
+      if (timer !== undefined) clearInterval(timer);
+    };
+  }
+
+  private async move(mediaMs: number, seek: boolean): Promise<Update> {
+    const previous = this.previous;
+    if (previous === undefined || seek || mediaMs < previous) {
+      const visible = await this.lastMessagesAt(mediaMs);
+      this.previous = mediaMs;
+      this.visible = visible;
+      this.prefetchAfter(mediaMs);
+      return { added: [], visible: [...visible] };
+    }
+    if (mediaMs === previous) return { added: [], visible: [...this.visible] };
+    const entries = this.segments.filter((entry) => entry.endMs > previous && entry.startMs <= mediaMs);
+    const loaded = await this.load(entries);
+    const added = loaded
+      .flatMap((segment) => [
+        ...segment.messages.map((item): ChatItem => ({ ...item, type: "message" })),
+        ...segment.events.map((item): ChatItem => ({ ...item, type: "event" })),
+      ])
+      .filter((item) => item.offsetMs > previous && item.offsetMs <= mediaMs)
+      .sort(byReplayOrder);
+    const messages = added.filter((item) => item.type === "message");
+    this.visible = this.history === 0 ? [] : [...this.visible, ...messages].slice(-this.history);
+    this.previous = mediaMs;
+    this.prefetchAfter(mediaMs);
+    return { added, visible: [...this.visible] };
+  }
+
+  /** The last `history` messages at or before `mediaMs`, oldest first, from as many segments back as it takes. */
+  private async lastMessagesAt(mediaMs: number): Promise<ChatItem[]> {
+    if (this.history === 0) return [];
+    const before = this.segments.filter((entry) => entry.startMs <= mediaMs);
+    const needed: SegmentEntry[] = [];
+    let count = 0;
+    for (let i = before.length - 1; i >= 0 && count < this.history; i--) {
+      const entry = before[i] as SegmentEntry;
+      needed.unshift(entry);
+      // The segment holding the playhead may have messages after it: they do not count.
+      if (entry.endMs <= mediaMs) count += entry.messages;
+    }
+    const loaded = await this.load(needed);
+    const messages = loaded
+      .flatMap((segment) => segment.messages)
+      .filter((item) => item.offsetMs <= mediaMs)
+      .map((item): ChatItem => ({ ...item, type: "message" }));
+    return messages.slice(-this.history);
+  }
+
+  /** The segments, fetched where not in memory; memory then keeps these and the most recent others. */
+  private async load(entries: SegmentEntry[]): Promise<Segment[]> {
+    const segments = await Promise.all(entries.map((entry) => this.segment(entry)));
+    const keep = new Set(entries.map((entry) => entry.key));
+    for (const key of [...this.loaded.keys()]) {
+      if (this.loaded.size <= Math.max(this.maxSegments, keep.size)) break;
+      if (!keep.has(key)) this.loaded.delete(key);
+    }
+    for (const entry of entries) {
+      // Most recently used last.
+      const segment = this.loaded.get(entry.key);
+      if (segment !== undefined) {
+        this.loaded.delete(entry.key);
+        this.loaded.set(entry.key, segment);
+      }
+    }
+    return segments;
+  }
+
+  private async segment(entry: SegmentEntry): Promise<Segment> {
+    const ready = this.loaded.get(entry.key);
+    if (ready !== undefined) return ready;
+    let pending = this.loading.get(entry.key);
+    if (pending === undefined) {
+      pending = fetchJson(this.fetcher, new URL(entry.key, this.baseUrl).href).then((json) => {
+        const segment = json as Segment;
+        this.loaded.set(entry.key, { messages: segment.messages ?? [], events: segment.events ?? [] });
+        return this.loaded.get(entry.key) as Segment;
+      });
+      this.loading.set(entry.key, pending);
+      pending.then(
+        () => this.loading.delete(entry.key),
+        () => this.loading.delete(entry.key),
+      );
+    }
+    return pending;
+  }
+
+  /** Starts loading the segment after the playhead's, before it is needed. */
+  private prefetchAfter(mediaMs: number): void {
+    const next = this.segments.find((entry) => entry.startMs > mediaMs);
+    if (next === undefined || this.loaded.has(next.key) || this.loading.has(next.key)) return;
+    this.segment(next).catch(() => undefined);
+  }
+}
+
+/** GETs JSON, retrying a failed request a few times with backoff. */
+async function fetchJson(fetcher: typeof fetch, url: string): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const response = await fetcher(url);
+      if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+      return await response.json();
+    } catch (error) {
+      const wait = RETRY_DELAYS_MS[attempt];
+      if (wait === undefined) throw error;
+      await delay(wait);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { syntheticChatLog } from "../../src/cli/synthetic";
+import { type ChatItem, ChatReplay } from "../../src/player/chat-replay";
+import {
+  buildReplay,
+  compareInstants,
+  parseInstant,
+  type ReplayOptions,
+  replayFiles,
+} from "../../src/replay";
+
+const START = Date.parse("2024-01-05T14:00:00Z");
+const HOUR = 3_600_000;
+const BASE = "https://cdn.example/vod/chat/";
+
+interface Files {
+  bodies: Map<string, string>;
+  replay: { messages: ChatItem[]; events: ChatItem[] };
+  segmentKeys: string[];
+}
+
+/** The files the archive writes for a synthetic hour of chat with a quiet stretch, served from memory. */
+async function replayFilesOf(
+  options: ReplayOptions = { window: { start: null, end: null }, offsetBase: null },
+) {
+  const lines = [
+    ...syntheticChatLog({
+      records: 3000,
+      start: new Date(START),
+      durationMs: HOUR,
+      seed: 11,
+      customEventRate: 0.05,
+    }),
+  ]
+    // Nobody chats from 14:20 to 14:35: segments are missing there.
+    .filter((record) => record.timestampMs < START + 20 * 60_000 || record.timestampMs >= START + 35 * 60_000)
+    .map((record) => record.line);
+  const bodies = new Map<string, string>();
+  const replayChunks: Buffer[] = [];
+  for await (const part of replayFiles(await buildReplay(lines, options), 60_000)) {
+    if (part.file === "segment") bodies.set(`${BASE}${part.key}`, part.body.toString("utf8"));
+    else if (part.file === "index.json") bodies.set(`${BASE}index.json`, part.body.toString("utf8"));
+    else if (part.file === "replay.json") replayChunks.push(part.chunk);
+  }
+  const text = Buffer.concat(replayChunks).toString("utf8");
+  bodies.set(`${BASE}replay.json`, text);
+  const json = JSON.parse(text);
+  const index = JSON.parse(bodies.get(`${BASE}index.json`) ?? "{}");
+  return {
+    bodies,
+    replay: {
+      messages: json.messages.map((m: ChatItem) => ({ ...m, type: "message" })),
+      events: json.events.map((e: ChatItem) => ({ ...e, type: "event" })),
+    },
+    segmentKeys: index.segments.map((entry: { key: string }) => `${BASE}${entry.key}`),
+  } satisfies Files;
+}
+
+/** A fetch over the files, recording what was asked; `failing` URLs answer 503 that many times. */
+function fakeFetch(files: Files, failing = new Map<string, number>()) {
+  const fetched: string[] = [];
+  const fetcher = (async (input: string | URL | Request) => {
+    const url = String(input);
+    fetched.push(url);
+    const failures = failing.get(url) ?? 0;
+    if (failures > 0) {
+      failing.set(url, failures - 1);
+      return new Response("busy", { status: 503 });
+    }
+    const body = files.bodies.get(url);
+    return body === undefined ? new Response("no such key", { status: 404 }) : new Response(body);
+  }) as typeof fetch;
+  return { fetcher, fetched };
+}
+
+/** SPEC section 5 read literally: replay order is offsetMs, then sendTime to the nanosecond, then id. */
+function replayOrder(a: ChatItem, b: ChatItem): number {
+  if (a.offsetMs !== b.offsetMs) return a.offsetMs - b.offsetMs;
+  const at = (item: ChatItem) => parseInstant(item.sendTime) ?? { ms: 0, sub: "" };
+  return compareInstants(at(a), at(b)) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+function expectedAdded(files: Files, from: number, to: number): ChatItem[] {
+  return [...files.replay.messages, ...files.replay.events]
+    .filter((item) => item.offsetMs > from && item.offsetMs <= to)
+    .sort(replayOrder);
+}
+
+function expectedVisible(files: Files, at: number, history = 50): ChatItem[] {
+  return files.replay.messages.filter((item) => item.offsetMs <= at).slice(-history);
+}
+
+describe("ChatReplay over index.json and its segments", () => {
+  let files: Files;
+
+  beforeAll(async () => {
+    files = await replayFilesOf();
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("answers a seek with the last 50 messages at or before the time, across segment boundaries", async () => {
+    const { fetcher } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+
+    // Just after the quiet stretch: the history lies in segments before it
+    const at = 36 * 60_000 + 1234;
+    const update = await replay.update(at, { seek: true });
+
+    expect(update.added).toEqual([]);
+    expect(update.visible).toEqual(expectedVisible(files, at));
+    expect(replay.header).toMatchObject({ version: 2, segmentMs: 60000 });
+    expect(replay.header).not.toHaveProperty("segments");
+  });
+
+  it("answers moves forward with every item passed, in order, none twice and none skipped", async () => {
+    const { fetcher } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, history: 20 });
+    const steps = [
+      0,
+      16,
+      33,
+      1000,
+      59_999,
+      60_000,
+      60_001,
+      5 * 60_000,
+      5 * 60_000,
+      21 * 60_000,
+      40 * 60_000,
+      2 * HOUR,
+    ];
+
+    const first = await replay.update(steps[0] ?? 0);
+    const added: ChatItem[] = [];
+    let last = first;
+    for (const at of steps.slice(1)) {
+      last = await replay.update(at);
+      added.push(...last.added);
+    }
+
+    expect(first.added).toEqual([]);
+    expect(added).toEqual(expectedAdded(files, 0, 2 * HOUR));
+    expect(last.visible).toEqual(expectedVisible(files, 2 * HOUR, 20));
+  });
+
+  it("treats a move backwards as a seek", async () => {
+    const { fetcher } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    await replay.update(50 * 60_000);
+
+    const back = await replay.update(10 * 60_000);
+    const forward = await replay.update(10 * 60_000 + 30_000);
+
+    expect(back).toEqual({ added: [], visible: expectedVisible(files, 10 * 60_000) });
+    expect(forward.added).toEqual(expectedAdded(files, 10 * 60_000, 10 * 60_000 + 30_000));
+  });
+
+  it("fetches only the segments near the playhead, prefetches the next, and keeps at most maxSegments", async () => {
+    const { fetcher, fetched } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, maxSegments: 3, history: 5 });
+
+    await replay.update(10 * 60_000 + 500, { seek: true });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const afterSeek = fetched.slice(1);
+    for (let at = 10 * 60_000 + 500; at <= 14 * 60_000; at += 250) await replay.update(at);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    // The seek's segment, the one before it for history when needed, and the next one
+    expect(
+      afterSeek.every((url) =>
+        [
+          `${BASE}segments/540000.json`,
+          `${BASE}segments/600000.json`,
+          `${BASE}segments/660000.json`,
+        ].includes(url),
+      ),
+    ).toBe(true);
+    expect(afterSeek).toContain(`${BASE}segments/660000.json`);
+    expect(fetched.filter((url) => url === `${BASE}segments/600000.json`)).toHaveLength(1);
+    expect(fetched).not.toContain(`${BASE}segments/1800000.json`);
+    expect(new Set(fetched).size).toBe(fetched.length);
+    expect(replay.segmentsInMemory.length).toBeLessThanOrEqual(4);
+  });
+
+  it("retries a failed fetch, and after giving up keeps its place for the next update", async () => {
+    vi.useFakeTimers();
+    const segment = `${BASE}segments/120000.json`;
+    const { fetcher } = fakeFetch(files, new Map([[segment, 6]]));
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, history: 0 });
+    await replay.update(60_000 + 1, { seek: true });
+
+    const failing = replay.update(150_000);
+    const outcome = failing.then(
+      () => "resolved",
+      (error: Error) => error.message,
+    );
+    await vi.runAllTimersAsync();
+    const retried = replay.update(150_000);
+    await vi.runAllTimersAsync();
+
+    expect(await outcome).toBe(`GET ${segment}: HTTP 503`);
+    expect((await retried).added).toEqual(expectedAdded(files, 60_000 + 1, 150_000));
+  });
+
+  it("opens a version 1 replay.json too", async () => {
+    const { fetcher, fetched } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}replay.json`, { fetch: fetcher });
+
+    const seek = await replay.update(30 * 60_000, { seek: true });
+    const forward = await replay.update(45 * 60_000);
+
+    expect(replay.header).toMatchObject({ version: 1 });
+    expect(seek.visible).toEqual(expectedVisible(files, 30 * 60_000));
+    expect(forward.added).toEqual(expectedAdded(files, 30 * 60_000, 45 * 60_000));
+    expect(fetched).toEqual([`${BASE}replay.json`]);
+  });
+
+  it("follows a function clock once attached, and stops when detached", async () => {
+    vi.useFakeTimers();
+    const { fetcher } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    let now = 5 * 60_000;
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+
+    const detach = replay.attach(
+      () => now,
+      (update) => updates.push(update),
+    );
+    await vi.advanceTimersByTimeAsync(200);
+    now += 90_000;
+    await vi.advanceTimersByTimeAsync(200);
+    detach();
+    now += 90_000;
+    await vi.advanceTimersByTimeAsync(500);
+
+    expect(updates[0]).toEqual({ added: [], visible: expectedVisible(files, 5 * 60_000) });
+    expect(updates.slice(1).flatMap((update) => update.added)).toEqual(
+      expectedAdded(files, 5 * 60_000, 5 * 60_000 + 90_000),
+    );
+  });
+});
