@@ -1,6 +1,7 @@
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { isMainThread } from "node:worker_threads";
-import { ArchiverError } from "../errors";
+import { ArchiverError, ValidationError } from "../errors";
 import { replayCommand } from "./replay";
 
 const HELP = `ivs-chat-archiver: archive Amazon IVS chat as chat/replay.json next to the recording.
@@ -40,10 +41,13 @@ Commands:
       On a local AWS (AWS_ENDPOINT_URL, e.g. moto) only: create the table, queues and buckets
       serverless.yml declares, as its CloudFormation stack, and print their settings as KEY=value
       lines, ready for \`export\`.
+  view [--port N]
+      Serve out/ (what \`npm start\` left there) on 127.0.0.1 and print the viewer's URL.
   start
       The whole flow on a local AWS: starts moto on a free port (unless AWS_ENDPOINT_URL is set),
       provisions, plays a recorded broadcast with a synthetic chat through the real handlers,
-      archives it from the queue, and copies the replay to out/.
+      archives it from the queue, and copies the replay files, the recording and the viewer to
+      out/ (see view).
   help, --help
       Show this text.
 
@@ -71,6 +75,17 @@ const commands: Record<string, Command> = {
     process.env.POWERTOOLS_LOG_LEVEL ??= "ERROR";
     process.env.POWERTOOLS_METRICS_DISABLED ??= "true";
     await aws("start")(args);
+  },
+  async view(args) {
+    const { values } = parseArgs({ args, options: { port: { type: "string" } } });
+    const port = values.port === undefined ? 0 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      throw new ValidationError(`--port "${values.port}" is not a port number`);
+    }
+    const { view } = require("./view") as typeof import("./view");
+    await view({ root: join(__dirname, "..", "..", "out"), port, out: process.stdout });
+    // Serves until the process is stopped.
+    await new Promise(() => undefined);
   },
   async replay(args) {
     const { values, positionals } = parseArgs({

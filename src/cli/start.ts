@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { gunzipSync } from "node:zlib";
@@ -32,17 +33,56 @@ const ROOT = resolve(__dirname, "..", "..");
 const EVENTS = join(ROOT, "events");
 const ROOM_ARN = "arn:aws:ivschat:us-east-1:123456789012:room/0wgOPVl4ZRdu";
 const LOG_GROUP = "/aws/vendedlogs/ivschat/demo";
-const SAMPLE_START = Date.parse("2024-01-05T14:30:00Z"); // the broadcast of the samples in events/
-const BROADCAST_MS = 60 * 60 * 1000;
-// CloudWatch Logs (and moto) refuse events older than 14 days: the demo broadcast ended an hour ago.
-const BROADCAST_START = Math.floor((Date.now() - 2 * BROADCAST_MS) / 60_000) * 60_000;
+const RECORDING = join(ROOT, "demo", "recording");
+const SAMPLE_START = Date.parse("2024-01-05T14:30:00Z"); // the broadcast of the samples in events/ and demo/
+// CloudWatch Logs (and moto) refuse events older than 14 days: the demo broadcast was two hours ago.
+const BROADCAST_START = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
+const SECOND = 1000;
+const at = (seconds: number) => new Date(BROADCAST_START + seconds * SECOND).toISOString();
+// The demo recording (demo/recording, made by scripts/make-demo-recording.mjs): a first stream of
+// 20 s, the broadcaster's reconnect, a second stream of 20 s, merged by IVS into one session.
+const FIRST_STREAM = "st-1A2b3c4D5e6F78ghij9Klmn";
+const SECOND_STREAM = "st-2Reconnect5e6F78ghij9K";
+const TIMES = { start: 0, recordingStart: 1, firstEnd: 21, reconnect: 36, secondEnd: 56, recordingEnd: 62 };
 
-/** A sample of events/, moved in time to the demo broadcast. */
-async function sampleEvent(
+type IvsEvent = { time: string; resources: string[]; detail: Record<string, unknown> };
+
+/** A sample of events/ with the demo broadcast's time and details. */
+async function demoEvent(
   name: string,
-): Promise<{ time: string; resources: string[]; detail: Record<string, string> }> {
-  const event = JSON.parse(await readFile(join(EVENTS, `${name}.json`), "utf8"));
-  return { ...event, time: new Date(Date.parse(event.time) - SAMPLE_START + BROADCAST_START).toISOString() };
+  seconds: number,
+  detail: Record<string, unknown> = {},
+): Promise<IvsEvent> {
+  const event = JSON.parse(await readFile(join(EVENTS, `${name}.json`), "utf8")) as IvsEvent;
+  return { ...event, time: at(seconds), detail: { ...event.detail, ...detail } };
+}
+
+/** A playlist's program dates moved from the samples' time to the demo broadcast's. */
+function movedPlaylist(text: string): string {
+  return text.replace(/^#EXT-X-PROGRAM-DATE-TIME:(.+)$/gm, (_line, date: string) => {
+    const moved = new Date(Date.parse(date) - SAMPLE_START + BROADCAST_START).toISOString();
+    return `#EXT-X-PROGRAM-DATE-TIME:${moved}`;
+  });
+}
+
+/** Every file of the demo recording, as S3 keys below its prefix and their bytes (playlists moved in time). */
+async function recordingFiles(): Promise<[string, Buffer][]> {
+  const files: [string, Buffer][] = [];
+  const walk = async (dir: string, prefix: string) => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path, `${prefix}${entry.name}/`);
+      else {
+        const bytes = await readFile(path);
+        files.push([
+          `${prefix}${entry.name}`,
+          entry.name.endsWith(".m3u8") ? Buffer.from(movedPlaylist(bytes.toString("utf8"))) : bytes,
+        ]);
+      }
+    }
+  };
+  await walk(RECORDING, "");
+  return files;
 }
 
 /** Puts the synthetic chat into the room's log stream, in PutLogEvents-sized batches. */
@@ -51,7 +91,7 @@ async function logChat(logs: CloudWatchLogsClient, stream: string): Promise<numb
     ...syntheticChatLog({
       records: 400,
       start: new Date(BROADCAST_START),
-      durationMs: BROADCAST_MS,
+      durationMs: TIMES.secondEnd * SECOND,
       seed: 7,
       deleteRate: 0.05,
       duplicateRate: 0.04,
@@ -59,7 +99,11 @@ async function logChat(logs: CloudWatchLogsClient, stream: string): Promise<numb
       customEventRate: 0.05,
       lateRate: 0.05,
     }),
-  ];
+    // Chat with markup, which the viewer must show as text: one during each stream, one in the gap.
+    markup("Markup001", TIMES.start + 5, "<b>bold?</b> <script>alert('no')</script>"),
+    markup("Markup002", (TIMES.firstEnd + TIMES.reconnect) / 2, "reconnecting… <img src=x onerror=alert(1)>"),
+    markup("Markup003", TIMES.reconnect + 5, "we're back & <i>better</i> --> than ever"),
+  ].sort((a, b) => a.timestampMs - b.timestampMs);
   await logs.send(new CreateLogGroupCommand({ logGroupName: LOG_GROUP })).catch(ignoreExisting);
   await logs
     .send(new CreateLogStreamCommand({ logGroupName: LOG_GROUP, logStreamName: stream }))
@@ -71,6 +115,22 @@ async function logChat(logs: CloudWatchLogsClient, stream: string): Promise<numb
   return records.length;
 }
 
+/** A chat message of the demo at `seconds` into the broadcast. */
+function markup(id: string, seconds: number, content: string): { timestampMs: number; line: string } {
+  const sendTime = at(seconds);
+  const payload = {
+    Type: "MESSAGE",
+    Id: id,
+    RequestId: "",
+    Attributes: { username: "markup-tester" },
+    Content: content,
+    SendTime: sendTime,
+    Sender: { UserId: "user-markup", Attributes: {} },
+  };
+  const line = JSON.stringify({ event_timestamp: sendTime, type: "MESSAGE", version: "1.0", payload });
+  return { timestampMs: Date.parse(sendTime), line };
+}
+
 function ignoreExisting(error: Error): void {
   if (!/AlreadyExists|BucketAlreadyOwnedByYou/.test(error.name)) throw error;
 }
@@ -79,7 +139,7 @@ function ignoreExisting(error: Error): void {
  * `npm start`: the whole flow on a local AWS. Starts moto (unless AWS_ENDPOINT_URL is set),
  * provisions what serverless.yml declares, logs a synthetic chat, plays the broadcast's IVS
  * events (out of order, duplicated) through the real handlers, archives it from the queue and
- * copies the replay to out/.
+ * copies the replay files, the recording and the viewer to out/.
  */
 export async function start({ out }: { out: Writable }): Promise<void> {
   const step = (text: string) => out.write(`• ${text}\n`);
@@ -105,32 +165,58 @@ export async function start({ out }: { out: Writable }): Promise<void> {
       `provisioned table ${env.SESSIONS_TABLE}, queue ${env.ARCHIVE_QUEUE_URL}, bucket ${env.ARCHIVE_BUCKET}`,
     );
 
-    const recordingStarted = await sampleEvent("recording-started");
-    const { recording_s3_bucket_name: bucket = "", recording_s3_key_prefix: prefix = "" } =
-      recordingStarted.detail;
+    const recordingStarted = await demoEvent("recording-started", TIMES.recordingStart);
+    const bucket = String(recordingStarted.detail.recording_s3_bucket_name);
+    const prefix = String(recordingStarted.detail.recording_s3_key_prefix);
     const clients = createAwsClients(env);
     const { s3, sqs } = clients;
     const logs = new CloudWatchLogsClient(clientConfig(env, "CLOUDWATCH_LOGS"));
     await s3.send(new CreateBucketCommand({ Bucket: bucket })).catch(ignoreExisting);
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: `${prefix}/events/recording-started.json`,
-        Body: JSON.stringify({
+    // What IVS writes: the media, and its metadata (the exact start; the renditions at the end).
+    const media = await recordingFiles();
+    const metadata: [string, unknown][] = [
+      [
+        "events/recording-started.json",
+        {
           version: "v1",
           recording_status: "RECORDING_STARTED",
-          recording_started_at: recordingStarted.time,
-        }),
-      }),
-    );
-    step(`created recording bucket ${bucket} with ${prefix}/events/recording-started.json`);
+          recording_started_at: at(TIMES.recordingStart),
+        },
+      ],
+      [
+        "events/recording-ended.json",
+        {
+          version: "v1",
+          recording_status: "RECORDING_ENDED",
+          recording_started_at: at(TIMES.recordingStart),
+          recording_ended_at: at(TIMES.recordingEnd),
+          media: {
+            hls: {
+              duration_ms: 40_000,
+              path: "media/hls",
+              playlist: "master.m3u8",
+              renditions: [
+                { path: "160p30", playlist: "playlist.m3u8", resolution_width: 160, resolution_height: 90 },
+              ],
+            },
+          },
+        },
+      ],
+    ];
+    for (const [key, body] of [
+      ...media,
+      ...metadata.map(([key, json]): [string, Buffer] => [key, Buffer.from(JSON.stringify(json))]),
+    ]) {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${prefix}/${key}`, Body: body }));
+    }
+    step(`uploaded the demo recording (two streams joined across a 15 s gap) to s3://${bucket}/${prefix}/`);
 
     const channelArn = recordingStarted.resources[0] ?? "";
     await new SessionsTable(env.SESSIONS_TABLE ?? "", clients.documents).putLink(channelArn, ROOM_ARN);
     step(`linked ${channelArn} to room ${ROOM_ARN}`);
     const count = await logChat(logs, `aws/IVSChatLogs/1.0/room_${ROOM_ARN.split("/")[1]}`);
     step(
-      `logged ${count} chat records (deletes, duplicates, custom events, junk, some after the end) to ${LOG_GROUP}`,
+      `logged ${count} chat records (deletes, duplicates, custom events, junk, markup, some in the gap and after the end) to ${LOG_GROUP}`,
     );
 
     // The real handlers, built over this environment's dependencies as the deployed ones are over theirs.
@@ -139,18 +225,38 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     const recordingState: LambdaHandler = createRecordingStateHandler(() => tracking);
     const archiving = archiveHandlerDeps(env, clients);
     const archive: LambdaHandler = createArchiveHandler(() => archiving);
-    const plays: [LambdaHandler | undefined, string, string][] = [
-      [recordingState, "recordingState", "recording-started"],
-      [streamState, "streamState", "stream-start"],
-      [streamState, "streamState", "session-created"],
-      [recordingState, "recordingState", "recording-ended"],
-      [streamState, "streamState", "stream-start"],
-      [streamState, "streamState", "stream-end"],
-      [recordingState, "recordingState", "recording-ended"],
+    const session = { recording_session_stream_ids: [FIRST_STREAM, SECOND_STREAM] };
+    const recordingEnded = await demoEvent("recording-ended", TIMES.recordingEnd, {
+      ...session,
+      stream_id: SECOND_STREAM,
+      recording_duration_ms: 40_000,
+    });
+    // Out of order and duplicated, as EventBridge may deliver them.
+    const plays: [LambdaHandler, string, IvsEvent][] = [
+      [recordingState, "recording-started", recordingStarted],
+      [streamState, "stream-start", await demoEvent("stream-start", TIMES.start)],
+      [streamState, "session-created", await demoEvent("session-created", TIMES.start)],
+      [streamState, "stream-end", await demoEvent("stream-end", TIMES.firstEnd)],
+      [recordingState, "recording-ended", recordingEnded],
+      [
+        streamState,
+        "stream-start",
+        await demoEvent("stream-start", TIMES.reconnect, { stream_id: SECOND_STREAM }),
+      ],
+      [streamState, "stream-start", await demoEvent("stream-start", TIMES.start)],
+      [
+        streamState,
+        "stream-end",
+        await demoEvent("stream-end", TIMES.secondEnd, { stream_id: SECOND_STREAM }),
+      ],
+      [recordingState, "recording-ended", recordingEnded],
     ];
-    for (const [handler, name, sample] of plays)
-      await handler?.(await sampleEvent(sample), lambdaContext(name));
-    step(`played ${plays.map(([, , sample]) => sample).join(", ")} through the handlers`);
+    for (const [handler, , event] of plays)
+      await handler(
+        structuredClone(event),
+        lambdaContext(handler === streamState ? "streamState" : "recordingState"),
+      );
+    step(`played ${plays.map(([, name]) => name).join(", ")} through the handlers`);
 
     let archived = 0;
     for (;;) {
@@ -179,10 +285,12 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     }
     step(`ran the archive for ${archived} queued message(s)`);
 
-    // Every file of the replay (replay.json, index.json, segments/, replay.vtt), unzipped, into out/.
+    // For the viewer (`npm run view`): out/chat/ (every file of the replay, unzipped), out/recording/
+    // (the media) and out/viewer/ (the page, as `npm run build` makes it).
     const folder = `${prefix}/chat/`;
-    const out = join(ROOT, "out");
-    await rm(join(out, "segments"), { recursive: true, force: true });
+    const outDir = join(ROOT, "out");
+    const out = join(outDir, "chat");
+    await rm(outDir, { recursive: true, force: true });
     const copied: string[] = [];
     for await (const page of paginateListObjectsV2({ client: s3 }, { Bucket: bucket, Prefix: folder })) {
       for (const { Key } of page.Contents ?? []) {
@@ -200,9 +308,16 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     const replay = await readFile(join(out, "replay.json"), "utf8");
     const { counts } = JSON.parse(replay) as { counts: ArchiveState["counts"] };
     const segments = copied.filter((file) => file.startsWith("segments/")).length;
+    for (const [key, bytes] of media) {
+      await mkdir(dirname(join(outDir, "recording", key)), { recursive: true });
+      await writeFile(join(outDir, "recording", key), bytes);
+    }
+    execFileSync(process.execPath, [join(ROOT, "scripts", "build.mjs")], { stdio: "ignore" });
+    await cp(join(ROOT, "dist", "viewer"), join(outDir, "viewer"), { recursive: true });
     step(
-      `replay at s3://${bucket}/${folder}replay.json, with index.json, ${segments} segments and replay.vtt; copies in out/`,
+      `replay at s3://${bucket}/${folder}replay.json, with index.json, ${segments} segments and replay.vtt; copies in out/chat/`,
     );
+    step("recording in out/recording/, viewer in out/viewer/: `npm run view` serves them");
     step(`counts ${JSON.stringify(counts)}`);
     for (const client of [s3, logs, sqs, clients.logs, clients.ivs, clients.ivschat]) client.destroy();
   } finally {

@@ -1,8 +1,9 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -31,7 +32,7 @@ interface Item {
 }
 
 /** Three hours of chat, with silent and bursting minutes, as the archive writes it; served on loopback. */
-async function serveReplay() {
+async function serveReplay(built: string) {
   const lines = [
     ...syntheticChatLog({
       records: 6000,
@@ -70,7 +71,7 @@ async function serveReplay() {
     else if (part.file === "index.json") files.set("/vod/index.json", part.body.toString("utf8"));
     else if (part.file === "replay.json") replayText += part.chunk.toString("utf8");
   }
-  files.set("/player/chat-replay.js", await readFile(join(ROOT, "dist", "player", "chat-replay.js"), "utf8"));
+  files.set("/player/chat-replay.js", await readFile(join(built, "player", "chat-replay.js"), "utf8"));
   files.set("/", "<!doctype html><title>ChatReplay test</title><ul id=chat></ul>");
   const requests: string[] = [];
   const server = createServer((request, response) => {
@@ -100,11 +101,13 @@ describe.skipIf(!HAS_CHROMIUM)("ChatReplay in Chromium (dist/player/chat-replay.
   let server: Server;
   let browser: Browser;
   let page: Page;
+  let built: string;
 
   beforeAll(async () => {
-    // The module as `npm run build` makes it.
-    await promisify(execFile)("npm", ["run", "--silent", "build"], { cwd: ROOT });
-    served = await serveReplay();
+    // The module as `npm run build` makes it, built into this test's own folder.
+    built = await mkdtemp(join(tmpdir(), "chat-replay-build-"));
+    await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "build.mjs"), built]);
+    served = await serveReplay(built);
     server = served.server;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     page = await browser.newPage();
@@ -123,6 +126,7 @@ describe.skipIf(!HAS_CHROMIUM)("ChatReplay in Chromium (dist/player/chat-replay.
   afterAll(async () => {
     await browser?.close();
     await new Promise((done) => server?.close(done));
+    if (built) await rm(built, { recursive: true, force: true });
   });
 
   const order = (a: Item, b: Item) =>

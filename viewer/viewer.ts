@@ -1,0 +1,78 @@
+/**
+ * The viewer (SPEC section 5): plays a recording's `master.m3u8` with hls.js (or natively) and
+ * shows its chat beside it through ChatReplay. `index.html?video=<master.m3u8 URL>&chat=<index.json URL>`.
+ * Chat is rendered as text, never as HTML.
+ */
+import Hls from "hls.js";
+import { type ChatItem, ChatReplay, type Update } from "../src/player/chat-replay";
+
+const video = document.getElementById("video") as HTMLVideoElement;
+const chat = document.getElementById("chat") as HTMLOListElement;
+const status = document.getElementById("status") as HTMLParagraphElement;
+
+function say(text: string): void {
+  status.textContent = text;
+}
+
+function line(item: ChatItem): HTMLLIElement {
+  const li = document.createElement("li");
+  li.dataset.id = item.id;
+  if (item.type === "event") {
+    li.className = "event";
+    li.textContent = `${item.name ?? "event"} ${JSON.stringify(item.attributes)}`;
+    return li;
+  }
+  const who = document.createElement("span");
+  who.className = "who";
+  const username = item.attributes.username;
+  who.textContent = typeof username === "string" && username !== "" ? username : (item.sender?.userId ?? "?");
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = typeof item.content === "string" ? item.content : JSON.stringify(item.content ?? "");
+  li.append(who, text);
+  return li;
+}
+
+function render(update: Update): void {
+  const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 40;
+  chat.replaceChildren(...update.visible.map(line));
+  if (atBottom) chat.scrollTop = chat.scrollHeight;
+}
+
+function playVideo(url: string): void {
+  if (video.canPlayType("application/vnd.apple.mpegurl") !== "") {
+    video.src = url;
+    return;
+  }
+  if (!Hls.isSupported()) {
+    say("This browser cannot play HLS.");
+    return;
+  }
+  const hls = new Hls();
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (data.fatal) say(`Video error: ${data.details}`);
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+}
+
+async function main(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const videoUrl = params.get("video");
+  const chatUrl = params.get("chat");
+  if (videoUrl === null || chatUrl === null) {
+    say("Open this page as index.html?video=<master.m3u8 URL>&chat=<index.json URL>.");
+    return;
+  }
+  playVideo(videoUrl);
+  const transcript = document.getElementById("transcript") as HTMLTrackElement;
+  transcript.src = new URL("replay.vtt", new URL(chatUrl, location.href)).href;
+  const replay = await ChatReplay.open(chatUrl);
+  const counts = replay.header.counts as { messages?: number } | undefined;
+  say(`${counts?.messages ?? 0} messages`);
+  replay.attach(video, render);
+}
+
+main().catch((error: unknown) =>
+  say(`Could not load the chat: ${error instanceof Error ? error.message : String(error)}`),
+);
