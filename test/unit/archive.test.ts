@@ -113,6 +113,33 @@ function addRecordedBroadcast(
   });
 }
 
+/** A stream that ended with nothing saying it was recorded, and its room linked. */
+function unrecordedStream(): { store: MemorySessionsStore; world: World } {
+  const store = new MemorySessionsStore();
+  store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
+    streamId: STREAM_ID,
+    channelArn: CHANNEL_ARN,
+    startAt: iso(START),
+    endAt: iso(END),
+  });
+  store.links.set(CHANNEL_ARN, ROOM_ARN);
+  return { store, world: new World(store) };
+}
+
+/** The stream's Recording Start, arriving late: the stream is part of that recording from now on. */
+async function recordLate(store: MemorySessionsStore, sessionId: string): Promise<void> {
+  await store.recordRecording({
+    kind: "recordingStart",
+    channelArn: CHANNEL_ARN,
+    sessionId,
+    streamIds: [STREAM_ID],
+    at: new Date(RECORDING_START),
+    bucket: BUCKET,
+    prefix: PREFIX,
+  });
+  await store.attachStreams(CHANNEL_ARN, [STREAM_ID], sessionId);
+}
+
 /** The replay the offline core builds from the records logged in `[START, untilMs)`, with the archive's header. */
 function expectedUntil(untilMs: number, windowEnd = END): Promise<string> {
   return expectedReplayText(linesLoggedBetween(CHAT, START, untilMs), {
@@ -558,15 +585,7 @@ describe("archiveBroadcast reading the chat log", () => {
 
   it("writes the replay of a broadcast that was not recorded to the archive bucket", async () => {
     // Prepare
-    const store = new MemorySessionsStore();
-    store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
-      streamId: STREAM_ID,
-      channelArn: CHANNEL_ARN,
-      startAt: iso(START),
-      endAt: iso(END),
-    });
-    store.links.set(CHANNEL_ARN, ROOM_ARN);
-    const world = new World(store);
+    const { store, world } = unrecordedStream();
 
     // Act
     const result = await archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
@@ -583,27 +602,10 @@ describe("archiveBroadcast reading the chat log", () => {
 
   it("writes nothing for a stream that turned out, while it was read, to be part of a recording", async () => {
     // Prepare: the Recording Start arrives while the stream's own archive reads the log
-    const store = new MemorySessionsStore();
-    store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
-      streamId: STREAM_ID,
-      channelArn: CHANNEL_ARN,
-      startAt: iso(START),
-      endAt: iso(END),
-    });
-    store.links.set(CHANNEL_ARN, ROOM_ARN);
-    const world = new World(store);
+    const { store, world } = unrecordedStream();
     const door = gate();
     const running = archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog({ gate: door.opened })));
-    await store.recordRecording({
-      kind: "recordingStart",
-      channelArn: CHANNEL_ARN,
-      sessionId: "lateRecording1",
-      streamIds: [STREAM_ID],
-      at: new Date(RECORDING_START),
-      bucket: BUCKET,
-      prefix: PREFIX,
-    });
-    await store.attachStreams(CHANNEL_ARN, [STREAM_ID], "lateRecording1");
+    await recordLate(store, "lateRecording1");
 
     // Act
     door.open();
@@ -621,29 +623,12 @@ describe("archiveBroadcast reading the chat log", () => {
 
   it("removes its own replay when its stream became part of a recording while the replay was written", async () => {
     // Prepare: the recording is known (and archived, without this stream's archive to tidy) during the write
-    const store = new MemorySessionsStore();
-    store.streams.set(streamName(CHANNEL_ARN, STREAM_ID), {
-      streamId: STREAM_ID,
-      channelArn: CHANNEL_ARN,
-      startAt: iso(START),
-      endAt: iso(END),
-    });
-    store.links.set(CHANNEL_ARN, ROOM_ARN);
-    const world = new World(store);
+    const { store, world } = unrecordedStream();
     const door = gate();
     world.writer.holdNextWrite(door.opened);
     const running = archiveBroadcast(BY_STREAM, world.deps(new FakeChatLog()));
     while (world.writer.started === 0) await new Promise((resolve) => setImmediate(resolve));
-    await store.recordRecording({
-      kind: "recordingStart",
-      channelArn: CHANNEL_ARN,
-      sessionId: "lateRecording2",
-      streamIds: [STREAM_ID],
-      at: new Date(RECORDING_START),
-      bucket: BUCKET,
-      prefix: PREFIX,
-    });
-    await store.attachStreams(CHANNEL_ARN, [STREAM_ID], "lateRecording2");
+    await recordLate(store, "lateRecording2");
 
     // Act
     door.open();
