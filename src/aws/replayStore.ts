@@ -69,12 +69,20 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
       );
     };
     let index: Buffer | undefined;
+    let failure: unknown;
     try {
       for await (const part of replayFiles(replay, this.segmentMs)) {
         if (part.file === "segment") {
-          const upload = put(`${folder}${part.key}`, part.body).finally(() => inFlight.delete(upload));
+          // A failed upload is kept as the failure: the index must not name a segment that is not there.
+          const upload: Promise<void> = put(`${folder}${part.key}`, part.body).then(
+            () => void inFlight.delete(upload),
+            (error: unknown) => {
+              failure ??= error;
+            },
+          );
           inFlight.add(upload);
           if (inFlight.size >= SEGMENTS_IN_FLIGHT) await Promise.race(inFlight);
+          if (failure !== undefined) throw failure;
         } else if (part.file === "index.json") {
           index = part.body;
         } else {
@@ -82,6 +90,7 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
         }
       }
       await Promise.all(inFlight);
+      if (failure !== undefined) throw failure;
       for (const upload of Object.values(streamed)) bytes += await upload.finish();
       // The index names the segments: it lands last, so it never names one that is not there.
       await put(`${folder}${REPLAY_FILES.index}`, index ?? Buffer.from("{}"));

@@ -22,10 +22,15 @@ export const DEMO_PAGE = "/viewer/index.html?video=/recording/media/hls/master.m
 export async function serveFolder(root: string, port = 0): Promise<Server> {
   const base = resolve(root);
   const server = createServer((request, response) => {
-    const path = decodeURIComponent(new URL(request.url ?? "/", "http://localhost").pathname);
-    const file = normalize(join(base, path));
     const refuse = (code: number) =>
       response.writeHead(code, { "content-type": "text/plain" }).end(String(code));
+    let path: string;
+    try {
+      path = decodeURIComponent(new URL(request.url ?? "/", "http://localhost").pathname);
+    } catch {
+      return refuse(400);
+    }
+    const file = normalize(join(base, path));
     if (request.method !== "GET" && request.method !== "HEAD") return refuse(405);
     // Nothing outside the folder.
     if (file !== base && !file.startsWith(`${base}${sep}`)) return refuse(403);
@@ -38,7 +43,9 @@ export async function serveFolder(root: string, port = 0): Promise<Server> {
           "cache-control": "no-store",
         });
         if (request.method === "HEAD") return response.end();
-        createReadStream(file).pipe(response);
+        createReadStream(file)
+          .on("error", () => response.destroy())
+          .pipe(response);
       },
       () => refuse(404),
     );

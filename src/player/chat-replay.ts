@@ -41,6 +41,7 @@ export interface OpenOptions {
 export interface MediaElementLike {
   currentTime: number;
   paused: boolean;
+  seeking?: boolean;
   addEventListener(type: string, listener: () => void): void;
   removeEventListener(type: string, listener: () => void): void;
 }
@@ -48,6 +49,7 @@ export interface MediaElementLike {
 /** The part of the Amazon IVS Player the client follows (positions in seconds). */
 export interface IvsPlayerLike {
   getPosition(): number;
+  getPlaybackRate?(): number;
   isPaused?(): boolean;
   addEventListener(type: string, listener: (...args: unknown[]) => void): void;
   removeEventListener(type: string, listener: (...args: unknown[]) => void): void;
@@ -70,6 +72,8 @@ interface Segment {
 }
 
 const RETRY_DELAYS_MS = [250, 1000, 3000];
+// How far an IVS Player's position may run ahead of its rate between two looks before it counts as a seek.
+const JUMP_SLACK_MS = 2000;
 // The IVS Player's event after a seek (PlayerEventType.SEEK_COMPLETED).
 const IVS_SEEK_COMPLETED = "PlayerSeekCompleted";
 
@@ -141,22 +145,21 @@ export class ChatReplay {
     if (json.version === 1 && Array.isArray(json.messages) && Array.isArray(json.events)) {
       const { messages, events, ...header } = json;
       const whole = { messages: messages as ReplayItem[], events: events as ReplayItem[] };
-      const all = [...whole.messages, ...whole.events].map((item) => item.offsetMs);
+      let first = Number.POSITIVE_INFINITY;
+      let last = Number.NEGATIVE_INFINITY;
+      for (const item of [...whole.messages, ...whole.events]) {
+        first = Math.min(first, item.offsetMs);
+        last = Math.max(last, item.offsetMs);
+      }
+      const empty = whole.messages.length + whole.events.length === 0;
       const entry = {
-        startMs: all.length === 0 ? 0 : Math.min(...all),
-        endMs: all.length === 0 ? 0 : Math.max(...all) + 1,
+        startMs: empty ? 0 : first,
+        endMs: empty ? 0 : last + 1,
         messages: whole.messages.length,
         events: whole.events.length,
         key: "",
       };
-      return new ChatReplay(
-        base,
-        header as ReplayHeader,
-        all.length === 0 ? [] : [entry],
-        fetcher,
-        options,
-        whole,
-      );
+      return new ChatReplay(base, header as ReplayHeader, empty ? [] : [entry], fetcher, options, whole);
     }
     throw new Error(`${url} is neither a version 2 index.json nor a version 1 replay.json`);
   }
@@ -168,7 +171,12 @@ export class ChatReplay {
    * leaves the playhead where it was, so the next update tries again.
    */
   update(mediaMs: number, options: { seek?: boolean } = {}): Promise<Update> {
-    const next = this.queue.then(() => this.move(mediaMs, options.seek === true));
+    return this.run(mediaMs, options.seek === true).then((moved) => moved.update);
+  }
+
+  /** Updates one at a time, in call order; `seeked` says whether the update acted as a seek. */
+  private run(mediaMs: number, seek: boolean): Promise<{ update: Update; seeked: boolean }> {
+    const next = this.queue.then(() => this.move(mediaMs, seek));
     this.queue = next.catch(() => undefined);
     return next;
   }
@@ -187,24 +195,50 @@ export class ChatReplay {
     let attached = true;
     let frame: number | undefined;
     let seekPending = true;
+    let busy = false;
+    let last: { at: number; wall: number } | undefined;
+    const element = typeof clock !== "function" && !("getPosition" in clock) ? clock : undefined;
+    const ivs = typeof clock !== "function" && "getPosition" in clock ? clock : undefined;
     const now = (): number => {
       if (typeof clock === "function") return clock();
-      if ("getPosition" in clock) return clock.getPosition() * 1000;
-      return clock.currentTime * 1000;
+      if (ivs !== undefined) return ivs.getPosition() * 1000;
+      return (element as MediaElementLike).currentTime * 1000;
+    };
+    // The IVS Player says a seek is over but not that one began: a jump ahead of what playback
+    // at its rate could cover since the last look is one.
+    const jumped = (at: number, wall: number): boolean => {
+      if (ivs === undefined || last === undefined) return false;
+      const rate = Math.abs(ivs.getPlaybackRate?.() ?? 1);
+      return at - last.at > (wall - last.wall) * rate + JUMP_SLACK_MS;
     };
     const tick = () => {
-      if (!attached) return;
-      const seek = seekPending;
+      // One update at a time: a slow fetch must not pile up a queue of them.
+      if (!attached || busy) return;
+      // A media element shows the new time as soon as a seek begins: wait for it to end.
+      if (element?.seeking === true) {
+        seekPending = true;
+        return;
+      }
+      const at = now();
+      const wall = Date.now();
+      const seek = seekPending || jumped(at, wall);
       seekPending = false;
-      this.update(now(), { seek }).then(
-        (update) => {
-          if (attached && (seek || update.added.length > 0)) onUpdate(update);
+      busy = true;
+      this.run(at, seek).then(
+        ({ update, seeked }) => {
+          busy = false;
+          last = { at, wall };
+          if (attached && (seeked || update.added.length > 0)) onUpdate(update);
         },
         () => {
+          busy = false;
           // Try again on the next tick, from the same place.
           if (seek) seekPending = true;
         },
       );
+    };
+    const onSeeking = () => {
+      seekPending = true;
     };
     const onSeek = () => {
       seekPending = true;
@@ -218,17 +252,18 @@ export class ChatReplay {
       tick();
       frame = raf(loop);
     };
-    const target = typeof clock === "function" ? undefined : clock;
     const events: [string, () => void][] =
-      target === undefined
-        ? []
-        : "getPosition" in target
-          ? [[IVS_SEEK_COMPLETED, onSeek]]
-          : [
+      ivs !== undefined
+        ? [[IVS_SEEK_COMPLETED, onSeek]]
+        : element !== undefined
+          ? [
+              ["seeking", onSeeking],
               ["seeked", onSeek],
               ["timeupdate", tick],
               ["play", tick],
-            ];
+            ]
+          : [];
+    const target = ivs ?? element;
     for (const [type, listener] of events) target?.addEventListener(type, listener);
     // Without animation frames (a worker, a test), a timer drives it.
     const timer = raf === undefined ? setInterval(tick, 100) : undefined;
@@ -242,18 +277,18 @@ export class ChatReplay {
     };
   }
 
-  private async move(mediaMs: number, seek: boolean): Promise<Update> {
+  private async move(mediaMs: number, seek: boolean): Promise<{ update: Update; seeked: boolean }> {
     const previous = this.previous;
     if (previous === undefined || seek || mediaMs < previous) {
       const visible = await this.lastMessagesAt(mediaMs);
       this.previous = mediaMs;
       this.visible = visible;
       this.prefetchAfter(mediaMs);
-      return { added: [], visible: [...visible] };
+      return { update: { added: [], visible: [...visible] }, seeked: true };
     }
-    if (mediaMs === previous) return { added: [], visible: [...this.visible] };
+    if (mediaMs === previous) return { update: { added: [], visible: [...this.visible] }, seeked: false };
     const entries = this.segments.filter((entry) => entry.endMs > previous && entry.startMs <= mediaMs);
-    const loaded = await this.load(entries);
+    const loaded = await this.load(entries, mediaMs);
     const added = loaded
       .flatMap((segment) => [
         ...segment.messages.map((item): ChatItem => ({ ...item, type: "message" })),
@@ -265,7 +300,7 @@ export class ChatReplay {
     this.visible = this.history === 0 ? [] : [...this.visible, ...messages].slice(-this.history);
     this.previous = mediaMs;
     this.prefetchAfter(mediaMs);
-    return { added, visible: [...this.visible] };
+    return { update: { added, visible: [...this.visible] }, seeked: false };
   }
 
   /** The last `history` messages at or before `mediaMs`, oldest first, from as many segments back as it takes. */
@@ -276,11 +311,13 @@ export class ChatReplay {
     let count = 0;
     for (let i = before.length - 1; i >= 0 && count < this.history; i--) {
       const entry = before[i] as SegmentEntry;
+      // A segment of events alone holds no history.
+      if (entry.messages === 0) continue;
       needed.unshift(entry);
       // The segment holding the playhead may have messages after it: they do not count.
       if (entry.endMs <= mediaMs) count += entry.messages;
     }
-    const loaded = await this.load(needed);
+    const loaded = await this.load(needed, mediaMs);
     const messages = loaded
       .flatMap((segment) => segment.messages)
       .filter((item) => item.offsetMs <= mediaMs)
@@ -289,13 +326,9 @@ export class ChatReplay {
   }
 
   /** The segments, fetched where not in memory; memory then keeps these and the most recent others. */
-  private async load(entries: SegmentEntry[]): Promise<Segment[]> {
+  private async load(entries: SegmentEntry[], mediaMs: number): Promise<Segment[]> {
     const segments = await Promise.all(entries.map((entry) => this.segment(entry)));
-    const keep = new Set(entries.map((entry) => entry.key));
-    for (const key of [...this.loaded.keys()]) {
-      if (this.loaded.size <= Math.max(this.maxSegments, keep.size)) break;
-      if (!keep.has(key)) this.loaded.delete(key);
-    }
+    this.evict(new Set(entries.map((entry) => entry.key)), mediaMs);
     for (const entry of entries) {
       // Most recently used last.
       const segment = this.loaded.get(entry.key);
@@ -326,11 +359,27 @@ export class ChatReplay {
     return pending;
   }
 
+  /** Keeps `maxSegments` in memory: those in use, the next one, then the most recently used. */
+  private evict(inUse: Set<string>, mediaMs: number): void {
+    const next = this.nextAfter(mediaMs)?.key;
+    for (const key of [...this.loaded.keys()]) {
+      if (this.loaded.size <= Math.max(this.maxSegments, inUse.size + (next === undefined ? 0 : 1))) break;
+      if (!inUse.has(key) && key !== next) this.loaded.delete(key);
+    }
+  }
+
+  private nextAfter(mediaMs: number): SegmentEntry | undefined {
+    return this.segments.find((entry) => entry.startMs > mediaMs);
+  }
+
   /** Starts loading the segment after the playhead's, before it is needed. */
   private prefetchAfter(mediaMs: number): void {
-    const next = this.segments.find((entry) => entry.startMs > mediaMs);
+    const next = this.nextAfter(mediaMs);
     if (next === undefined || this.loaded.has(next.key) || this.loading.has(next.key)) return;
-    this.segment(next).catch(() => undefined);
+    this.segment(next).then(
+      () => this.evict(new Set(), this.previous ?? mediaMs),
+      () => undefined,
+    );
   }
 }
 

@@ -170,6 +170,15 @@ export function timelineFromPlaylist(text: string): TimelinePiece[] | undefined 
     mediaUs += segment.durationUs;
     previous = segment;
   }
+  // A date that steps back (a clock corrected mid-stream) must not make pieces overlap: offsets only grow.
+  for (let i = 1; i < pieces.length; i++) {
+    const before = pieces[i - 1] as { endUs: number };
+    const piece = pieces[i] as { startUs: number; endUs: number };
+    if (piece.startUs < before.endUs) {
+      piece.endUs += before.endUs - piece.startUs;
+      piece.startUs = before.endUs;
+    }
+  }
   return pieces.map((piece) => ({
     start: msInstant(piece.startUs),
     end: msInstant(piece.endUs),

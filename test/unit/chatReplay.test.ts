@@ -242,3 +242,143 @@ describe("ChatReplay over index.json and its segments", () => {
     );
   });
 });
+
+describe("ChatReplay attached to clocks that seek", () => {
+  let files: Files;
+
+  beforeAll(async () => {
+    files = await replayFilesOf();
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A media element as the client sees one: its time, whether it is seeking, its events. */
+  function fakeVideo(currentTime: number) {
+    const listeners = new Map<string, (() => void)[]>();
+    return {
+      currentTime,
+      paused: false,
+      seeking: false,
+      addEventListener: (type: string, listener: () => void) =>
+        listeners.set(type, [...(listeners.get(type) ?? []), listener]),
+      removeEventListener: (type: string, listener: () => void) =>
+        listeners.set(
+          type,
+          (listeners.get(type) ?? []).filter((l) => l !== listener),
+        ),
+      fire: (type: string) => {
+        for (const listener of listeners.get(type) ?? []) listener();
+      },
+    };
+  }
+
+  it("answers a seek of a media element once it has ended, without passing through what lies between", async () => {
+    vi.useFakeTimers();
+    const { fetcher, fetched } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    const video = fakeVideo(60);
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+    const detach = replay.attach(video, (update) => updates.push(update));
+    await vi.advanceTimersByTimeAsync(300);
+
+    // Act: the element shows its new time while seeking, long before "seeked"
+    video.seeking = true;
+    video.fire("seeking");
+    video.currentTime = 50 * 60;
+    await vi.advanceTimersByTimeAsync(1000);
+    video.seeking = false;
+    video.fire("seeked");
+    await vi.advanceTimersByTimeAsync(300);
+    detach();
+
+    // Assess
+    expect(updates.map((update) => update.added.length)).toEqual([0, 0]);
+    expect(updates[1]?.visible).toEqual(expectedVisible(files, 50 * 60_000));
+    // Near each playhead only (history and the next segment), not the 48 minutes between them.
+    expect(fetched.filter((url) => url.includes("/segments/")).length).toBeLessThanOrEqual(8);
+  });
+
+  it("tells the page about a move backwards of a function clock: it is a seek", async () => {
+    vi.useFakeTimers();
+    const { fetcher } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    let now = 40 * 60_000;
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+
+    const detach = replay.attach(
+      () => now,
+      (update) => updates.push(update),
+    );
+    await vi.advanceTimersByTimeAsync(300);
+    now = 150;
+    await vi.advanceTimersByTimeAsync(300);
+    detach();
+
+    expect(updates).toEqual([
+      { added: [], visible: expectedVisible(files, 40 * 60_000) },
+      { added: [], visible: expectedVisible(files, 150) },
+    ]);
+  });
+
+  it("takes a seek's history from the segments that hold messages, skipping those of events alone", async () => {
+    // Prepare: messages in the first minute, then only events, one a minute, for 50 minutes
+    const at = (ms: number) => new Date(START + ms).toISOString();
+    const lines = [
+      ...Array.from({ length: 5 }, (_, i) =>
+        JSON.stringify({
+          event_timestamp: at(i * 1000),
+          type: "MESSAGE",
+          payload: {
+            Id: `m${i}`,
+            Content: "hi",
+            SendTime: at(i * 1000),
+            Attributes: {},
+            Sender: { UserId: "u" },
+          },
+        }),
+      ),
+      ...Array.from({ length: 50 }, (_, i) =>
+        JSON.stringify({
+          event_timestamp: at((i + 1) * 60_000),
+          type: "EVENT",
+          payload: { Id: `e${i}`, EventName: "app:poll", SendTime: at((i + 1) * 60_000), Attributes: {} },
+        }),
+      ),
+    ];
+    const bodies = new Map<string, string>();
+    for await (const part of replayFiles(
+      await buildReplay(lines, { window: { start: null, end: null }, offsetBase: null }),
+      60_000,
+    )) {
+      if (part.file === "segment") bodies.set(`${BASE}${part.key}`, part.body.toString("utf8"));
+      if (part.file === "index.json") bodies.set(`${BASE}index.json`, part.body.toString("utf8"));
+    }
+    const { fetcher, fetched } = fakeFetch({ bodies, replay: { messages: [], events: [] }, segmentKeys: [] });
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, maxSegments: 2 });
+
+    // Act
+    const update = await replay.update(50 * 60_000 + 30_000, { seek: true });
+    await new Promise((resolve) => setTimeout(resolve, 10));
+
+    // Assess
+    expect(update.visible.map((item) => item.id)).toEqual(["m0", "m1", "m2", "m3", "m4"]);
+    expect(fetched.slice(1)).toEqual([`${BASE}segments/0.json`]);
+    expect(replay.segmentsInMemory.length).toBeLessThanOrEqual(2);
+  });
+
+  it("with maxSegments 1, fetches the next segment once, not on every update", async () => {
+    const { fetcher, fetched } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, maxSegments: 1 });
+
+    await replay.update(60_000, { seek: true });
+    for (let at = 60_000; at < 119_000; at += 500) {
+      await replay.update(at);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+
+    expect(fetched.filter((url) => url === `${BASE}segments/120000.json`)).toHaveLength(1);
+    expect(replay.segmentsInMemory.length).toBeLessThanOrEqual(2);
+  });
+});

@@ -159,6 +159,25 @@ describe("a media playlist's timeline (rule 8 (a))", () => {
     ]);
   });
 
+  it("keeps pieces apart when a program date steps back", () => {
+    const pieces = timelineFromPlaylist(
+      playlist(
+        "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:00:00.000Z",
+        "#EXTINF:10,",
+        "0.ts",
+        // the encoder's clock corrected by 5 s backwards
+        "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:00:05.000Z",
+        "#EXTINF:10,",
+        "1.ts",
+      ),
+    );
+
+    expect(timelineJson(pieces ?? [])).toEqual([
+      { start: "2024-01-05T14:00:00.000Z", end: "2024-01-05T14:00:10.000Z", mediaMs: 0 },
+      { start: "2024-01-05T14:00:10.000Z", end: "2024-01-05T14:00:20.000Z", mediaMs: 10000 },
+    ]);
+  });
+
   it("is undefined for a playlist without program dates", () => {
     expect(timelineFromPlaylist(playlist("#EXTINF:2,", "0.ts"))).toBeUndefined();
     expect(timelineFromPlaylist("")).toBeUndefined();
