@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { PassThrough, pipeline, Transform } from "node:stream";
-import { createGzip, gzipSync } from "node:zlib";
+import { promisify } from "node:util";
+import { createGzip, gzip } from "node:zlib";
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -14,6 +15,7 @@ import { DEFAULT_SEGMENT_MS, REPLAY_FILES, type RecordingRef, type Replay, repla
 
 // Replays are rewritten when a redrive picks up later deletions: let caches notice within minutes.
 const CACHE_CONTROL = "public, max-age=300";
+const gzipAsync = promisify(gzip);
 // Segments uploaded at once while the pass goes on.
 const SEGMENTS_IN_FLIGHT = 8;
 
@@ -55,7 +57,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
     };
     const inFlight = new Set<Promise<void>>();
     const put = async (key: string, body: Buffer) => {
-      const gzipped = gzipSync(body, { level: 6 });
+      // In zlib's thread pool, at replay.json's level: the pass goes on meanwhile.
+      const gzipped = await gzipAsync(body, { level: 2 });
       bytes += gzipped.length;
       await this.client.send(
         new PutObjectCommand({

@@ -528,7 +528,8 @@ export class ChunkWriter {
 
   private room(bytes: number): void {
     if (this.buffer.length - this.length >= bytes) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.size, this.length + bytes));
+    // Doubling: a segment writer grows to a whole segment without copying it over and over.
+    const grown = Buffer.allocUnsafe(Math.max(this.size, this.buffer.length * 2, this.length + bytes));
     this.buffer.copy(grown, 0, 0, this.length);
     this.buffer = grown;
   }
@@ -552,6 +553,16 @@ export class ChunkWriter {
     this.buffer = Buffer.allocUnsafe(this.size);
     this.length = 0;
     return chunk;
+  }
+
+  /** The bytes written so far, without a copy: valid until the next write or `clear`. */
+  view(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+
+  /** Starts over in the same memory. */
+  clear(): void {
+    this.length = 0;
   }
 }
 

@@ -80,6 +80,8 @@ export async function* replayFiles(
     json.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
     vtt.text("WEBVTT\n");
     const index: SegmentEntry[] = [];
+    const segmentMessages = new ChunkWriter(1 << 16);
+    const segmentEvents = new ChunkWriter(1 << 16);
     let current:
       | { k: number; messages: ChunkWriter; events: ChunkWriter; counts: [number, number] }
       | undefined;
@@ -97,18 +99,18 @@ export async function* replayFiles(
         key: `segments/${startMs}.json`,
       };
       index.push(entry);
-      const body = new ChunkWriter(1 << 16);
-      body.text(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[`);
-      const m = current.messages.take();
-      body.bytes(m, 0, m.length);
-      if (current.counts[0] > 0) body.text("\n");
-      body.text(`],"events":[`);
-      const e = current.events.take();
-      body.bytes(e, 0, e.length);
-      if (current.counts[1] > 0) body.text("\n");
-      body.text("]}\n");
+      // One copy per segment: the writers keep their memory for the next one.
+      const body = Buffer.concat([
+        Buffer.from(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[`),
+        current.messages.view(),
+        Buffer.from(`${current.counts[0] > 0 ? "\n" : ""}],"events":[`),
+        current.events.view(),
+        Buffer.from(`${current.counts[1] > 0 ? "\n" : ""}]}\n`),
+      ]);
+      current.messages.clear();
+      current.events.clear();
       current = undefined;
-      return { file: "segment", key: entry.key, body: body.take() };
+      return { file: "segment", key: entry.key, body };
     };
     const segmentOf = (item: PlacedItem) => {
       // Offsets only grow along a timeline whose media spans do not overlap; were one to step back,
@@ -116,7 +118,7 @@ export async function* replayFiles(
       const k = Math.max(Math.floor(item.offsetMs / segmentMs), current?.k ?? Number.NEGATIVE_INFINITY);
       if (current !== undefined && current.k === k) return { part: undefined, segment: current };
       const part = closeSegment();
-      current = { k, messages: new ChunkWriter(1 << 16), events: new ChunkWriter(1 << 16), counts: [0, 0] };
+      current = { k, messages: segmentMessages, events: segmentEvents, counts: [0, 0] };
       return { part, segment: current };
     };
 
