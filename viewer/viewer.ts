@@ -9,6 +9,9 @@ import { type ChatItem, ChatReplay, type Update } from "../src/player/chat-repla
 const video = document.getElementById("video") as HTMLVideoElement;
 const chat = document.getElementById("chat") as HTMLOListElement;
 const status = document.getElementById("status") as HTMLParagraphElement;
+const events = document.getElementById("events") as HTMLOListElement;
+// Custom events (polls, reactions...) passed since the last seek: the latest few.
+const RECENT_EVENTS = 5;
 
 function say(text: string): void {
   status.textContent = text;
@@ -37,6 +40,10 @@ function render(update: Update): void {
   const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 40;
   chat.replaceChildren(...update.visible.map(line));
   if (atBottom) chat.scrollTop = chat.scrollHeight;
+  // An update without items follows a seek: the events shown were those of another moment.
+  if (update.added.length === 0) events.replaceChildren();
+  for (const item of update.added) if (item.type === "event") events.append(line(item));
+  while (events.childElementCount > RECENT_EVENTS) events.firstElementChild?.remove();
 }
 
 function playVideo(url: string): void {
