@@ -14,14 +14,14 @@ import {
   type ArchiveState,
   broadcastTimes,
   DELETIONS_GRACE_MS,
-  isRecorded,
+  recordingOf,
+  refuseForeignBucket,
   type SessionsStore,
   type SessionTimes,
   type StreamRecord,
   streamPieces,
 } from "../sessions/model";
 import { dueAfterArchive } from "../sessions/sweep";
-import { refuseForeignBucket } from "../sessions/track";
 import {
   type Broadcast,
   instant,
@@ -105,7 +105,7 @@ export type ArchiveResult =
       stats: RunStats;
     }
   | { status: "continuing"; request: ArchiveRequest; records: number; stats: RunStats }
-  | { status: "superseded"; reason: string; stats?: RunStats }
+  | { status: "superseded"; reason: string; stats: RunStats }
   | { status: "failed"; reason: string };
 
 type Window = { start: string | null; end: string | null };
@@ -417,7 +417,9 @@ async function land(
   }
   const recordedAs = await nowRecorded(broadcast, deps);
   if (recordedAs !== undefined) {
-    return superseded(`the stream is part of recording ${recordedAs}, archived next to it`);
+    return superseded(
+      `the stream is part of recording ${recordedAs.recordingSessionId}, archived next to it`,
+    );
   }
   const kept = keptReplay(broadcast.archive, replay, force);
   if (kept !== undefined) {
@@ -497,11 +499,8 @@ async function tidyStreams(broadcast: Broadcast, deps: ArchiveDeps): Promise<voi
     }
     return;
   }
-  const [stream] = broadcast.streams;
-  if (stream !== undefined && (await nowRecorded(broadcast, deps)) !== undefined) {
-    const current = await deps.store.getStream(stream.channelArn, stream.streamId);
-    if (current?.archive !== undefined) await forgetStreamArchive(current, deps);
-  }
+  const recorded = await nowRecorded(broadcast, deps);
+  if (recorded?.stream.archive !== undefined) await forgetStreamArchive(recorded.stream, deps);
 }
 
 async function forgetStreamArchive(stream: StreamRecord, deps: ArchiveDeps): Promise<void> {
@@ -517,12 +516,16 @@ async function forgetStreamArchive(stream: StreamRecord, deps: ArchiveDeps): Pro
 }
 
 /** The recording a stream has become part of since its archive began (that one writes its replay), if any. */
-async function nowRecorded(broadcast: Broadcast, deps: ArchiveDeps): Promise<string | undefined> {
+async function nowRecorded(
+  broadcast: Broadcast,
+  deps: ArchiveDeps,
+): Promise<{ stream: StreamRecord; recordingSessionId: string } | undefined> {
   if (!("streamId" in broadcast.key)) return undefined;
   const stream = await deps.store.getStream(broadcast.key.channelArn, broadcast.key.streamId);
-  const sessionId = stream?.recordingSessionId;
-  const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
-  return isRecorded(recording) ? recording.sessionId : undefined;
+  const recording = await recordingOf(deps.store, stream);
+  return stream === undefined || recording === undefined
+    ? undefined
+    : { stream, recordingSessionId: recording.sessionId };
 }
 
 function newerReason(archivedUntil: string | undefined, readUntil: string): string {

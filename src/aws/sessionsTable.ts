@@ -92,9 +92,13 @@ function toRecording(item: Record<string, unknown>): RecordingRecord {
 
 /** Adds ExpressionAttributeNames for every `#name` used, so no attribute collides with a reserved word. */
 function named(input: UpdateCommandInput): UpdateCommandInput {
-  const text = `${input.UpdateExpression ?? ""} ${input.ConditionExpression ?? ""}`;
-  const names = Object.fromEntries([...text.matchAll(/#(\w+)/g)].map((match) => [match[0], match[1] ?? ""]));
-  return { ...input, ExpressionAttributeNames: names };
+  return { ...input, ExpressionAttributeNames: namesIn(input.UpdateExpression, input.ConditionExpression) };
+}
+
+/** `{"#name": "name"}` for every `#name` in the expressions. */
+function namesIn(...expressions: (string | undefined)[]): Record<string, string> {
+  const text = expressions.join(" ");
+  return Object.fromEntries([...text.matchAll(/#(\w+)/g)].map((match) => [match[0], match[1] ?? ""]));
 }
 
 function isConditionFailure(error: unknown): boolean {
@@ -479,9 +483,7 @@ export class SessionsTable implements SessionsStore {
       {
         TableName: this.tableName,
         FilterExpression: expression,
-        ExpressionAttributeNames: Object.fromEntries(
-          [...expression.matchAll(/#(\w+)/g)].map((match) => [match[0], match[1] ?? ""]),
-        ),
+        ExpressionAttributeNames: namesIn(expression),
         ExpressionAttributeValues: values,
       },
     );

@@ -6,6 +6,7 @@ import type { AwsClients } from "../aws/clients";
 import { type BroadcastStatus, SessionsTable } from "../aws/sessionsTable";
 import { loadConfig } from "../config";
 import { ValidationError } from "../errors";
+import { once } from "../once";
 import { parseInstant } from "../replay";
 import type { ArchiveRequest, BroadcastKey } from "../sessions/model";
 
@@ -75,11 +76,7 @@ function requestOf(key: BroadcastKey, force: boolean): ArchiveRequest {
 
 /** `status` and `redrive` (SPEC section 6), over the sessions table and the archive queue. */
 export function operationsCommands(makeClients: () => AwsClients, out: Writable, now = () => new Date()) {
-  let made: AwsClients | undefined;
-  const clients = () => {
-    made ??= makeClients();
-    return made;
-  };
+  const clients = once(makeClients);
   const table = () => new SessionsTable(loadConfig(["SESSIONS_TABLE"]).SESSIONS_TABLE, clients().documents);
 
   return {

@@ -49,9 +49,7 @@ function timeOption(flag: string, value: string | undefined): Instant | null {
 }
 
 async function writeAll(replay: Replay, stream: Writable): Promise<void> {
-  for await (const chunk of replay.chunks()) {
-    if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
-  }
+  for await (const chunk of replay.chunks()) await send(stream, chunk);
 }
 
 async function readText(flag: string, path: string): Promise<string> {

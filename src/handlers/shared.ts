@@ -11,14 +11,7 @@ export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_N
 /** The service's metrics (namespace `IvsChatArchiver`, dimension `service`), written as embedded metric format log lines. */
 export const metrics = new Metrics({ namespace: "IvsChatArchiver" });
 
-/** `make()` on the first call, its result on every later one: a handler's dependencies, once per cold start. */
-export function once<T>(make: () => T): () => T {
-  let made: T | undefined;
-  return () => {
-    made ??= make();
-    return made;
-  };
-}
+export { once } from "../once";
 
 /** Logs a failing invocation once, with the error as an object, then lets it fail (retry, DLQ). */
 const logFailure: MiddlewareObj = {

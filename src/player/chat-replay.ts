@@ -66,9 +66,17 @@ interface SegmentEntry {
   key: string;
 }
 
+/** A segment in memory: its items tagged with their kind once, when it loads. */
 interface Segment {
-  messages: ReplayItem[];
-  events: ReplayItem[];
+  messages: ChatItem[];
+  events: ChatItem[];
+}
+
+function segmentOf(json: { messages?: ReplayItem[]; events?: ReplayItem[] }): Segment {
+  return {
+    messages: (json.messages ?? []).map((item): ChatItem => ({ ...item, type: "message" })),
+    events: (json.events ?? []).map((item): ChatItem => ({ ...item, type: "event" })),
+  };
 }
 
 const RETRY_DELAYS_MS = [250, 1000, 3000];
@@ -144,7 +152,7 @@ export class ChatReplay {
     }
     if (json.version === 1 && Array.isArray(json.messages) && Array.isArray(json.events)) {
       const { messages, events, ...header } = json;
-      const whole = { messages: messages as ReplayItem[], events: events as ReplayItem[] };
+      const whole = segmentOf({ messages: messages as ReplayItem[], events: events as ReplayItem[] });
       let first = Number.POSITIVE_INFINITY;
       let last = Number.NEGATIVE_INFINITY;
       for (const item of [...whole.messages, ...whole.events]) {
@@ -289,12 +297,9 @@ export class ChatReplay {
     if (mediaMs === previous) return { update: { added: [], visible: [...this.visible] }, seeked: false };
     const entries = this.segments.filter((entry) => entry.endMs > previous && entry.startMs <= mediaMs);
     const loaded = await this.load(entries, mediaMs);
+    const passed = (item: ChatItem) => item.offsetMs > previous && item.offsetMs <= mediaMs;
     const added = loaded
-      .flatMap((segment) => [
-        ...segment.messages.map((item): ChatItem => ({ ...item, type: "message" })),
-        ...segment.events.map((item): ChatItem => ({ ...item, type: "event" })),
-      ])
-      .filter((item) => item.offsetMs > previous && item.offsetMs <= mediaMs)
+      .flatMap((segment) => [...segment.messages.filter(passed), ...segment.events.filter(passed)])
       .sort(byReplayOrder);
     const messages = added.filter((item) => item.type === "message");
     this.visible = this.history === 0 ? [] : [...this.visible, ...messages].slice(-this.history);
@@ -318,10 +323,7 @@ export class ChatReplay {
       if (entry.endMs <= mediaMs) count += entry.messages;
     }
     const loaded = await this.load(needed, mediaMs);
-    const messages = loaded
-      .flatMap((segment) => segment.messages)
-      .filter((item) => item.offsetMs <= mediaMs)
-      .map((item): ChatItem => ({ ...item, type: "message" }));
+    const messages = loaded.flatMap((segment) => segment.messages).filter((item) => item.offsetMs <= mediaMs);
     return messages.slice(-this.history);
   }
 
@@ -346,8 +348,7 @@ export class ChatReplay {
     let pending = this.loading.get(entry.key);
     if (pending === undefined) {
       pending = fetchJson(this.fetcher, new URL(entry.key, this.baseUrl).href).then((json) => {
-        const segment = json as Segment;
-        this.loaded.set(entry.key, { messages: segment.messages ?? [], events: segment.events ?? [] });
+        this.loaded.set(entry.key, segmentOf(json as { messages?: ReplayItem[]; events?: ReplayItem[] }));
         return this.loaded.get(entry.key) as Segment;
       });
       this.loading.set(entry.key, pending);

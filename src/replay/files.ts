@@ -80,46 +80,50 @@ export async function* replayFiles(
     json.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
     vtt.text("WEBVTT\n");
     const index: SegmentEntry[] = [];
+    // The segment being filled: its number, its items (writers that keep their memory), their counts.
     const segmentMessages = new ChunkWriter(1 << 16);
     const segmentEvents = new ChunkWriter(1 << 16);
-    let current:
-      | { k: number; messages: ChunkWriter; events: ChunkWriter; counts: [number, number] }
-      | undefined;
+    let k: number | undefined;
+    let messagesIn = 0;
+    let eventsIn = 0;
     let messageSeparator = "\n";
     let eventSeparator = "\n";
 
     const closeSegment = (): ReplayPart | undefined => {
-      if (current === undefined) return undefined;
-      const startMs = current.k * segmentMs;
+      if (k === undefined) return undefined;
+      const startMs = k * segmentMs;
       const entry = {
         startMs,
         endMs: startMs + segmentMs,
-        messages: current.counts[0],
-        events: current.counts[1],
+        messages: messagesIn,
+        events: eventsIn,
         key: `segments/${startMs}.json`,
       };
       index.push(entry);
-      // One copy per segment: the writers keep their memory for the next one.
+      // One copy per segment.
       const body = Buffer.concat([
         Buffer.from(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[`),
-        current.messages.view(),
-        Buffer.from(`${current.counts[0] > 0 ? "\n" : ""}],"events":[`),
-        current.events.view(),
-        Buffer.from(`${current.counts[1] > 0 ? "\n" : ""}]}\n`),
+        segmentMessages.view(),
+        Buffer.from(`${entry.messages > 0 ? "\n" : ""}],"events":[`),
+        segmentEvents.view(),
+        Buffer.from(`${entry.events > 0 ? "\n" : ""}]}\n`),
       ]);
-      current.messages.clear();
-      current.events.clear();
-      current = undefined;
+      segmentMessages.clear();
+      segmentEvents.clear();
+      messagesIn = 0;
+      eventsIn = 0;
+      k = undefined;
       return { file: "segment", key: entry.key, body };
     };
-    const segmentOf = (item: PlacedItem) => {
+    /** Closes the segment being filled when `item` belongs to a later one (the closed one, if any). */
+    const enter = (item: PlacedItem): ReplayPart | undefined => {
       // Offsets only grow along a timeline whose media spans do not overlap; were one to step back,
       // its item stays in the current segment, so the segments still concatenate to replay.json.
-      const k = Math.max(Math.floor(item.offsetMs / segmentMs), current?.k ?? Number.NEGATIVE_INFINITY);
-      if (current !== undefined && current.k === k) return { part: undefined, segment: current };
+      const next = Math.max(Math.floor(item.offsetMs / segmentMs), k ?? Number.NEGATIVE_INFINITY);
+      if (next === k) return undefined;
       const part = closeSegment();
-      current = { k, messages: segmentMessages, events: segmentEvents, counts: [0, 0] };
-      return { part, segment: current };
+      k = next;
+      return part;
     };
 
     // Both sections in media-time order; a tie goes to the message, as replay.json writes messages first.
@@ -131,15 +135,15 @@ export async function* replayFiles(
       const takeMessage =
         event === undefined || (message !== undefined && message.offsetMs <= event.offsetMs);
       const item = (takeMessage ? message : event) as PlacedItem;
-      const { part, segment } = segmentOf(item);
+      const part = enter(item);
       if (part !== undefined) yield part;
       if (takeMessage) {
         json.text(messageSeparator);
         writeItem(json, item);
         messageSeparator = ",\n";
-        segment.messages.text(segment.counts[0] === 0 ? "\n" : ",\n");
-        writeItem(segment.messages, item);
-        segment.counts[0]++;
+        segmentMessages.text(messagesIn === 0 ? "\n" : ",\n");
+        writeItem(segmentMessages, item);
+        messagesIn++;
         const from = Math.max(0, item.offsetMs);
         vtt.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n${cueText(item)}\n`);
         message = await nextMessages.next();
@@ -147,9 +151,9 @@ export async function* replayFiles(
         eventsOut.text(eventSeparator);
         writeItem(eventsOut, item);
         eventSeparator = ",\n";
-        segment.events.text(segment.counts[1] === 0 ? "\n" : ",\n");
-        writeItem(segment.events, item);
-        segment.counts[1]++;
+        segmentEvents.text(eventsIn === 0 ? "\n" : ",\n");
+        writeItem(segmentEvents, item);
+        eventsIn++;
         event = await nextEvents.next();
       }
       if (json.full()) yield { file: "replay.json", chunk: json.take() };

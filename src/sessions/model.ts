@@ -1,4 +1,5 @@
-import type { ReplayCounts } from "../replay";
+import { ValidationError } from "../errors";
+import type { ReplayCounts, TimelineJson } from "../replay";
 import type { RecordingFact, StreamFact } from "./events";
 
 /**
@@ -211,31 +212,24 @@ export function broadcastTimes(
   };
 }
 
-/** A timeline piece in the table's terms: ISO times, `end` null while open. */
-export interface PieceTimes {
-  start: string;
-  end: string | null;
-  mediaMs: number;
-}
-
 /**
  * The timeline of a recording from its streams (SPEC rule 8 (b)): each stream's `[start, end)`
  * is a piece, in start order, the first one starting at the recording's start; each piece's
- * `mediaMs` is the sum of the earlier pieces' lengths. A stream whose start is unknown, or one
+ * `mediaMs` is the sum of the earlier pieces' lengths. Pieces in the header's form (ISO times). A stream whose start is unknown, or one
  * before the last whose end is, leaves it undefined (the caller falls back to one open piece).
  */
 export function streamPieces(
   streams: readonly StreamRecord[],
   recordingStart: string,
   sessions: ReadonlyMap<string, SessionTimes> = new Map(),
-): PieceTimes[] | undefined {
+): TimelineJson[] | undefined {
   const spans = streams.map((s) => ({
     start: s.startAt ?? sessions.get(s.streamId)?.startTime?.toISOString(),
     end: s.endAt ?? sessions.get(s.streamId)?.endTime?.toISOString(),
   }));
   if (spans.length === 0 || spans.some((span) => span.start === undefined)) return undefined;
   spans.sort((a, b) => ((a.start as string) < (b.start as string) ? -1 : 1));
-  const pieces: PieceTimes[] = [];
+  const pieces: TimelineJson[] = [];
   let mediaMs = 0;
   for (const [i, span] of spans.entries()) {
     const before = pieces[pieces.length - 1];
@@ -250,3 +244,28 @@ export function streamPieces(
   }
   return pieces.length > 0 ? pieces : undefined;
 }
+
+/** A recording in a bucket the stack is not configured for is refused (SPEC section 8): nothing is written there. */
+export function refuseForeignBucket(
+  bucket: string | undefined,
+  allowed: readonly string[] | undefined,
+): void {
+  if (bucket === undefined || allowed === undefined || allowed.length === 0 || allowed.includes(bucket))
+    return;
+  throw new ValidationError(
+    `recording bucket ${bucket} is not one this stack is configured for (RECORDING_BUCKETS: ${allowed.join(", ")})`,
+  );
+}
+
+/** The recording session a stream belongs to, when IVS has recorded anything of it. */
+export async function recordingOf(
+  store: Pick<SessionsStore, "getRecording">,
+  stream: StreamRecord | undefined,
+): Promise<RecordingRecord | undefined> {
+  const sessionId = stream?.recordingSessionId;
+  const recording = sessionId === undefined ? undefined : await store.getRecording(sessionId);
+  return isRecorded(recording) ? recording : undefined;
+}
+
+/** Epoch milliseconds to the whole epoch seconds the sweep's index keeps. */
+export const epochSeconds = (ms: number) => Math.floor(ms / 1000);

@@ -5,8 +5,9 @@ import {
   type BroadcastKey,
   DELETIONS_GRACE_MS,
   type DueEntry,
+  epochSeconds,
   isFinished,
-  isRecorded,
+  recordingOf,
   type SessionsStore,
   type SweepTarget,
 } from "./model";
@@ -43,8 +44,6 @@ export const STUCK_AFTER_SECONDS = 8 * 3600;
 /** Times the sweep queues one broadcast before it records the broadcast as failed. */
 const MAX_ATTEMPTS = 3;
 
-const seconds = (ms: number) => Math.floor(ms / 1000);
-
 /**
  * When the sweep looks next at an archived broadcast: `null` once an archive read an hour past the
  * end (deletions made in that hour apply), else the final pass's time, an hour and the settle
@@ -55,7 +54,7 @@ export function dueAfterArchive(archive: ArchiveState, settleSeconds: number): n
   if (archive.status !== "archived" || end === undefined || end === null) return undefined;
   const graceEnd = Date.parse(end) + DELETIONS_GRACE_MS;
   if (archive.readUntil !== undefined && Date.parse(archive.readUntil) >= graceEnd) return null;
-  return seconds(graceEnd) + settleSeconds;
+  return epochSeconds(graceEnd) + settleSeconds;
 }
 
 /** What to do with a due entry: queue the broadcast's archive (or not), then put the entry at `next` or take it out. */
@@ -69,7 +68,7 @@ type Decision = { queue?: BroadcastKey; next: number | null; reason: string };
  * running at once queue a broadcast once; running it again is harmless.
  */
 export async function sweep(deps: SweepDeps): Promise<SweepResult> {
-  const now = seconds(deps.now().getTime());
+  const now = epochSeconds(deps.now().getTime());
   const result: SweepResult = { due: 0, queued: [], cleared: 0, failed: 0, skipped: 0 };
   for await (const entry of deps.store.dueEntries(now)) {
     result.due++;
@@ -113,9 +112,8 @@ async function decide(entry: DueEntry, now: number, deps: SweepDeps): Promise<De
   }
   const stream = await deps.store.getStream(target.channelArn, target.streamId);
   if (stream === undefined) return { next: null, reason: "the stream is gone" };
-  const sessionId = stream.recordingSessionId;
-  const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
-  if (isRecorded(recording)) {
+  const recording = await recordingOf(deps.store, stream);
+  if (recording !== undefined) {
     // The recording's own entry follows it from its Recording End on.
     if (isFinished(recording)) return { next: null, reason: "the recording ended" };
     // Once archived, the recording's entry (set when its archive landed) follows it: final pass included.

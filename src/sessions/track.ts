@@ -1,11 +1,12 @@
-import { ValidationError } from "../errors";
 import type { RecordingFact, StreamFact } from "./events";
 import {
   type ArchiveRequest,
   type ArchiveScheduler,
+  epochSeconds,
   isFinished,
-  isRecorded,
   type RecordingRecord,
+  recordingOf,
+  refuseForeignBucket,
   type SessionsStore,
 } from "./model";
 import { STUCK_AFTER_SECONDS } from "./sweep";
@@ -50,20 +51,6 @@ export interface TrackingDeps {
   now(): Date;
 }
 
-const epochSeconds = (ms: number) => Math.floor(ms / 1000);
-
-/** A recording in a bucket the stack is not configured for is refused (SPEC section 8): nothing is written there. */
-export function refuseForeignBucket(
-  bucket: string | undefined,
-  allowed: readonly string[] | undefined,
-): void {
-  if (bucket === undefined || allowed === undefined || allowed.length === 0 || allowed.includes(bucket))
-    return;
-  throw new ValidationError(
-    `recording bucket ${bucket} is not one this stack is configured for (RECORDING_BUCKETS: ${allowed.join(", ")})`,
-  );
-}
-
 async function schedule(request: ArchiveRequest, deps: TrackingDeps): Promise<TrackOutcome> {
   await deps.scheduler.schedule(request, deps.settleSeconds);
   return { changed: true, scheduled: request };
@@ -87,9 +74,8 @@ export async function trackStream(fact: StreamFact, deps: TrackingDeps): Promise
       );
     return { changed, waitingFor: "Stream End" };
   }
-  const sessionId = stream.recordingSessionId;
-  const recording = sessionId === undefined ? undefined : await deps.store.getRecording(sessionId);
-  if (isRecorded(recording)) {
+  const recording = await recordingOf(deps.store, stream);
+  if (recording !== undefined) {
     if (!isFinished(recording)) {
       await deps.store.setDue(target, epochSeconds(Date.parse(stream.endAt)) + graceSeconds(deps));
       return { changed, waitingFor: "Recording End" };
