@@ -33,8 +33,11 @@ const CUE_MS = 5000;
 
 /** `hh:mm:ss.ttt` of WebVTT (hours grow past 99 for very long broadcasts). */
 function vttTime(ms: number): string {
-  const pad = (n: number, width = 2) => String(n).padStart(width, "0");
-  return `${pad(Math.floor(ms / 3_600_000))}:${pad(Math.floor(ms / 60_000) % 60)}:${pad(Math.floor(ms / 1000) % 60)}.${pad(ms % 1000, 3)}`;
+  const hours = Math.floor(ms / 3_600_000);
+  const minutes = Math.floor(ms / 60_000) % 60;
+  const seconds = Math.floor(ms / 1000) % 60;
+  const millis = ms % 1000;
+  return `${hours < 10 ? "0" : ""}${hours}:${minutes < 10 ? "0" : ""}${minutes}:${seconds < 10 ? "0" : ""}${seconds}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}`;
 }
 
 /**
@@ -129,8 +132,8 @@ export async function* replayFiles(
     // Both sections in media-time order; a tie goes to the message, as replay.json writes messages first.
     const nextMessages = batches(messages);
     const nextEvents = batches(events);
-    let message = await nextMessages.next();
-    let event = await nextEvents.next();
+    let message = await nextMessages.refill();
+    let event = await nextEvents.refill();
     while (message !== undefined || event !== undefined) {
       const takeMessage =
         event === undefined || (message !== undefined && message.offsetMs <= event.offsetMs);
@@ -146,7 +149,7 @@ export async function* replayFiles(
         messagesIn++;
         const from = Math.max(0, item.offsetMs);
         vtt.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n${cueText(item)}\n`);
-        message = await nextMessages.next();
+        message = nextMessages.next() ?? (await nextMessages.refill());
       } else {
         eventsOut.text(eventSeparator);
         writeItem(eventsOut, item);
@@ -154,7 +157,7 @@ export async function* replayFiles(
         segmentEvents.text(eventsIn === 0 ? "\n" : ",\n");
         writeItem(segmentEvents, item);
         eventsIn++;
-        event = await nextEvents.next();
+        event = nextEvents.next() ?? (await nextEvents.refill());
       }
       if (json.full()) yield { file: "replay.json", chunk: json.take() };
       if (vtt.full()) yield { file: "replay.vtt", chunk: vtt.take() };
@@ -187,19 +190,25 @@ function indexOf(header: ReplayHeader, segmentMs: number, segments: SegmentEntry
   return { ...header, version: 2, segmentMs, segments };
 }
 
-/** Items one at a time from batches; `next()` resolves to undefined at the end. */
+/**
+ * Items one at a time from batches, without a promise per item: `next()` gives the batch's next
+ * item, undefined once it is used up; `refill()` then reads on, to undefined at the end.
+ */
 function batches(source: AsyncGenerator<PlacedItem[]>) {
   let batch: PlacedItem[] = [];
   let i = 0;
   return {
-    async next(): Promise<PlacedItem | undefined> {
-      while (i >= batch.length) {
+    next(): PlacedItem | undefined {
+      return batch[i++];
+    },
+    async refill(): Promise<PlacedItem | undefined> {
+      for (;;) {
         const result = await source.next();
         if (result.done) return undefined;
         batch = result.value;
         i = 0;
+        if (batch.length > 0) return batch[i++];
       }
-      return batch[i++];
     },
   };
 }
