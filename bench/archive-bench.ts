@@ -125,7 +125,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
       streamId: STREAM_ID,
       at: at(end),
     });
-    await table.putLink(CHANNEL_ARN, ROOM_ARN);
+    await table.putLink(CHANNEL_ARN, { roomArn: ROOM_ARN });
 
     const floorPages = fewestPages(sizes);
     const floorS = floorPages / quotaTps;

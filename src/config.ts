@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { parseS3Uri } from "./archive/chat";
 import { ConfigError } from "./errors";
+import { DEFAULT_SETTLE_SECONDS } from "./sessions/model";
 
 const nonEmpty = z.string().trim().min(1);
 
@@ -7,8 +9,12 @@ const schema = z.object({
   SESSIONS_TABLE: nonEmpty,
   ARCHIVE_QUEUE_URL: nonEmpty,
   ARCHIVE_BUCKET: nonEmpty,
-  // CloudWatch delivers chat logs up to ~10 s late; SQS delays are capped at 15 minutes.
-  SETTLE_SECONDS: z.coerce.number().int().min(0).max(900).default(60),
+  // CloudWatch delivers chat logs up to ~10 s late, S3 ~5 minutes; SQS delays are capped at 15 minutes.
+  // Unset or empty: the default of the deployment's log source (`settleSeconds`).
+  SETTLE_SECONDS: z.preprocess(
+    (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
+    z.coerce.number().int().min(0).max(900).optional(),
+  ),
   // The share of the account's CloudWatch Logs read quota (GetLogEvents: 10-25 requests/s) the archive may use.
   CHAT_LOG_READ_TPS: z.coerce.number().positive().max(100).default(8),
   // Minutes after its streams end that a recording may wait for Recording End before the sweep queues it.
@@ -35,7 +41,29 @@ const schema = z.object({
     .trim()
     .optional()
     .transform((value) => (value === "" ? undefined : value)),
+  // `s3://bucket[/prefix]`: where an S3 logging destination writes (the part before `AWSLogs/`).
+  CHAT_LOG_S3_URI: z
+    .string()
+    .trim()
+    .optional()
+    .transform((value, context) => {
+      if (value === undefined || value === "") return undefined;
+      try {
+        return parseS3Uri(value, "the URI");
+      } catch (error) {
+        context.addIssue({ code: "custom", message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
 });
+
+/** SETTLE_SECONDS, else the default for the deployment's log source (S3 when CHAT_LOG_S3_URI is set). */
+export function settleSeconds(config: Pick<Config, "SETTLE_SECONDS" | "CHAT_LOG_S3_URI">): number {
+  return (
+    config.SETTLE_SECONDS ??
+    (config.CHAT_LOG_S3_URI === undefined ? DEFAULT_SETTLE_SECONDS.cloudwatch : DEFAULT_SETTLE_SECONDS.s3)
+  );
+}
 
 /** The service's configuration, from the environment (SPEC section 5). */
 export type Config = z.infer<typeof schema>;

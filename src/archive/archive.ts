@@ -30,7 +30,7 @@ import {
   replayLocation,
   resolveBroadcast,
 } from "./broadcast";
-import { chatLogStreamName, resolveChat } from "./chat";
+import { resolveChat, type S3Location, s3Uri } from "./chat";
 import { broadcastName, type Checkpoint, checkpointOf, validateCheckpoint } from "./checkpoint";
 import type {
   ChatLog,
@@ -43,6 +43,7 @@ import type {
   SlicePosition,
 } from "./ports";
 
+const HOUR_MS = 3_600_000;
 // Each slice costs a partial first page and a last empty one: no slice shorter than this.
 const MIN_SLICE_MS = 60_000;
 // A chain that has not finished after this many runs is going nowhere.
@@ -65,7 +66,10 @@ export interface ArchiveDeps {
   recordings: RecordingMetadata;
   checkpoints: CheckpointStore;
   archiveBucket: string;
+  /** CHAT_LOG_GROUP. */
   logGroupOverride?: string;
+  /** CHAT_LOG_S3_URI: where an S3 logging destination writes, read instead of CloudWatch Logs. */
+  s3Override?: S3Location;
   /** CHAT_LOG_READ_TPS: also how many slices are read at once. */
   readTps: number;
   /** SETTLE_SECONDS: how long after the deletions grace the sweep queues the final pass. */
@@ -85,13 +89,16 @@ export interface ArchiveDeps {
 
 /**
  * What one run did, for its metrics: its number in the chain, pages read, read attempts refused
- * and retried (throttled, or unavailable for a moment), replay bytes stored (gzip).
+ * and retried (throttled, or unavailable for a moment), replay bytes stored (gzip), log objects
+ * that could not be read.
  */
 export interface RunStats {
   run: number;
   pages: number;
   throttles: number;
   bytes: number;
+  /** Log objects (S3) given up on: corrupt or cut short; each is logged with its reason. */
+  unreadable: number;
 }
 
 /** What an archive run did. */
@@ -167,7 +174,8 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
   const chat = await resolveChat(
     {
       channelArn: broadcast.channelArn,
-      linkedRoomArn: await deps.store.getLink(broadcast.channelArn),
+      link: await deps.store.getLink(broadcast.channelArn),
+      s3Override: deps.s3Override,
       logGroupOverride: deps.logGroupOverride,
     },
     deps.lookups,
@@ -184,11 +192,7 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
     },
     window: times.window,
     location: replayLocation(broadcast, deps.archiveBucket),
-    source: {
-      kind: "cloudwatch",
-      logGroupName: chat.logGroupName,
-      logStreamName: chatLogStreamName(chat.roomArn),
-    },
+    source: chat.source,
   };
 }
 
@@ -221,6 +225,22 @@ export function planSlices(start: number, end: number, readTps: number): SlicePo
   return Array.from({ length: count }, (_, i) => ({
     start: start + Math.floor(((end - start) * i) / count),
     end: start + Math.floor(((end - start) * (i + 1)) / count),
+    read: 0,
+    done: false,
+  }));
+}
+
+/**
+ * Slices of `[start, end)` for a log in S3: one per UTC hour it touches, as the objects lie in
+ * hour folders (each read by one slice).
+ */
+export function hourSlices(start: number, end: number): SlicePosition[] {
+  const bounds = [start];
+  for (let hour = (Math.floor(start / HOUR_MS) + 1) * HOUR_MS; hour < end; hour += HOUR_MS) bounds.push(hour);
+  bounds.push(Math.max(start, end));
+  return bounds.slice(1).map((sliceEnd, i) => ({
+    start: bounds[i] as number,
+    end: sliceEnd,
     read: 0,
     done: false,
   }));
@@ -286,7 +306,10 @@ async function readRun(
         ? Number.POSITIVE_INFINITY
         : plan.options.window.end.ms + DELETIONS_GRACE_MS;
     range = { start, end: Math.max(start, Math.min(end, deps.now().getTime())) };
-    slices = planSlices(range.start, range.end, deps.readTps);
+    slices =
+      plan.source.kind === "s3"
+        ? hourSlices(range.start, range.end)
+        : planSlices(range.start, range.end, deps.readTps);
   }
   try {
     return await readOn(request, broadcast, plan, deps, {
@@ -325,13 +348,17 @@ async function readOn(
   const margin = deps.marginMs ?? 60_000;
   const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
   const reading = Date.now();
-  const stats: RunStats = { run, pages: 0, throttles: 0, bytes: 0 };
+  const stats: RunStats = { run, pages: 0, throttles: 0, bytes: 0, unreadable: 0 };
   // Every run takes at least one page, so a chain always moves on.
   for await (const page of deps.chatLog.read(plan.source, slices)) {
     await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
     slices[page.slice] = page.next;
     stats.pages++;
     stats.throttles += page.retries;
+    if (page.unreadable !== undefined) {
+      stats.unreadable++;
+      log.warn(`chat log object skipped: ${page.unreadable}`, { chain, run });
+    }
     if (lowOnTime()) break;
   }
   log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
@@ -458,6 +485,7 @@ async function land(
     window: plan.window,
     counts: replay.counts,
     readUntil,
+    chatLog: describeSource(plan.source),
   };
   // With it, when the sweep queues the final pass, which picks up deletions made in the hour after the end.
   await deps.store.completeArchive(
@@ -526,6 +554,11 @@ async function nowRecorded(
   return stream === undefined || recording === undefined
     ? undefined
     : { stream, recordingSessionId: recording.sessionId };
+}
+
+/** Where a chat log lies, for people: `s3://bucket/prefix` or `logs:<group>:<stream>`. */
+export function describeSource(source: ChatLogSource): string {
+  return source.kind === "s3" ? s3Uri(source) : `logs:${source.logGroupName}:${source.logStreamName}`;
 }
 
 function newerReason(archivedUntil: string | undefined, readUntil: string): string {

@@ -4,9 +4,10 @@ import type { BroadcastKey } from "../sessions/model";
 import type { ChatLogSource, SlicePosition } from "./ports";
 
 /** Bumped whenever the checkpoint's meaning changes: a checkpoint of another version is discarded. */
-export const CHECKPOINT_VERSION = 4;
+export const CHECKPOINT_VERSION = 5;
 const FORMAT = "ivs-chat-archiver/checkpoint";
-// GetLogEvents tokens expire after 24 hours; a checkpoint older than this is a leftover.
+// GetLogEvents tokens expire after 24 hours; a checkpoint older than this is a leftover. (Version 5:
+// the log may be in S3, where a token is `<lines read>:<object key>`.)
 const MAX_AGE_MS = 12 * 60 * 60 * 1000;
 
 /** A chain id names the chain's objects in S3: a short, plain word. */
@@ -30,7 +31,10 @@ const Schema = z.object({
   run: z.number().int().positive(),
   savedAt: z.number().int(),
   window: z.object({ start: z.string().nullable(), end: z.string().nullable() }),
-  source: z.object({ kind: z.literal("cloudwatch"), logGroupName: z.string(), logStreamName: z.string() }),
+  source: z.discriminatedUnion("kind", [
+    z.object({ kind: z.literal("cloudwatch"), logGroupName: z.string(), logStreamName: z.string() }),
+    z.object({ kind: z.literal("s3"), bucket: z.string(), prefix: z.string() }),
+  ]),
   read: z.object({ start: z.number().int(), end: z.number().int() }),
   slices: z.array(Slice).min(1),
   engine: z.unknown().transform((value) => parseEngineState(value)),

@@ -6,6 +6,13 @@ export type RoomSource = "link" | "tag" | "name";
 /** The room found by the channel's name, or why there is none. */
 export type NameMatch = { roomArn: string } | { roomArn?: undefined; reason: string };
 
+/** The destinations of a room's logging configurations, by kind. */
+export interface RoomLogging {
+  logGroupName?: string;
+  s3Bucket?: string;
+  firehoseStream?: string;
+}
+
 /** Times of one IVS stream session; `endTime` is absent while the stream is live. */
 export interface StreamSessionTimes {
   startTime?: Date;
@@ -16,12 +23,18 @@ export interface StreamSessionTimes {
 export interface IvsLookups {
   roomFromChannelTag(channelArn: string): Promise<string | undefined>;
   roomByChannelName(channelArn: string): Promise<NameMatch>;
-  logGroupOfRoom(roomArn: string): Promise<string | undefined>;
+  /** Where the room's logging configurations send its chat (an ACTIVE one of each kind first). */
+  loggingOfRoom(roomArn: string): Promise<RoomLogging>;
   streamSessionTimes(channelArn: string, streamId: string): Promise<StreamSessionTimes | undefined>;
 }
 
-/** Where a broadcast's chat log lies. */
-export type ChatLogSource = { kind: "cloudwatch"; logGroupName: string; logStreamName: string };
+/**
+ * Where a broadcast's chat log lies: a CloudWatch Logs stream, or the folder of S3 objects holding
+ * the room's log (`prefix` ends with "/", or is "" for the bucket's root) in hour folders.
+ */
+export type ChatLogSource =
+  | { kind: "cloudwatch"; logGroupName: string; logStreamName: string }
+  | { kind: "s3"; bucket: string; prefix: string };
 
 /** Where one time slice of the log read stands: `[start, end)` in epoch ms, the token to continue after, records read so far. */
 export interface SlicePosition {
@@ -34,7 +47,8 @@ export interface SlicePosition {
 
 /**
  * Records of one slice in log order; record `i` sits at position `seq + i` of its slice; `next` is
- * where the slice stands after it; `retries` counts the attempts refused (throttled, unavailable) before it came.
+ * where the slice stands after it; `retries` counts the attempts refused (throttled, unavailable)
+ * before it came; `unreadable` names a log object given up on (corrupt, truncated), with why.
  */
 export interface ChatPage {
   slice: number;
@@ -42,6 +56,7 @@ export interface ChatPage {
   records: string[];
   next: SlicePosition;
   retries: number;
+  unreadable?: string;
 }
 
 /** Reads a chat log: every slice not done, concurrently; pages of one slice come in log order. Returning from the iteration stops the reads. */

@@ -9,6 +9,9 @@ import {
 } from "@aws-sdk/client-cloudwatch-logs";
 import type { ChatLog, ChatLogSource, ChatPage, SlicePosition } from "../archive/ports";
 import { ChatLogReadError, ChatNotFoundError } from "../errors";
+import { slicePages } from "./slicePages";
+
+type CloudWatchSource = Extract<ChatLogSource, { kind: "cloudwatch" }>;
 
 /** What the reader needs; everything but the client has a production default. */
 export interface ChatLogReaderDeps {
@@ -73,50 +76,6 @@ export class RateLimiter {
   }
 }
 
-/** A queue of pages from many producers to one consumer, with an end and an error. */
-class PageChannel {
-  private readonly pages: ChatPage[] = [];
-  private wake: (() => void) | undefined;
-  private failure: unknown;
-  private open = 0;
-
-  producer(): void {
-    this.open++;
-  }
-
-  push(page: ChatPage): void {
-    this.pages.push(page);
-    this.signal();
-  }
-
-  close(error?: unknown): void {
-    if (error !== undefined && this.failure === undefined) this.failure = error;
-    this.open--;
-    this.signal();
-  }
-
-  private signal(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-
-  async *drain(): AsyncGenerator<ChatPage> {
-    for (;;) {
-      if (this.failure !== undefined) throw this.failure;
-      const page = this.pages.shift();
-      if (page !== undefined) {
-        yield page;
-        continue;
-      }
-      if (this.open === 0) return;
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
-    }
-  }
-}
-
 /**
  * The room's CloudWatch Logs stream read with GetLogEvents, as several time slices at once (each
  * with its own tokens) under one request rate. Pages come in the order they arrive; within a
@@ -125,57 +84,33 @@ class PageChannel {
 export class CloudWatchChatLog implements ChatLog {
   constructor(private readonly deps: ChatLogReaderDeps) {}
 
-  async *read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+  read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+    if (source.kind !== "cloudwatch") throw new TypeError(`not a CloudWatch Logs source: ${source.kind}`);
     const limiter = new RateLimiter(this.deps.readTps ?? 8, this.deps.now, this.deps.sleep);
-    const channel = new PageChannel();
-    const readAhead = this.deps.readAhead ?? 2;
-    const consumed = slices.map(() => 0);
-    const waiting = new Map<number, () => void>();
-    const stop = new AbortController();
-    const stopped = () => stop.signal.aborted;
     // Every slice asks up to the range's end, so a slice ends on the page that passes its own end,
     // without one more request to learn that it is empty (the range's last slice still needs it).
     const rangeEnd = Math.max(...slices.map((slice) => slice.end));
-    const readSlice = async (index: number, slice: SlicePosition) => {
-      let position = slice;
-      let produced = 0;
-      const tokens = new Set<string>();
-      while (!position.done && !stopped()) {
-        while (produced - (consumed[index] as number) >= readAhead && !stopped()) {
-          await new Promise<void>((resolve) => waiting.set(index, resolve));
+    const page = (index: number, position: SlicePosition, tokens: Set<string>, stopped: () => boolean) =>
+      this.page(source, index, position, rangeEnd, limiter, tokens, stopped);
+    return slicePages(
+      slices,
+      async function* (index, from, stopped) {
+        let position = from;
+        const tokens = new Set<string>();
+        while (!position.done && !stopped()) {
+          const next = await page(index, position, tokens, stopped);
+          if (next === undefined) return;
+          yield next;
+          position = next.next;
         }
-        if (stopped()) return;
-        const page = await this.page(source, index, position, rangeEnd, limiter, tokens, stopped);
-        if (page === undefined || stopped()) return;
-        produced++;
-        channel.push(page);
-        position = page.next;
-      }
-    };
-    for (const [index, slice] of slices.entries()) {
-      if (slice.done) continue;
-      channel.producer();
-      readSlice(index, slice).then(
-        () => channel.close(),
-        (error: unknown) => channel.close(error),
-      );
-    }
-    try {
-      for await (const page of channel.drain()) {
-        consumed[page.slice] = (consumed[page.slice] as number) + 1;
-        waiting.get(page.slice)?.();
-        waiting.delete(page.slice);
-        yield page;
-      }
-    } finally {
-      stop.abort();
-      for (const wake of waiting.values()) wake();
-    }
+      },
+      { readAhead: this.deps.readAhead ?? 2 },
+    );
   }
 
   /** One GetLogEvents page of a slice, retried while throttled or unavailable. */
   private async page(
-    source: ChatLogSource,
+    source: CloudWatchSource,
     index: number,
     position: SlicePosition,
     rangeEnd: number,
@@ -218,7 +153,7 @@ export class CloudWatchChatLog implements ChatLog {
   }
 
   private async getLogEvents(
-    source: ChatLogSource,
+    source: CloudWatchSource,
     position: SlicePosition,
     rangeEnd: number,
     limiter: RateLimiter,
@@ -275,7 +210,7 @@ export class CloudWatchChatLog implements ChatLog {
    */
   private async retried<T>(
     call: () => Promise<T>,
-    source: ChatLogSource,
+    source: CloudWatchSource,
     limiter: RateLimiter,
     stopped: () => boolean,
     retries: { count: number },

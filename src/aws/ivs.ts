@@ -10,7 +10,7 @@ import {
   type IvschatClient,
   paginateListRooms,
 } from "@aws-sdk/client-ivschat";
-import type { IvsLookups } from "../archive/ports";
+import type { IvsLookups, RoomLogging } from "../archive/ports";
 
 /** Channel tag whose value is the ARN of the channel's IVS Chat room. */
 export const CHAT_ROOM_TAG = "chat-room-arn";
@@ -90,20 +90,27 @@ export function createIvsLookups({ ivs, ivschat }: { ivs: IvsClient; ivschat: Iv
       return { roomArn: only };
     },
 
-    async logGroupOfRoom(roomArn) {
+    async loggingOfRoom(roomArn) {
       const room = await orUndefined(() => ivschat.send(new GetRoomCommand({ identifier: roomArn })));
-      let notActive: string | undefined;
+      const active: RoomLogging = {};
+      // A configuration being updated may still have logged the broadcast; used when no ACTIVE one is of its kind.
+      const other: RoomLogging = {};
       for (const identifier of room?.loggingConfigurationIdentifiers ?? []) {
         const config = await orUndefined(() =>
           ivschat.send(new GetLoggingConfigurationCommand({ identifier })),
         );
-        const logGroupName = config?.destinationConfiguration?.cloudWatchLogs?.logGroupName;
-        if (!logGroupName) continue;
-        if (config.state === "ACTIVE") return logGroupName;
-        // A configuration being updated may still have logged the broadcast; use it if nothing is ACTIVE.
-        notActive ??= logGroupName;
+        const destination = config?.destinationConfiguration;
+        if (destination === undefined) continue;
+        const found = config?.state === "ACTIVE" ? active : other;
+        found.logGroupName ??= destination.cloudWatchLogs?.logGroupName || undefined;
+        found.s3Bucket ??= destination.s3?.bucketName || undefined;
+        found.firehoseStream ??= destination.firehose?.deliveryStreamName || undefined;
       }
-      return notActive;
+      return {
+        logGroupName: active.logGroupName ?? other.logGroupName,
+        s3Bucket: active.s3Bucket ?? other.s3Bucket,
+        firehoseStream: active.firehoseStream ?? other.firehoseStream,
+      };
     },
 
     async streamSessionTimes(channelArn, streamId) {

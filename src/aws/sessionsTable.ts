@@ -16,6 +16,7 @@ import type {
   ArchiveClaim,
   ArchiveState,
   BroadcastKey,
+  ChannelLink,
   ClaimResult,
   DueEntry,
   RecordingRecord,
@@ -305,15 +306,16 @@ export class SessionsTable implements SessionsStore {
     return out.Item === undefined ? undefined : toRecording(out.Item);
   }
 
-  async getLink(channelArn: string): Promise<string | undefined> {
+  async getLink(channelArn: string): Promise<ChannelLink | undefined> {
     const out = await this.client.send(
       new GetCommand({ TableName: this.tableName, Key: linkKey(channelArn) }),
     );
-    const roomArn = out.Item?.roomArn;
-    return typeof roomArn === "string" ? roomArn : undefined;
+    const { roomArn, chatLogS3Uri } = out.Item ?? {};
+    if (typeof roomArn !== "string") return undefined;
+    return typeof chatLogS3Uri === "string" ? { roomArn, chatLogS3Uri } : { roomArn };
   }
 
-  async putLink(channelArn: string, roomArn: string): Promise<void> {
+  async putLink(channelArn: string, link: ChannelLink): Promise<void> {
     await this.client.send(
       new PutCommand({
         TableName: this.tableName,
@@ -321,7 +323,7 @@ export class SessionsTable implements SessionsStore {
           ...linkKey(channelArn),
           kind: "link",
           channelArn,
-          roomArn,
+          ...link,
           updatedAt: this.now().toISOString(),
         },
       }),

@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { archiveBroadcast } from "../archive/archive";
-import { chatLogStreamName } from "../archive/chat";
+import { chatLogStreamName, parseS3Uri, s3Uri } from "../archive/chat";
 import { parseArchiveRequest } from "../archive/request";
 import { createAwsClients } from "../aws/clients";
 import { SessionsTable } from "../aws/sessionsTable";
@@ -84,15 +84,26 @@ export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
     if (result.status === "failed") throw new ArchiverError(`broadcast not archived: ${result.reason}`);
   },
   async link(args) {
-    const { values } = parseArgs({ args, options: { "channel-arn": ARN, "room-arn": ARN } });
+    const { values } = parseArgs({
+      args,
+      options: { "channel-arn": ARN, "room-arn": ARN, "chat-log-s3-uri": { type: "string" } },
+    });
     const channelArn = required(values["channel-arn"], "--channel-arn");
     if (!CHANNEL_ARN.test(channelArn))
       throw new ValidationError(`--channel-arn ${channelArn} is not an IVS channel ARN`);
     const roomArn = required(values["room-arn"], "--room-arn");
     chatLogStreamName(roomArn); // validates the room ARN
+    const uri = values["chat-log-s3-uri"];
+    // The room's own folder (where its Firehose delivers), stored as given once it parses.
+    const location = uri === undefined ? undefined : parseS3Uri(uri, "--chat-log-s3-uri");
     const { SESSIONS_TABLE } = loadConfig(["SESSIONS_TABLE"]);
-    await new SessionsTable(SESSIONS_TABLE, createAwsClients().documents).putLink(channelArn, roomArn);
-    process.stdout.write(`linked ${channelArn} -> ${roomArn}\n`);
+    await new SessionsTable(SESSIONS_TABLE, createAwsClients().documents).putLink(channelArn, {
+      roomArn,
+      ...(location && { chatLogS3Uri: s3Uri(location) }),
+    });
+    process.stdout.write(
+      `linked ${channelArn} -> ${roomArn}${location ? `, chat log in ${s3Uri(location)}` : ""}\n`,
+    );
   },
   ...operationsCommands(() => createAwsClients(), process.stdout),
   async provision(args) {

@@ -212,7 +212,9 @@ export async function start({ out }: { out: Writable }): Promise<void> {
     step(`uploaded the demo recording (two streams joined across a 15 s gap) to s3://${bucket}/${prefix}/`);
 
     const channelArn = recordingStarted.resources[0] ?? "";
-    await new SessionsTable(env.SESSIONS_TABLE ?? "", clients.documents).putLink(channelArn, ROOM_ARN);
+    await new SessionsTable(env.SESSIONS_TABLE ?? "", clients.documents).putLink(channelArn, {
+      roomArn: ROOM_ARN,
+    });
     step(`linked ${channelArn} to room ${ROOM_ARN}`);
     const count = await logChat(logs, `aws/IVSChatLogs/1.0/room_${ROOM_ARN.split("/")[1]}`);
     step(

@@ -2,6 +2,12 @@ import { ValidationError } from "../errors";
 import type { ReplayCounts, TimelineJson } from "../replay";
 import type { RecordingFact, StreamFact } from "./events";
 
+/** A channel's room set with `cli link`, and where that room's log lies in S3 when it gets there through Firehose. */
+export interface ChannelLink {
+  roomArn: string;
+  chatLogS3Uri?: string;
+}
+
 /**
  * The outcome of the last archive of a broadcast, kept on its item. A failed attempt keeps the
  * location, window, counts and `readUntil` of the replay archived before it, if any.
@@ -15,7 +21,12 @@ export interface ArchiveState {
   counts?: ReplayCounts;
   /** How far the archived replay read the log (ISO): a run that read less never replaces it. */
   readUntil?: string;
+  /** Where the chat was read: `s3://bucket/prefix` or `logs:<log group>:<log stream>`. */
+  chatLog?: string;
 }
+
+/** Seconds between a broadcast's end and the first read of its chat, by where the log is (SETTLE_SECONDS unset). */
+export const DEFAULT_SETTLE_SECONDS = { cloudwatch: 60, s3: 360 } as const;
 
 /** A run's claim to write a broadcast's replay: who it is, how far it read, until when the claim holds. */
 export interface ArchiveClaim {
@@ -99,8 +110,8 @@ export interface SessionsStore {
   getStream(channelArn: string, streamId: string): Promise<StreamRecord | undefined>;
   getStreams(channelArn: string, streamIds: readonly string[]): Promise<StreamRecord[]>;
   getRecording(sessionId: string): Promise<RecordingRecord | undefined>;
-  getLink(channelArn: string): Promise<string | undefined>;
-  putLink(channelArn: string, roomArn: string): Promise<void>;
+  getLink(channelArn: string): Promise<ChannelLink | undefined>;
+  putLink(channelArn: string, link: ChannelLink): Promise<void>;
   /** Takes the right to write the broadcast's replay (SPEC section 8: the newest read wins). */
   claimArchive(key: BroadcastKey, claim: ArchiveClaim): Promise<ClaimResult>;
   /**

@@ -3,6 +3,7 @@ import {
   type ArchiveScheduler,
   type ArchiveState,
   type BroadcastKey,
+  DEFAULT_SETTLE_SECONDS,
   DELETIONS_GRACE_MS,
   type DueEntry,
   epochSeconds,
@@ -47,13 +48,19 @@ const MAX_ATTEMPTS = 3;
 /**
  * When the sweep looks next at an archived broadcast: `null` once an archive read an hour past the
  * end (deletions made in that hour apply), else the final pass's time, an hour and the settle
- * delay after the end; `undefined` while the end is unknown (the broadcast may be live).
+ * delay after the end; `undefined` while the end is unknown (the broadcast may be live). A log
+ * in S3 read before its delivery delay had passed is read again once it has.
  */
 export function dueAfterArchive(archive: ArchiveState, settleSeconds: number): number | null | undefined {
   const end = archive.window?.end;
   if (archive.status !== "archived" || end === undefined || end === null) return undefined;
   const graceEnd = Date.parse(end) + DELETIONS_GRACE_MS;
-  if (archive.readUntil !== undefined && Date.parse(archive.readUntil) >= graceEnd) return null;
+  const readUntil = archive.readUntil === undefined ? undefined : Date.parse(archive.readUntil);
+  if (readUntil !== undefined && readUntil >= graceEnd) return null;
+  const delivered = Date.parse(end) + DEFAULT_SETTLE_SECONDS.s3 * 1000;
+  if (archive.chatLog?.startsWith("s3://") && (readUntil === undefined || readUntil < delivered)) {
+    return epochSeconds(delivered);
+  }
   return epochSeconds(graceEnd) + settleSeconds;
 }
 

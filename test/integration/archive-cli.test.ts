@@ -52,7 +52,7 @@ describe("npm run cli -- archive, on moto with CloudWatch Logs behind a stand-in
       streamId: STREAM_ID,
       at: new Date(END),
     });
-    await table.putLink(CHANNEL_ARN, ROOM_ARN);
+    await table.putLink(CHANNEL_ARN, { roomArn: ROOM_ARN });
     env = {
       ...process.env,
       ...MOTO_ENV,

@@ -205,7 +205,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     const e = eventsOf(b);
     const recordingStartedAt = RECORDING_START + 234;
     await putRecordingStarted(b, recordingStartedAt);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     const synthetic = [
       ...syntheticChatLog({
         records: 300,
@@ -288,7 +288,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Prepare
     const b = broadcast("Redrive");
     const e = eventsOf(b);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     const logged = [
       chatMessage("hello", START + MINUTE, "hello"),
       chatMessage("regret", START + 2 * MINUTE, "something to regret"),
@@ -336,7 +336,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Prepare
     const b = broadcast("NoMeta");
     const e = eventsOf(b);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     const logged = [chatMessage("early", START + 500), chatMessage("later", RECORDING_START + 1500)];
     await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
     await deliver(e.recordingEnd, e.streamEnd, e.recordingStart, e.streamStart);
@@ -370,7 +370,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Prepare
     const b = broadcast("Long");
     const e = eventsOf(b);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     const logged = [
       chatMessage("m1", START + MINUTE),
       chatMessage("m2", START + 2 * MINUTE),
@@ -421,7 +421,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Prepare
     const b = broadcast("Unrec");
     const e = eventsOf(b);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     const logged = [
       chatMessage("m1", START + MINUTE),
       chatEvent("ev1", START + 2 * MINUTE, "app:reaction", { emoji: "🔥" }),
@@ -524,7 +524,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       prefix: b.prefix,
       channelArn: b.channelArn,
     };
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     const logged = [
       chatMessage("early", START + MINUTE),
       chatMessage("inGap", START + 22 * MINUTE),
@@ -650,7 +650,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       prefix: b.prefix,
       channelArn: b.channelArn,
     };
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [chatMessage("m1", START + MINUTE)]);
     await deliver(
       e.streamStart,
@@ -713,7 +713,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Prepare
     const b = broadcast("Batch");
     const e = eventsOf(b);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), [chatMessage("m1", START + MINUTE)]);
     await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
     const [good, ...others] = await receiveAll({ remove: true });
@@ -752,7 +752,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       prefix: b.prefix,
       channelArn: b.channelArn,
     };
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     await deliver(
       lost.streamStart,
       recordingStateEvent("Recording Start", {
@@ -802,7 +802,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     // Prepare
     const b = broadcast("Quiet");
     const e = eventsOf(b);
-    await table.putLink(b.channelArn, b.roomArn);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
     await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
 
     // Act

@@ -96,7 +96,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
       { channelArn: OTHER_CHANNEL, streamId: "st-OpsLive" },
       Math.floor((now + 48 * HOUR) / 1000),
     );
-    await table.putLink(CHANNEL, "arn:aws:ivschat:us-east-1:123456789012:room/OpsRoom");
+    await table.putLink(CHANNEL, { roomArn: "arn:aws:ivschat:us-east-1:123456789012:room/OpsRoom" });
   }, 120_000);
 
   afterAll(async () => {

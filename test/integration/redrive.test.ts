@@ -97,7 +97,7 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
         if (fact.kind !== "ignored") await trackRecording(fact, deps);
       }
     }
-    await table.putLink(CHANNEL_ARN, ROOM_ARN);
+    await table.putLink(CHANNEL_ARN, { roomArn: ROOM_ARN });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await putChat(logs, LOG_GROUP, roomLogStream(ROOM_ARN), CHAT);
     sqs.destroy();

@@ -88,7 +88,7 @@ describe("sweep on moto", () => {
 
   it("queues a broadcast whose Recording End never came once, archives it next to the recording, then makes the final pass once", async () => {
     // Prepare
-    await table.putLink(CHANNEL_ARN, ROOM_ARN);
+    await table.putLink(CHANNEL_ARN, { roomArn: ROOM_ARN });
     await putChat(logs, LOG_GROUP, roomLogStream(ROOM_ARN), [
       chatMessage("hello", START + MINUTE, "hello"),
       chatMessage("regret", START + 2 * MINUTE, "something to regret"),

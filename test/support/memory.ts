@@ -5,6 +5,7 @@ import type {
   ArchiveClaim,
   ArchiveState,
   BroadcastKey,
+  ChannelLink,
   ClaimResult,
   DueEntry,
   RecordingRecord,
@@ -25,7 +26,7 @@ const dueKey = (target: SweepTarget) =>
 export class MemorySessionsStore implements SessionsStore {
   readonly streams = new Map<string, StreamRecord>();
   readonly recordings = new Map<string, RecordingRecord>();
-  readonly links = new Map<string, string>();
+  readonly links = new Map<string, ChannelLink>();
   /** Every archive state saved, in order, with the key it was saved under. */
   readonly archives: { request: BroadcastKey; state: ArchiveState }[] = [];
   readonly claims = new Map<string, { owner: string; readUntil: string; expiresAt: string }>();
@@ -105,12 +106,12 @@ export class MemorySessionsStore implements SessionsStore {
     return recording && structuredClone(recording);
   }
 
-  async getLink(channelArn: string): Promise<string | undefined> {
+  async getLink(channelArn: string): Promise<ChannelLink | undefined> {
     return this.links.get(channelArn);
   }
 
-  async putLink(channelArn: string, roomArn: string): Promise<void> {
-    this.links.set(channelArn, roomArn);
+  async putLink(channelArn: string, link: ChannelLink): Promise<void> {
+    this.links.set(channelArn, link);
   }
 
   private item(key: BroadcastKey): { archive?: ArchiveState } | undefined {

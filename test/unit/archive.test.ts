@@ -84,7 +84,7 @@ const CHAT: LoggedRecord[] = [
 function recordedBroadcast({ streamEnd = END }: { streamEnd?: number } = {}): MemorySessionsStore {
   const store = new MemorySessionsStore();
   addRecordedBroadcast(store, SESSION_ID, STREAM_ID, streamEnd);
-  store.links.set(CHANNEL_ARN, ROOM_ARN);
+  store.links.set(CHANNEL_ARN, { roomArn: ROOM_ARN });
   return store;
 }
 
@@ -122,7 +122,7 @@ function unrecordedStream(): { store: MemorySessionsStore; world: World } {
     startAt: iso(START),
     endAt: iso(END),
   });
-  store.links.set(CHANNEL_ARN, ROOM_ARN);
+  store.links.set(CHANNEL_ARN, { roomArn: ROOM_ARN });
   return { store, world: new World(store) };
 }
 
@@ -158,7 +158,7 @@ function expectedUntil(untilMs: number, windowEnd = END): Promise<string> {
 const silentLookups: IvsLookups = {
   roomFromChannelTag: async () => undefined,
   roomByChannelName: async () => ({ reason: 'no room is named "gaming-night"' }),
-  logGroupOfRoom: async () => undefined,
+  loggingOfRoom: async () => ({}),
   streamSessionTimes: async () => undefined,
 };
 
@@ -477,6 +477,7 @@ describe("archiveBroadcast reading the chat log", () => {
         pages: expect.any(Number),
         throttles: expect.any(Number),
         bytes: Buffer.byteLength(world.writer.written[0]?.text ?? ""),
+        unreadable: 0,
       },
     });
     // The fake's every page came after one refused attempt.
@@ -757,7 +758,7 @@ describe("archiveBroadcast of a recording merged across a reconnect gap (rule 8)
     });
     const recording = store.recordings.get(SESSION_ID);
     if (recording !== undefined) recording.streamIds = [STREAM_ID, "st-Second"];
-    store.links.set(CHANNEL_ARN, ROOM_ARN);
+    store.links.set(CHANNEL_ARN, { roomArn: ROOM_ARN });
     return new World(store);
   }
 

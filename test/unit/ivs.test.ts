@@ -18,7 +18,7 @@ import {
 } from "@aws-sdk/client-ivschat";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { chatLogStreamName, resolveChat } from "../../src/archive/chat";
+import { chatLogStreamName, hourFolder, parseS3Uri, resolveChat } from "../../src/archive/chat";
 import type { IvsLookups } from "../../src/archive/ports";
 import { createIvsLookups, isUnavailable } from "../../src/aws/ivs";
 import { ChatNotFoundError, ValidationError } from "../../src/errors";
@@ -191,7 +191,7 @@ describe("roomByChannelName", () => {
   });
 });
 
-describe("logGroupOfRoom", () => {
+describe("loggingOfRoom", () => {
   it("returns the log group of the room's CloudWatch Logs logging configuration", async () => {
     chatMock
       .on(GetRoomCommand, { identifier: ROOM })
@@ -201,11 +201,13 @@ describe("logGroupOfRoom", () => {
       destinationConfiguration: { cloudWatchLogs: { logGroupName: "/ivs/chat" } },
     });
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBe("/ivs/chat");
+    expect((await lookups.loggingOfRoom(ROOM)).logGroupName).toBe("/ivs/chat");
   });
 
-  it("skips logging configurations that deliver to S3 or Firehose", async () => {
-    chatMock.on(GetRoomCommand).resolves({ loggingConfigurationIdentifiers: [LOGGING, LOGGING_2] });
+  it("reports each kind of destination: CloudWatch Logs, S3 and Firehose", async () => {
+    chatMock
+      .on(GetRoomCommand)
+      .resolves({ loggingConfigurationIdentifiers: [LOGGING, LOGGING_2, "firehose-config"] });
     chatMock
       .on(GetLoggingConfigurationCommand, { identifier: LOGGING })
       .resolves({ state: "ACTIVE", destinationConfiguration: { s3: { bucketName: "chat-logs" } } })
@@ -213,9 +215,15 @@ describe("logGroupOfRoom", () => {
       .resolves({
         state: "ACTIVE",
         destinationConfiguration: { cloudWatchLogs: { logGroupName: "/ivs/chat" } },
-      });
+      })
+      .on(GetLoggingConfigurationCommand, { identifier: "firehose-config" })
+      .resolves({ state: "ACTIVE", destinationConfiguration: { firehose: { deliveryStreamName: "chat" } } });
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBe("/ivs/chat");
+    expect(await lookups.loggingOfRoom(ROOM)).toEqual({
+      logGroupName: "/ivs/chat",
+      s3Bucket: "chat-logs",
+      firehoseStream: "chat",
+    });
   });
 
   it("prefers an ACTIVE configuration over one being updated", async () => {
@@ -232,7 +240,7 @@ describe("logGroupOfRoom", () => {
         destinationConfiguration: { cloudWatchLogs: { logGroupName: "/ivs/chat" } },
       });
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBe("/ivs/chat");
+    expect((await lookups.loggingOfRoom(ROOM)).logGroupName).toBe("/ivs/chat");
   });
 
   it("falls back to a configuration that is not ACTIVE when it is the only CloudWatch one", async () => {
@@ -242,13 +250,13 @@ describe("logGroupOfRoom", () => {
       destinationConfiguration: { cloudWatchLogs: { logGroupName: "/ivs/chat" } },
     });
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBe("/ivs/chat");
+    expect((await lookups.loggingOfRoom(ROOM)).logGroupName).toBe("/ivs/chat");
   });
 
   it("returns undefined when the room has no logging configuration", async () => {
     chatMock.on(GetRoomCommand).resolves({ arn: ROOM, loggingConfigurationIdentifiers: [] });
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBeUndefined();
+    expect(await lookups.loggingOfRoom(ROOM)).toEqual({});
   });
 
   it("skips a logging configuration that was deleted", async () => {
@@ -262,13 +270,13 @@ describe("logGroupOfRoom", () => {
         destinationConfiguration: { cloudWatchLogs: { logGroupName: "/ivs/chat" } },
       });
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBe("/ivs/chat");
+    expect((await lookups.loggingOfRoom(ROOM)).logGroupName).toBe("/ivs/chat");
   });
 
   it("returns undefined when IVS Chat denies GetRoom", async () => {
     chatMock.on(GetRoomCommand).rejects(awsError("AccessDeniedException", 403));
 
-    await expect(lookups.logGroupOfRoom(ROOM)).resolves.toBeUndefined();
+    expect(await lookups.loggingOfRoom(ROOM)).toEqual({});
   });
 });
 
@@ -340,8 +348,19 @@ describe("isUnavailable", () => {
 });
 
 describe("resolveChat", () => {
+  const logs = (logGroupName: string) => ({
+    kind: "cloudwatch",
+    logGroupName,
+    logStreamName: "aws/IVSChatLogs/1.0/room_0wgOPVl4ZRdu",
+  });
   /** Lookups that answer from fixed values and record which ones were asked. */
-  function fakeLookups(answers: { tag?: string; name?: string; logGroup?: string }) {
+  function fakeLookups(answers: {
+    tag?: string;
+    name?: string;
+    logGroup?: string;
+    s3?: string;
+    firehose?: string;
+  }) {
     const asked: string[] = [];
     return {
       asked,
@@ -354,9 +373,9 @@ describe("resolveChat", () => {
           asked.push("name");
           return answers.name ? { roomArn: answers.name } : { reason: `no room is named "demo"` };
         },
-        logGroupOfRoom: async () => {
+        loggingOfRoom: async () => {
           asked.push("logGroup");
-          return answers.logGroup;
+          return { logGroupName: answers.logGroup, s3Bucket: answers.s3, firehoseStream: answers.firehose };
         },
       },
     };
@@ -369,9 +388,9 @@ describe("resolveChat", () => {
       logGroup: "/ivs/chat",
     });
 
-    const chat = await resolveChat({ channelArn: CHANNEL, linkedRoomArn: ROOM }, fake);
+    const chat = await resolveChat({ channelArn: CHANNEL, link: { roomArn: ROOM } }, fake);
 
-    expect(chat).toEqual({ roomArn: ROOM, logGroupName: "/ivs/chat", roomSource: "link" });
+    expect(chat).toEqual({ roomArn: ROOM, source: logs("/ivs/chat"), roomSource: "link" });
     expect(asked).toEqual(["logGroup"]);
   });
 
@@ -380,7 +399,7 @@ describe("resolveChat", () => {
 
     const chat = await resolveChat({ channelArn: CHANNEL }, fake);
 
-    expect(chat).toEqual({ roomArn: ROOM, logGroupName: "/ivs/chat", roomSource: "tag" });
+    expect(chat).toEqual({ roomArn: ROOM, source: logs("/ivs/chat"), roomSource: "tag" });
     expect(asked).toEqual(["tag", "logGroup"]);
   });
 
@@ -389,7 +408,7 @@ describe("resolveChat", () => {
 
     const chat = await resolveChat({ channelArn: CHANNEL }, fake);
 
-    expect(chat).toEqual({ roomArn: ROOM, logGroupName: "/ivs/chat", roomSource: "name" });
+    expect(chat).toEqual({ roomArn: ROOM, source: logs("/ivs/chat"), roomSource: "name" });
     expect(asked).toEqual(["tag", "name", "logGroup"]);
   });
 
@@ -398,25 +417,28 @@ describe("resolveChat", () => {
 
     const chat = await resolveChat({ channelArn: CHANNEL, logGroupOverride: "/override" }, fake);
 
-    expect(chat.logGroupName).toBe("/override");
+    expect(chat.source).toEqual(logs("/override"));
     expect(asked).toEqual(["tag"]);
   });
 
   it("ignores an empty CHAT_LOG_GROUP and an empty link", async () => {
     const { lookups: fake } = fakeLookups({ tag: ROOM, logGroup: "/ivs/chat" });
 
-    const chat = await resolveChat({ channelArn: CHANNEL, linkedRoomArn: "", logGroupOverride: "" }, fake);
+    const chat = await resolveChat(
+      { channelArn: CHANNEL, link: { roomArn: "" }, logGroupOverride: "" },
+      fake,
+    );
 
-    expect(chat).toEqual({ roomArn: ROOM, logGroupName: "/ivs/chat", roomSource: "tag" });
+    expect(chat).toEqual({ roomArn: ROOM, source: logs("/ivs/chat"), roomSource: "tag" });
   });
 
   it("makes no IVS call at all with a link and CHAT_LOG_GROUP", async () => {
     const chat = await resolveChat(
-      { channelArn: CHANNEL, linkedRoomArn: ROOM, logGroupOverride: "/override" },
+      { channelArn: CHANNEL, link: { roomArn: ROOM }, logGroupOverride: "/override" },
       createIvsLookups({ ivs: new IvsClient({ region: "us-east-1" }), ivschat: new IvschatClient({}) }),
     );
 
-    expect(chat).toEqual({ roomArn: ROOM, logGroupName: "/override", roomSource: "link" });
+    expect(chat).toEqual({ roomArn: ROOM, source: logs("/override"), roomSource: "link" });
     expect(ivsMock.calls()).toHaveLength(0);
     expect(chatMock.calls()).toHaveLength(0);
   });
@@ -432,14 +454,73 @@ describe("resolveChat", () => {
     );
   });
 
-  it("asks for CHAT_LOG_GROUP when the room does not log to CloudWatch Logs", async () => {
+  it("asks for CHAT_LOG_GROUP or CHAT_LOG_S3_URI when the room logs nowhere it can read", async () => {
     const { lookups: fake } = fakeLookups({ tag: ROOM });
 
     const attempt = resolveChat({ channelArn: CHANNEL }, fake);
 
     await expect(attempt).rejects.toBeInstanceOf(ChatNotFoundError);
     await expect(attempt).rejects.toThrow(
-      `room ${ROOM} has no CloudWatch Logs logging configuration; set CHAT_LOG_GROUP`,
+      `room ${ROOM} has no CloudWatch Logs or S3 logging configuration; set CHAT_LOG_GROUP or CHAT_LOG_S3_URI`,
+    );
+  });
+
+  it("reads the room's S3 logging destination when it has no CloudWatch Logs one", async () => {
+    const { lookups: fake } = fakeLookups({ tag: ROOM, s3: "chat-logs" });
+
+    const chat = await resolveChat({ channelArn: CHANNEL }, fake);
+
+    expect(chat.source).toEqual({
+      kind: "s3",
+      bucket: "chat-logs",
+      prefix: "AWSLogs/123456789012/IVSChatLogs/1.0/us-east-1/room_0wgOPVl4ZRdu/",
+    });
+  });
+
+  it("prefers the room's CloudWatch Logs destination to its S3 one", async () => {
+    const { lookups: fake } = fakeLookups({ tag: ROOM, s3: "chat-logs", logGroup: "/ivs/chat" });
+
+    expect((await resolveChat({ channelArn: CHANNEL }, fake)).source).toEqual(logs("/ivs/chat"));
+  });
+
+  it("reads CHAT_LOG_S3_URI, below its prefix, before CHAT_LOG_GROUP and the room's configurations", async () => {
+    const { lookups: fake, asked } = fakeLookups({ tag: ROOM, logGroup: "/ivs/chat" });
+
+    const chat = await resolveChat(
+      {
+        channelArn: CHANNEL,
+        s3Override: parseS3Uri("s3://archive-logs/ivs/", "CHAT_LOG_S3_URI"),
+        logGroupOverride: "/override",
+      },
+      fake,
+    );
+
+    expect(chat.source).toEqual({
+      kind: "s3",
+      bucket: "archive-logs",
+      prefix: "ivs/AWSLogs/123456789012/IVSChatLogs/1.0/us-east-1/room_0wgOPVl4ZRdu/",
+    });
+    expect(asked).toEqual(["tag"]);
+  });
+
+  it("reads a linked room's own S3 location (Firehose) as given, before any override", async () => {
+    const chat = await resolveChat(
+      {
+        channelArn: CHANNEL,
+        link: { roomArn: ROOM, chatLogS3Uri: "s3://firehose-out/chat/demo" },
+        s3Override: parseS3Uri("s3://archive-logs", "CHAT_LOG_S3_URI"),
+      },
+      fakeLookups({}).lookups,
+    );
+
+    expect(chat.source).toEqual({ kind: "s3", bucket: "firehose-out", prefix: "chat/demo/" });
+  });
+
+  it("says how to link a room that logs only to Firehose", async () => {
+    const { lookups: fake } = fakeLookups({ tag: ROOM, firehose: "chat-stream" });
+
+    await expect(resolveChat({ channelArn: CHANNEL }, fake)).rejects.toThrow(
+      `room ${ROOM} logs only to Firehose delivery stream chat-stream; link the S3 location it delivers to: npm run cli -- link --channel-arn ${CHANNEL} --room-arn ${ROOM} --chat-log-s3-uri s3://BUCKET/PREFIX`,
     );
   });
 
@@ -461,9 +542,35 @@ describe("resolveChat", () => {
 
     await expect(resolveChat({ channelArn: CHANNEL }, lookups)).resolves.toEqual({
       roomArn: ROOM,
-      logGroupName: "/ivs/chat",
+      source: logs("/ivs/chat"),
       roomSource: "name",
     });
+  });
+});
+
+describe("parseS3Uri", () => {
+  it.each([
+    ["s3://chat-logs", { bucket: "chat-logs", prefix: "" }],
+    ["s3://chat-logs/", { bucket: "chat-logs", prefix: "" }],
+    ["s3://chat-logs/a/b", { bucket: "chat-logs", prefix: "a/b/" }],
+    [" s3://chat-logs/a/b/ ", { bucket: "chat-logs", prefix: "a/b/" }],
+  ])("reads %s", (uri, location) => {
+    expect(parseS3Uri(uri, "CHAT_LOG_S3_URI")).toEqual(location);
+  });
+
+  it.each(["chat-logs", "s3://", "s3://Chat_Logs/x", "https://chat-logs.s3.amazonaws.com/x"])(
+    "names %s and what it is when it is not an S3 URI",
+    (uri) => {
+      expect(() => parseS3Uri(uri, "CHAT_LOG_S3_URI")).toThrow(
+        `CHAT_LOG_S3_URI "${uri}" is not s3://bucket[/prefix] with a valid bucket name`,
+      );
+    },
+  );
+});
+
+describe("hourFolder", () => {
+  it("is the UTC hour's folder below the prefix", () => {
+    expect(hourFolder("room_x/", Date.parse("2024-01-05T09:59:59.999Z"))).toBe("room_x/2024/01/05/09/");
   });
 });
 

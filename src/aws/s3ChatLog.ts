@@ -1,0 +1,264 @@
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import { GetObjectCommand, paginateListObjectsV2, type S3Client } from "@aws-sdk/client-s3";
+import { hourFolder, s3Uri } from "../archive/chat";
+import type { ChatLog, ChatLogSource, ChatPage, SlicePosition } from "../archive/ports";
+import { ChatLogReadError, ChatNotFoundError } from "../errors";
+import { parseInstant } from "../replay";
+import { slicePages } from "./slicePages";
+
+type S3Source = Extract<ChatLogSource, { kind: "s3" }>;
+
+/** What the reader needs; everything but the client has a default. */
+export interface S3ChatLogDeps {
+  client: S3Client;
+  /** Slices (their objects one after another) read at once; default 8. */
+  concurrency?: number;
+  /** Most records in a page; default 10,000. */
+  pageRecords?: number;
+  /** Pages a slice may read ahead of the consumer; default 2. */
+  readAhead?: number;
+}
+
+const HOUR_MS = 3_600_000;
+const PAGE_BYTES = 1_048_576;
+// A record may be filed in the hour folder before its timestamp's (clocks differ by a little).
+const SKEW_MS = 5 * 60_000;
+// The S3 destination delivers ~5 minutes late, Firehose after its buffer (at most 15 minutes):
+// objects of the read range's last records lie in folders up to this long after its end.
+const DELIVERY_MS = 15 * 60_000;
+// An object whose body breaks off (connection reset) is read again from where it broke, this often.
+const OBJECT_ATTEMPTS = 3;
+// A slice's token: `<lines read>:<key>`, or `*:<key>` once the object is read whole.
+const WHOLE = "*";
+
+/** Why an object could not be read as a whole, when the fault is in the object (not the network). */
+function damage(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  // zlib's errors: not gzip after all, corrupt data, or cut off before its end.
+  if (typeof code === "string" && code.startsWith("Z_")) return (error as Error).message;
+  return undefined;
+}
+
+function awsName(error: unknown): string {
+  return error instanceof Error ? error.name : "";
+}
+
+/** `event_timestamp` of a record line in epoch ms, without parsing the whole record; undefined when there is none. */
+const EVENT_TIMESTAMP = /"event_timestamp"\s*:\s*"([^"]{1,64})"/;
+function loggedAtMs(line: string): number | undefined {
+  const text = EVENT_TIMESTAMP.exec(line)?.[1];
+  return text === undefined ? undefined : parseInstant(text)?.ms;
+}
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/** The bytes of an object's body, gunzipped when they are gzip (whatever the key's suffix says). */
+async function* decoded(body: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const iterator = body[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done) return;
+  const head = asBuffer(first.value);
+  async function* all() {
+    yield head;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next())
+      yield asBuffer(next.value);
+  }
+  if (!(head[0] === 0x1f && head[1] === 0x8b)) {
+    yield* all();
+    return;
+  }
+  const gunzip = createGunzip();
+  const piping = pipeline(all(), gunzip);
+  piping.catch(() => undefined); // the same error ends the iteration below
+  for await (const chunk of gunzip) yield chunk as Buffer;
+  await piping;
+}
+
+/**
+ * A room's chat log in S3: gzip (or plain) objects of newline-delimited records in UTC hour
+ * folders below the room's folder, as the S3 logging destination and Firehose write them. Each
+ * slice reads the objects of its hours (the first also the minutes before, the last the delivery
+ * delay after), in key order, streamed; records whose `event_timestamp` lies outside the read
+ * range are left out. An object that is not valid gzip or is cut short is given up on, with the
+ * reason on its page; the records read before the damage are kept.
+ */
+export class S3ChatLog implements ChatLog {
+  constructor(private readonly deps: S3ChatLogDeps) {}
+
+  read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+    if (source.kind !== "s3") throw new TypeError(`not an S3 source: ${source.kind}`);
+    const range = {
+      start: Math.min(...slices.map((slice) => slice.start)),
+      end: Math.max(...slices.map((slice) => slice.end)),
+    };
+    return slicePages(slices, (index, from, stopped) => this.slice(source, range, index, from, stopped), {
+      concurrency: this.deps.concurrency ?? 8,
+      readAhead: this.deps.readAhead ?? 2,
+    });
+  }
+
+  private async *slice(
+    source: S3Source,
+    range: { start: number; end: number },
+    index: number,
+    from: SlicePosition,
+    stopped: () => boolean,
+  ): AsyncGenerator<ChatPage> {
+    const keys = await this.list(source, foldersOf(from, range, source.prefix), range.start - SKEW_MS);
+    const separator = from.token?.indexOf(":") ?? -1;
+    const atKey = separator < 0 ? undefined : from.token?.slice(separator + 1);
+    const atLine = separator < 0 ? undefined : from.token?.slice(0, separator);
+    let position = from;
+    for (const key of keys) {
+      if (stopped()) return;
+      if (atKey !== undefined && (key < atKey || (key === atKey && atLine === WHOLE))) continue;
+      const skip = key === atKey ? Number(atLine) : 0;
+      for await (const page of this.object(source, range, index, key, skip, position)) {
+        position = page.next;
+        yield page;
+      }
+    }
+    yield { slice: index, seq: position.read, records: [], next: { ...position, done: true }, retries: 0 };
+  }
+
+  /** The object's pages from line `skip` on; the last one marks the object read whole (or given up on). */
+  private async *object(
+    source: S3Source,
+    range: { start: number; end: number },
+    index: number,
+    key: string,
+    skip: number,
+    from: SlicePosition,
+  ): AsyncGenerator<ChatPage> {
+    const pageRecords = this.deps.pageRecords ?? 10_000;
+    let position = from;
+    let line = 0;
+    let paged = skip;
+    let records: string[] = [];
+    let bytes = 0;
+    const page = (token: string, unreadable?: string): ChatPage => {
+      const next = { ...position, token, read: position.read + records.length };
+      const out: ChatPage = { slice: index, seq: position.read, records, next, retries: 0 };
+      if (unreadable !== undefined) out.unreadable = `s3://${source.bucket}/${key}: ${unreadable}`;
+      position = next;
+      paged = line;
+      records = [];
+      bytes = 0;
+      return out;
+    };
+    const take = (text: string) => {
+      if (line++ < paged || text.trim() === "") return;
+      const at = loggedAtMs(text);
+      if (at !== undefined && (at < range.start || at >= range.end)) return;
+      records.push(text);
+      bytes += text.length;
+    };
+    for (let attempt = 1; ; attempt++) {
+      // The request itself is retried by the SDK; a body that breaks off is read again from its start,
+      // passing over the lines already paged.
+      const body = await this.get(source, key);
+      if (body === undefined) {
+        yield page(`${WHOLE}:${key}`, "gone before it could be read");
+        return;
+      }
+      line = 0;
+      records = [];
+      bytes = 0;
+      try {
+        let carry: Buffer | undefined;
+        for await (const chunk of decoded(body)) {
+          const bytesIn = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
+          let start = 0;
+          for (let end = bytesIn.indexOf(0x0a); end >= 0; end = bytesIn.indexOf(0x0a, start)) {
+            take(bytesIn.toString("utf8", start, end));
+            start = end + 1;
+            if (records.length >= pageRecords || bytes >= PAGE_BYTES) yield page(`${line}:${key}`);
+          }
+          carry = start < bytesIn.length ? bytesIn.subarray(start) : undefined;
+        }
+        if (carry !== undefined) take(carry.toString("utf8"));
+        yield page(`${WHOLE}:${key}`);
+        return;
+      } catch (error) {
+        const why = damage(error);
+        if (why !== undefined) {
+          yield page(`${WHOLE}:${key}`, why);
+          return;
+        }
+        if (attempt >= OBJECT_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /** The object's body; undefined when it is gone (deleted since the listing). */
+  private async get(source: S3Source, key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+    try {
+      const out = await this.deps.client.send(new GetObjectCommand({ Bucket: source.bucket, Key: key }));
+      return out.Body as AsyncIterable<Uint8Array> | undefined;
+    } catch (error) {
+      if (awsName(error) === "NoSuchKey") return undefined;
+      throw this.permanent(error, source) ?? error;
+    }
+  }
+
+  /** Keys of the folders' objects written since `modifiedSince`, in key order. */
+  private async list(source: S3Source, folders: readonly string[], modifiedSince: number): Promise<string[]> {
+    const keys: string[] = [];
+    for (const folder of folders) {
+      try {
+        for await (const out of paginateListObjectsV2(
+          { client: this.deps.client },
+          { Bucket: source.bucket, Prefix: folder },
+        )) {
+          for (const object of out.Contents ?? []) {
+            // An object written before the range began holds none of its records.
+            const modified = object.LastModified?.getTime() ?? Number.POSITIVE_INFINITY;
+            if (object.Key && !object.Key.endsWith("/") && modified >= modifiedSince) keys.push(object.Key);
+          }
+        }
+      } catch (error) {
+        throw this.permanent(error, source) ?? error;
+      }
+    }
+    return keys.sort();
+  }
+
+  /** The permanent error an S3 error means for this source, if it is one. */
+  private permanent(error: unknown, source: S3Source): Error | undefined {
+    const name = awsName(error);
+    const where = s3Uri(source);
+    if (name === "AccessDenied" || name === "AccessDeniedException" || name === "Forbidden") {
+      return new ChatLogReadError(
+        `not allowed to read the chat log at ${where} (is it within the chatLogS3Uris parameter?): ${(error as Error).message}`,
+        { permanent: true, cause: error },
+      );
+    }
+    if (name === "NoSuchBucket") {
+      return new ChatNotFoundError(`the chat log bucket ${source.bucket} (${where}) does not exist`, {
+        cause: error,
+      });
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The hour folders a slice reads: those whose hour starts within it, where the hours before the
+ * read range (clock skew) go to the slice that starts it and those after (delivery delay) to the
+ * slice that ends it, so each folder is read by one slice, whatever the slices' bounds.
+ */
+export function foldersOf(
+  slice: SlicePosition,
+  range: { start: number; end: number },
+  prefix: string,
+): string[] {
+  if (range.end <= range.start) return [];
+  const folders: string[] = [];
+  const first = Math.floor((range.start - SKEW_MS) / HOUR_MS) * HOUR_MS;
+  for (let hour = first; hour <= range.end + DELIVERY_MS; hour += HOUR_MS) {
+    const owner = Math.min(Math.max(hour, range.start), range.end - 1);
+    if (owner >= slice.start && owner < slice.end) folders.push(hourFolder(prefix, hour));
+  }
+  return folders;
+}

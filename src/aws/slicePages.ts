@@ -1,0 +1,113 @@
+import type { ChatPage, SlicePosition } from "../archive/ports";
+
+/** Reads one slice from where it stands: its pages in log order, ending when it is done or `stopped()`. */
+export type SliceReader = (
+  index: number,
+  from: SlicePosition,
+  stopped: () => boolean,
+) => AsyncIterable<ChatPage>;
+
+/** A queue of pages from many producers to one consumer, with an end and an error. */
+class PageChannel {
+  private readonly pages: ChatPage[] = [];
+  private wake: (() => void) | undefined;
+  private failure: unknown;
+  private open = 0;
+
+  producer(): void {
+    this.open++;
+  }
+
+  push(page: ChatPage): void {
+    this.pages.push(page);
+    this.signal();
+  }
+
+  close(error?: unknown): void {
+    if (error !== undefined && this.failure === undefined) this.failure = error;
+    this.open--;
+    this.signal();
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  async *drain(): AsyncGenerator<ChatPage> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      const page = this.pages.shift();
+      if (page !== undefined) {
+        yield page;
+        continue;
+      }
+      if (this.open === 0) return;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+}
+
+/**
+ * The pages of every slice not done, read by `readSlice` with at most `concurrency` slices at once,
+ * each at most `readAhead` pages ahead of the consumer (so memory stays bounded). Pages come in
+ * the order they arrive; within a slice, in log order. The first error ends the read; returning
+ * from the iteration stops every slice.
+ */
+export async function* slicePages(
+  slices: readonly SlicePosition[],
+  readSlice: SliceReader,
+  {
+    concurrency = Number.POSITIVE_INFINITY,
+    readAhead = 2,
+  }: { concurrency?: number; readAhead?: number } = {},
+): AsyncGenerator<ChatPage> {
+  const channel = new PageChannel();
+  const consumed = slices.map(() => 0);
+  const waiting = new Map<number, () => void>();
+  const stop = new AbortController();
+  const stopped = () => stop.signal.aborted;
+  const pending = [...slices.entries()].filter(([, slice]) => !slice.done);
+
+  const run = async (index: number, slice: SlicePosition) => {
+    let produced = 0;
+    for await (const page of readSlice(index, slice, stopped)) {
+      if (stopped()) return;
+      produced++;
+      channel.push(page);
+      while (produced - (consumed[index] as number) >= readAhead && !stopped()) {
+        await new Promise<void>((resolve) => waiting.set(index, resolve));
+      }
+      if (stopped()) return;
+    }
+  };
+  const startNext = () => {
+    const next = pending.shift();
+    if (next === undefined) return;
+    channel.producer();
+    run(...next).then(
+      () => {
+        // The next slice opens before this one closes, so the consumer never sees none open in between.
+        if (!stopped()) startNext();
+        channel.close();
+      },
+      (error: unknown) => channel.close(error),
+    );
+  };
+  const first = Math.min(concurrency, pending.length);
+  for (let i = 0; i < first; i++) startNext();
+  try {
+    for await (const page of channel.drain()) {
+      consumed[page.slice] = (consumed[page.slice] as number) + 1;
+      waiting.get(page.slice)?.();
+      waiting.delete(page.slice);
+      yield page;
+    }
+  } finally {
+    stop.abort();
+    for (const wake of waiting.values()) wake();
+  }
+}
