@@ -21,9 +21,18 @@ function ofType(template: Record<string, Resource>, type: string): Array<[string
   return Object.entries(template).filter(([, resource]) => resource.Type === type);
 }
 
+type Conditional = { "Fn::If": [string, Statement, unknown] };
+
+/** A role's statements; one given under a condition counts as granted. */
 function statementsOf(role: Resource): Statement[] {
-  const policies = role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>;
-  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
+  const policies = role.Properties.Policies as Array<{
+    PolicyDocument: { Statement: Array<Statement | Conditional> };
+  }>;
+  return policies.flatMap((policy) =>
+    policy.PolicyDocument.Statement.map((statement) =>
+      "Fn::If" in statement ? statement["Fn::If"][1] : statement,
+    ),
+  );
 }
 
 describe("serverless package", () => {
@@ -221,6 +230,49 @@ describe("serverless package", () => {
       { "Fn::Sub": "${ArchiveBucket.Arn}/checkpoints/*" },
     ]);
   });
+
+  it("lets the archive read chat from the configured S3 locations only, and not at all without one", async () => {
+    const { stdout } = await run(
+      join(root, "node_modules", ".bin", "serverless"),
+      [
+        "print",
+        "--format",
+        "json",
+        "--param=chatLogS3Uri=s3://ivs-chat-logs/copy",
+        "--param=chatLogS3Uris=s3://firehose-out/chat/demo/, s3://room-logs",
+      ],
+      { cwd: dir, env: { ...process.env, AWS_REGION: "us-east-1" }, maxBuffer: 16 * 1024 * 1024 },
+    );
+    const printed = JSON.parse(stdout).resources;
+    const role = printed.Resources.ArchiveRole as Resource;
+    const policy = (role.Properties.Policies as Array<{ PolicyDocument: { Statement: unknown[] } }>)[0];
+    const conditional = (policy?.PolicyDocument.Statement ?? []).filter(
+      (statement): statement is Conditional =>
+        typeof statement === "object" && statement !== null && "Fn::If" in statement,
+    );
+    const arn = (text: string) => ({ "Fn::Sub": `arn:\${AWS::Partition}:s3:::${text}` });
+
+    expect(printed.Parameters.ChatLogS3Locations.Default).toBe(
+      "s3://ivs-chat-logs/copy/,s3://firehose-out/chat/demo/,s3://room-logs/",
+    );
+    expect(conditional.map((statement) => statement["Fn::If"][0])).toEqual(["ChatLogInS3", "ChatLogInS3"]);
+    expect(conditional.map((statement) => statement["Fn::If"][1])).toEqual([
+      {
+        Effect: "Allow",
+        Action: "s3:GetObject",
+        Resource: [arn("ivs-chat-logs/copy/*"), arn("firehose-out/chat/demo/*"), arn("room-logs/*")],
+      },
+      {
+        Effect: "Allow",
+        Action: "s3:ListBucket",
+        Resource: [arn("ivs-chat-logs"), arn("firehose-out"), arn("room-logs")],
+        Condition: { StringLike: { "s3:prefix": ["copy/*", "chat/demo/*", "*"] } },
+      },
+    ]);
+    // Without a location (the default), the condition drops both statements.
+    expect(JSON.stringify(resources.ArchiveRole)).toContain('"Ref":"AWS::NoValue"');
+    expect(JSON.parse(await readFile(templatePath, "utf8")).Parameters.ChatLogS3Locations.Default).toBe("");
+  }, 120_000);
 
   it("runs the sweep every 5 minutes", () => {
     const schedules = ofType(resources, "AWS::Events::Rule").filter(
