@@ -19,6 +19,8 @@ import { createArchiveHandler } from "../../src/handlers/archive";
 import { createRecordingStateHandler } from "../../src/handlers/recordingState";
 import { metrics } from "../../src/handlers/shared";
 import { createStreamStateHandler } from "../../src/handlers/streamState";
+import { putIvsChatObjects } from "../../src/local/ivsChatObjects";
+import { once } from "../../src/once";
 import { archiveHandlerDeps, trackingDeps } from "../../src/wiring";
 import {
   chatDeletion,
@@ -105,6 +107,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
   let streamState: LambdaHandler;
   let recordingState: LambdaHandler;
   let archive: LambdaHandler;
+  let handlerEnv: Record<string, string>;
 
   beforeAll(async () => {
     moto = await startMoto();
@@ -117,7 +120,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await ensureLogGroup(logs, LOG_GROUP);
     // The handlers as deployed, built over this environment instead of process.env.
-    const handlerEnv = {
+    handlerEnv = {
       ...MOTO_ENV,
       ...env,
       AWS_ENDPOINT_URL: moto.endpoint,
@@ -321,6 +324,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       location: { bucket: BUCKET, key },
       window: { start: iso(START), end: iso(END) },
       counts: { records: 3, messages: 3, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
+      chatLog: `logs:${LOG_GROUP}:${roomLogStream(b.roomArn)}`,
     });
     expect(redrive).toMatchObject({ status: "archived", location: { bucket: BUCKET, key } });
     expect(Buffer.from(again.text).equals(Buffer.from(first.text))).toBe(true);
@@ -330,6 +334,52 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     });
     expect(cleaned.json.messages.map((m) => m.id)).toEqual(["hello", "bye"]);
     expect((await table.getRecording(b.sessionId))?.archive?.counts).toMatchObject({ deleted: 1 });
+  });
+
+  it("archives the same chat from S3 (CHAT_LOG_S3_URI, IVS's layout) byte for byte as from CloudWatch Logs", async () => {
+    // Prepare
+    const b = broadcast("FromS3");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, { roomArn: b.roomArn });
+    const logged = [
+      ...syntheticChatLog({
+        records: 400,
+        start: new Date(START),
+        durationMs: HOUR,
+        seed: 23,
+        deleteRate: 0.05,
+        duplicateRate: 0.05,
+        junkRate: 0.03,
+        customEventRate: 0.05,
+      }),
+      chatMessage("beforeStart", START - 5 * MINUTE, "before the stream started"),
+      chatDeletion("deletionAfterEnd", END + 30 * MINUTE, "beforeStart"),
+      chatMessage("loggedTooLate", END + 2 * HOUR, "two hours after the end"),
+    ].map(({ timestampMs, line }): LoggedRecord => ({ timestampMs, line }));
+    await putChat(logs, LOG_GROUP, roomLogStream(b.roomArn), logged);
+    const base = { bucket: BUCKET, prefix: "chat-logs/" };
+    const objects = await putIvsChatObjects(s3, base, b.roomArn, logged);
+    await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
+    const key = `${b.prefix}/chat/replay.json`;
+    const fromS3 = createArchiveHandler(
+      once(() => archiveHandlerDeps({ ...handlerEnv, CHAT_LOG_S3_URI: `s3://${BUCKET}/chat-logs` })),
+    );
+
+    // Act
+    await archiveFromQueue(await receiveAll({ remove: false }));
+    const fromLogs = await getReplayObject(s3, BUCKET, key);
+    const result = await fromS3({ recordingSessionId: b.sessionId, force: true }, lambdaContext("archive"));
+    const fromObjects = await getReplayObject(s3, BUCKET, key);
+
+    // Assess
+    expect(objects.length).toBeGreaterThan(10);
+    expect(result).toMatchObject({ status: "archived", stats: { unreadable: 0 } });
+    expect(fromObjects.text).toBe(fromLogs.text);
+    // Out of the read range: the message before the start, the one two hours after the end.
+    expect(fromLogs.json.counts.records).toBe(logged.length - 2);
+    expect((await table.getRecording(b.sessionId))?.archive?.chatLog).toBe(
+      `s3://${BUCKET}/chat-logs/AWSLogs/123456789012/IVSChatLogs/1.0/us-east-1/room_FromS3Rm0wgOPVl4/`,
+    );
   });
 
   it("offsets a recording without events/recording-started.json from its Recording Start", async () => {
@@ -817,6 +867,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       location: { bucket: BUCKET, key: `${b.prefix}/chat/replay.json` },
       window: { start: iso(START), end: iso(END) },
       counts: { records: 0, messages: 0, events: 0, deleted: 0, duplicates: 0, skipped: 0 },
+      chatLog: `logs:${LOG_GROUP}:${roomLogStream(b.roomArn)}`,
     });
     const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
     expect(stored.json).toMatchObject({ messages: [], events: [], counts: { records: 0 } });
