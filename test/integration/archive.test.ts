@@ -11,6 +11,7 @@ import {
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { hourFolder } from "../../src/archive/chat";
 import { createAwsClients } from "../../src/aws/clients";
 import { createDocumentClient, SessionsTable } from "../../src/aws/sessionsTable";
 import { provision } from "../../src/cli/provision";
@@ -465,6 +466,64 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     );
     expect(stored.json.counts).toMatchObject({ records: 4, messages: 1, deleted: 1, duplicates: 1 });
     expect(await checkpoints()).toEqual([]);
+  });
+
+  it("continues an archive of a room linked to its Firehose's S3 location run after run, from S3 checkpoints", async () => {
+    // Prepare: Firehose delivers plain objects into hour folders below the location it was given.
+    const b = broadcast("Hose");
+    const e = eventsOf(b);
+    await table.putLink(b.channelArn, {
+      roomArn: b.roomArn,
+      chatLogS3Uri: `s3://${BUCKET}/firehose/hose-room`,
+    });
+    const logged = [
+      chatMessage("m1", START + MINUTE),
+      chatMessage("m2", START + 2 * MINUTE),
+      { timestampMs: START + 3 * MINUTE, line: chatMessage("m1", START + MINUTE).line },
+      chatMessage("m3", END - MINUTE),
+      chatDeletion("d1", END + 5 * MINUTE, "m2"),
+    ];
+    for (const [i, record] of logged.entries()) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: BUCKET,
+          Key: `${hourFolder("firehose/hose-room/", record.timestampMs + MINUTE)}hose-${i}`,
+          Body: `${record.line}\n`,
+        }),
+      );
+    }
+    await deliver(e.streamStart, e.recordingStart, e.streamEnd, e.recordingEnd);
+    await receiveAll({ remove: true });
+    const request = { recordingSessionId: b.sessionId };
+
+    // Act: every run has 30 s left, below the margin: one page a run.
+    const runs = [await archive(request, lambdaContext("archive", 30_000))];
+    for (
+      let more = await receiveAll({ remove: true });
+      more.length > 0;
+      more = await receiveAll({ remove: true })
+    ) {
+      for (const message of more)
+        runs.push(await archive(JSON.parse(message.Body ?? ""), lambdaContext("archive", 30_000)));
+    }
+
+    // Assess
+    expect(runs.length).toBeGreaterThan(2);
+    expect(runs.slice(0, -1).every((run) => (run as { status: string }).status === "continuing")).toBe(true);
+    expect(runs.at(-1)).toMatchObject({ status: "archived", stats: { run: runs.length } });
+    const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
+    expect(stored.text).toBe(
+      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
+        window: { start: START, end: END },
+        offsetBase: RECORDING_START,
+        channelArn: b.channelArn,
+        roomArn: b.roomArn,
+        streamIds: [b.streamId],
+        recording: recordingRef(b),
+        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
+      }),
+    );
+    expect(stored.json.counts).toMatchObject({ records: 5, messages: 2, deleted: 1, duplicates: 1 });
   });
 
   it("writes the replay of a broadcast never recorded to the archive bucket under its channel and stream", async () => {
