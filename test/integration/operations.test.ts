@@ -204,4 +204,40 @@ describe("npm run cli -- status and redrive, on moto", () => {
     expect(since.stderr).toContain('--since "yesterday"');
     expect(await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "")).toEqual([]);
   });
+
+  it("links a channel to its room and the room's own chat log location in S3, refusing a bad URI with one line", async () => {
+    // Act
+    const linked = await cli(
+      "link",
+      "--channel-arn",
+      OTHER_CHANNEL,
+      "--room-arn",
+      "arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom",
+      "--chat-log-s3-uri",
+      "s3://firehose-out/chat/hose-room/",
+    );
+    const bad = await cli(
+      "link",
+      "--channel-arn",
+      OTHER_CHANNEL,
+      "--room-arn",
+      "arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom",
+      "--chat-log-s3-uri",
+      "firehose-out/chat",
+    );
+
+    // Assess
+    expect(linked.code).toBe(0);
+    expect(linked.stdout).toBe(
+      `linked ${OTHER_CHANNEL} -> arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom, chat log in s3://firehose-out/chat/hose-room/\n`,
+    );
+    expect(await table.getLink(OTHER_CHANNEL)).toEqual({
+      roomArn: "arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom",
+      chatLogS3Uri: "s3://firehose-out/chat/hose-room/",
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split("\n")).toEqual([
+      'link: --chat-log-s3-uri "firehose-out/chat" is not s3://bucket[/prefix] with a valid bucket name',
+    ]);
+  });
 });
