@@ -1,6 +1,6 @@
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
-import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { hourFolder, ivsS3Folder, type S3Location } from "../archive/chat";
 
 const gzipAsync = promisify(gzip);
@@ -11,6 +11,8 @@ export interface IvsChatObjectOptions {
   objectMs?: number;
   /** How long after its last record's window an object is delivered (its hour folder); default 5 minutes. */
   deliveryMs?: number;
+  /** Create the bucket first. */
+  create?: boolean;
 }
 
 /**
@@ -24,8 +26,9 @@ export async function putIvsChatObjects(
   base: S3Location,
   roomArn: string,
   records: Iterable<{ timestampMs: number; line: string }>,
-  { objectMs = 5 * 60_000, deliveryMs = 5 * 60_000 }: IvsChatObjectOptions = {},
+  { objectMs = 5 * 60_000, deliveryMs = 5 * 60_000, create = false }: IvsChatObjectOptions = {},
 ): Promise<string[]> {
+  if (create) await s3.send(new CreateBucketCommand({ Bucket: base.bucket }));
   const folder = ivsS3Folder(base, roomArn);
   const name = folder.prefix.split("/").slice(-7, -1); // AWSLogs, account, IVSChatLogs, 1.0, region, room_<id>
   const [, account, , version, region, room] = name as [string, string, string, string, string, string];
