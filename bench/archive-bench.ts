@@ -145,6 +145,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
       "max-run-seconds": { type: "string", default: "60" },
       source: { type: "string", default: "cloudwatch" },
       "no-verify": { type: "boolean" },
+      "no-compare": { type: "boolean" },
     },
   });
   if (values.source !== "cloudwatch" && values.source !== "s3") {
@@ -250,6 +251,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
       for (const line of figures) console.log(line);
     }
 
+    if (fromS3 !== undefined && values["no-compare"] === true) return;
     const standIn = new CloudWatchLogsStandIn({ quotaTps });
     standIn.add(LOG_GROUP, LOG_STREAM, chatOf(setup));
     const logsEndpoint = await standIn.start();

@@ -8,6 +8,7 @@ import { parseInstant } from "../replay";
 import { slicePages } from "./slicePages";
 
 type S3Source = Extract<ChatLogSource, { kind: "s3" }>;
+type Body = AsyncIterable<Uint8Array>;
 
 /** What the reader needs; everything but the client has a default. */
 export interface S3ChatLogDeps {
@@ -44,12 +45,36 @@ function awsName(error: unknown): string {
   return error instanceof Error ? error.name : "";
 }
 
-/** `event_timestamp` of a record line in epoch ms, without parsing the whole record; undefined when there is none. */
 const EVENT_TIMESTAMP = /"event_timestamp"\s*:\s*"([^"]{1,64})"/;
-function loggedAtMs(line: string): number | undefined {
+// How IVS starts every record; its timestamp then has the form of `toISOString()` (24 characters).
+const IVS_HEAD = '{"event_timestamp":"';
+
+/**
+ * Whether a record line lies in `[start, end)` by its `event_timestamp`, without parsing the whole
+ * record: IVS's own form is compared as text with the bounds in the same form (it orders as the
+ * instants do), anything else is parsed. A line without a readable one is kept, for the engine to
+ * skip and count.
+ */
+function inRange(
+  line: string,
+  range: { start: number; end: number; startIso: string; endIso: string },
+): boolean {
+  if (
+    line.startsWith(IVS_HEAD) &&
+    line.charCodeAt(IVS_HEAD.length + 24) === 0x22 &&
+    line.charCodeAt(IVS_HEAD.length + 23) === 0x5a
+  ) {
+    const at = line.slice(IVS_HEAD.length, IVS_HEAD.length + 24);
+    return at >= range.startIso && at < range.endIso;
+  }
   const text = EVENT_TIMESTAMP.exec(line)?.[1];
-  return text === undefined ? undefined : parseInstant(text)?.ms;
+  const at = text === undefined ? undefined : parseInstant(text)?.ms;
+  return at === undefined || (at >= range.start && at < range.end);
 }
+
+/** `toISOString()` of an epoch ms, clamped to the years it writes with four digits. */
+const isoOf = (ms: number) =>
+  new Date(Math.min(Math.max(ms, -62_167_219_200_000), 253_402_300_799_999)).toISOString();
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -68,7 +93,8 @@ async function* decoded(body: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer>
     yield* all();
     return;
   }
-  const gunzip = createGunzip();
+  // Larger output chunks than zlib's 16 KiB: fewer callbacks per object.
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
   const piping = pipeline(all(), gunzip);
   piping.catch(() => undefined); // the same error ends the iteration below
   for await (const chunk of gunzip) yield chunk as Buffer;
@@ -109,17 +135,39 @@ export class S3ChatLog implements ChatLog {
     const separator = from.token?.indexOf(":") ?? -1;
     const atKey = separator < 0 ? undefined : from.token?.slice(separator + 1);
     const atLine = separator < 0 ? undefined : from.token?.slice(0, separator);
+    const todo = keys.filter(
+      (key) => atKey === undefined || key > atKey || (key === atKey && atLine !== WHOLE),
+    );
     let position = from;
-    for (const key of keys) {
-      if (stopped()) return;
-      if (atKey !== undefined && (key < atKey || (key === atKey && atLine === WHOLE))) continue;
-      const skip = key === atKey ? Number(atLine) : 0;
-      for await (const page of this.object(source, range, index, key, skip, position)) {
-        position = page.next;
-        yield page;
+    // The next object's request goes out while this one is read.
+    let next = todo[0] === undefined ? undefined : this.prefetch(source, todo[0]);
+    try {
+      for (const [i, key] of todo.entries()) {
+        if (stopped()) return;
+        const body = next;
+        const following = todo[i + 1];
+        next = following === undefined ? undefined : this.prefetch(source, following);
+        const skip = key === atKey ? Number(atLine) : 0;
+        for await (const page of this.object(source, range, index, key, skip, position, body)) {
+          position = page.next;
+          yield page;
+        }
       }
+    } finally {
+      // A request made ahead and never read: its connection goes back.
+      next?.then(
+        (body) => (body as { destroy?: () => void } | undefined)?.destroy?.(),
+        () => undefined,
+      );
     }
     yield { slice: index, seq: position.read, records: [], next: { ...position, done: true }, retries: 0 };
+  }
+
+  /** An object's body asked for ahead of its turn; its failure waits for its turn too. */
+  private prefetch(source: S3Source, key: string): Promise<Body | undefined> {
+    const body = this.get(source, key);
+    body.catch(() => undefined);
+    return body;
   }
 
   /** The object's pages from line `skip` on; the last one marks the object read whole (or given up on). */
@@ -130,8 +178,10 @@ export class S3ChatLog implements ChatLog {
     key: string,
     skip: number,
     from: SlicePosition,
+    requested?: Promise<Body | undefined>,
   ): AsyncGenerator<ChatPage> {
     const pageRecords = this.deps.pageRecords ?? 10_000;
+    const bounds = { ...range, startIso: isoOf(range.start), endIso: isoOf(range.end) };
     let position = from;
     let line = 0;
     let paged = skip;
@@ -149,15 +199,14 @@ export class S3ChatLog implements ChatLog {
     };
     const take = (text: string) => {
       if (line++ < paged || text.trim() === "") return;
-      const at = loggedAtMs(text);
-      if (at !== undefined && (at < range.start || at >= range.end)) return;
+      if (!inRange(text, bounds)) return;
       records.push(text);
       bytes += text.length;
     };
     for (let attempt = 1; ; attempt++) {
       // The request itself is retried by the SDK; a body that breaks off is read again from its start,
       // passing over the lines already paged.
-      const body = await this.get(source, key);
+      const body = await (attempt === 1 && requested !== undefined ? requested : this.get(source, key));
       if (body === undefined) {
         yield page(`${WHOLE}:${key}`, "gone before it could be read");
         return;
@@ -166,16 +215,23 @@ export class S3ChatLog implements ChatLog {
       records = [];
       bytes = 0;
       try {
+        // The start of a line that goes on in the next chunk (only that line is ever copied).
         let carry: Buffer | undefined;
         for await (const chunk of decoded(body)) {
-          const bytesIn = carry === undefined ? chunk : Buffer.concat([carry, chunk]);
           let start = 0;
-          for (let end = bytesIn.indexOf(0x0a); end >= 0; end = bytesIn.indexOf(0x0a, start)) {
-            take(bytesIn.toString("utf8", start, end));
+          for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
+            if (carry === undefined) take(chunk.toString("utf8", start, end));
+            else {
+              take(Buffer.concat([carry, chunk.subarray(0, end)]).toString("utf8"));
+              carry = undefined;
+            }
             start = end + 1;
             if (records.length >= pageRecords || bytes >= PAGE_BYTES) yield page(`${line}:${key}`);
           }
-          carry = start < bytesIn.length ? bytesIn.subarray(start) : undefined;
+          if (start < chunk.length) {
+            const rest = chunk.subarray(start);
+            carry = carry === undefined ? Buffer.from(rest) : Buffer.concat([carry, rest]);
+          }
         }
         if (carry !== undefined) take(carry.toString("utf8"));
         yield page(`${WHOLE}:${key}`);
@@ -192,10 +248,10 @@ export class S3ChatLog implements ChatLog {
   }
 
   /** The object's body; undefined when it is gone (deleted since the listing). */
-  private async get(source: S3Source, key: string): Promise<AsyncIterable<Uint8Array> | undefined> {
+  private async get(source: S3Source, key: string): Promise<Body | undefined> {
     try {
       const out = await this.deps.client.send(new GetObjectCommand({ Bucket: source.bucket, Key: key }));
-      return out.Body as AsyncIterable<Uint8Array> | undefined;
+      return out.Body as Body | undefined;
     } catch (error) {
       if (awsName(error) === "NoSuchKey") return undefined;
       throw this.permanent(error, source) ?? error;

@@ -92,6 +92,16 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
     const straddling = [chatMessage("before", range.start - 1), chatMessage("first", range.start)];
     const last = chatMessage("last", range.end - 1);
     const after = chatMessage("after", range.end);
+    // Timestamps not in IVS's own form: more digits, and a space before the value.
+    const precise = {
+      line: chatMessage("precise", range.end - 1).line.replace(
+        /"event_timestamp":"([^"]+)Z"/,
+        '"event_timestamp":"$1999Z"',
+      ),
+    };
+    const spaced = {
+      line: chatMessage("spaced", range.end).line.replace('"event_timestamp":', '"event_timestamp": '),
+    };
     const folder = ivsS3Folder(base, ROOM).prefix;
     await put(
       `${hourFolder(folder, range.start)}a.log.gz`,
@@ -100,14 +110,14 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
     // Delivered 12 minutes late, in the next hour's folder.
     await put(
       `${hourFolder(folder, range.end + 12 * MINUTE)}b.log.gz`,
-      gzipSync(`${last.line}\n${after.line}\n`),
+      gzipSync(`${last.line}\n${precise.line}\n${after.line}\n${spaced.line}\n`),
     );
 
     // Act
     const pages = await readAll(source, hourSlices(range.start, range.end));
 
     // Assess
-    expect(idsOf(pages)).toEqual(["first", "last"]);
+    expect(idsOf(pages)).toEqual(["first", "last", "precise"]);
   });
 
   it("returns a record found in two objects twice, in key order, for the engine to drop the second", async () => {
