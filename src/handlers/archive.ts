@@ -43,6 +43,7 @@ function recordMetrics(result: ArchiveResult, ms: number): void {
   if (stats === undefined) return;
   metrics.addMetric("Pages", MetricUnit.Count, stats.pages);
   metrics.addMetric("Throttles", MetricUnit.Count, stats.throttles);
+  metrics.addMetric("UnreadableLogObjects", MetricUnit.Count, stats.unreadable);
   if (result.status !== "archived") return;
   // The chain's length: how many Lambda runs the broadcast took.
   metrics.addMetric("Runs", MetricUnit.Count, result.stats.run);

@@ -553,6 +553,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
         ["Messages", "Count", 2],
         ["Events", "Count", 1],
         ["Throttles", "Count", 0],
+        ["UnreadableLogObjects", "Count", 0],
         ["Runs", "Count", 1],
       ]),
     );
