@@ -28,11 +28,13 @@ describe("provision on moto", () => {
       ARCHIVE_DLQ_URL: expect.stringMatching(/\/ivs-chat-archiver-dev-archive-dlq$/),
       EVENTS_DLQ_URL: expect.stringMatching(/\/ivs-chat-archiver-dev-events-dlq$/),
       ARCHIVE_BUCKET: "ivs-chat-archiver-dev-archive-123456789012",
-      SETTLE_SECONDS: "60",
       AWS_ENDPOINT_URL: moto.endpoint,
       AWS_REGION: "us-east-1",
     });
+    // Empty parameters are left out: the service's defaults apply (SETTLE_SECONDS by the log source).
     expect(env).not.toHaveProperty("CHAT_LOG_GROUP");
+    expect(env).not.toHaveProperty("CHAT_LOG_S3_URI");
+    expect(env).not.toHaveProperty("SETTLE_SECONDS");
   });
 
   it("creates the sessions table keyed by pk with TTL on expiresAt", async () => {

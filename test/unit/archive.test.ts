@@ -501,6 +501,7 @@ describe("archiveBroadcast reading the chat log", () => {
       window: { start: iso(START), end: iso(END) },
       counts: result.status === "archived" ? result.counts : undefined,
       readUntil: iso(END + HOUR),
+      chatLog: `logs:${LOG_GROUP}:${LOG_STREAM}`,
     });
     // Read past the deletions grace: nothing left for the sweep.
     expect([...world.store.due.values()]).toEqual([]);
