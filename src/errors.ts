@@ -41,6 +41,14 @@ export class InputError extends ArchiverError {
   }
 }
 
+/** The output could not be written where the user asked (no such folder, full disk, closed pipe, ...). */
+export class OutputError extends ArchiverError {
+  constructor(message: string, options?: ArchiverErrorOptions) {
+    super(message, options);
+    this.name = "OutputError";
+  }
+}
+
 /** The broadcast asked for is not known to the sessions table. */
 export class BroadcastNotFoundError extends ArchiverError {
   constructor(message: string, options?: ArchiverErrorOptions) {

@@ -32,9 +32,16 @@ function describe(error: unknown): string {
   }
 }
 
-/** Files named on the command line; each is opened first so a missing one fails before any work. */
-export async function fileSources(paths: readonly string[]): Promise<InputSource[]> {
+/**
+ * Files named on the command line (`-` is standard input); each is opened first so a missing one
+ * fails before any work.
+ */
+export async function fileSources(paths: readonly string[], stdin: Readable): Promise<InputSource[]> {
+  if (paths.filter((path) => path === "-").length > 1) {
+    throw new InputError("standard input (-) can be read once only");
+  }
   for (const path of paths) {
+    if (path === "-") continue;
     try {
       const handle = await open(path, "r");
       const stat = await handle.stat();
@@ -44,14 +51,18 @@ export async function fileSources(paths: readonly string[]): Promise<InputSource
       throw new InputError(`cannot read ${path}: ${describe(error)}`, { cause: error });
     }
   }
-  return paths.map((path) => ({
-    name: path,
-    open: () => createReadStream(path, { highWaterMark: 1 << 20 }),
-  }));
+  return paths.map((path) =>
+    path === "-"
+      ? stdinSource(stdin)
+      : { name: path, open: () => createReadStream(path, { highWaterMark: 1 << 20 }) },
+  );
 }
 
-/** Standard input as a source. */
+/** Standard input as a source; a terminal is refused rather than waited on in silence. */
 export function stdinSource(stdin: Readable = process.stdin): InputSource {
+  if ((stdin as { isTTY?: boolean }).isTTY === true) {
+    throw new InputError("no input: name chat log files, or pipe records to standard input (see --help)");
+  }
   return { name: "standard input", open: () => stdin };
 }
 
@@ -107,8 +118,13 @@ function cliDocumentMessages(name: string, text: string): string[] {
       cause: error,
     });
   }
-  const events = (document as { events?: unknown }).events;
-  if (!Array.isArray(events)) return [];
+  const events = (document as { events?: unknown } | null)?.events;
+  if (!Array.isArray(events)) {
+    // A document of another shape (`{"nextToken":...}` alone, `"events": null`) is not an empty log: say so.
+    throw new InputError(
+      `cannot read ${name}: an aws logs JSON document needs an "events" list; it has ${events === undefined ? "none" : JSON.stringify(events).slice(0, 40)}`,
+    );
+  }
   return events.map((event: unknown) => {
     const message = (event as { message?: unknown } | null)?.message;
     return typeof message === "string" ? message : JSON.stringify(message ?? null);

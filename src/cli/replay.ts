@@ -2,8 +2,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { finished } from "node:stream/promises";
-import { InputError, ValidationError } from "../errors";
+import { InputError, OutputError, ValidationError } from "../errors";
 import { FileRunStore } from "../local/fileRuns";
 import {
   DEFAULT_SEGMENT_MS,
@@ -22,6 +21,7 @@ import {
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
 import { fileSources, type RecordBatch, readAll, stdinSource } from "./input";
+import { close, outDirectory, outTarget, send, whyNot, writeOut } from "./output";
 import { PreparePool } from "./preparePool";
 
 /** Options of `replay`, as parsed from the command line. */
@@ -48,8 +48,18 @@ function timeOption(flag: string, value: string | undefined): Instant | null {
   return { ms: at.ms, sub: "" };
 }
 
-async function writeAll(replay: Replay, stream: Writable): Promise<void> {
-  for await (const chunk of replay.chunks()) await send(stream, chunk);
+/** Writes the replay to standard output; a reader that went away (a closed pipe) is said in one line. */
+async function writeStdout(replay: Replay, stdout: Writable): Promise<void> {
+  stdout.on("error", () => undefined); // seen by send()
+  try {
+    for await (const chunk of replay.chunks()) await send(stdout, chunk);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EPIPE" || code === "ERR_STREAM_DESTROYED") {
+      throw new OutputError("standard output was closed before the whole replay was written");
+    }
+    throw new OutputError(`cannot write to standard output: ${whyNot(error)}`, { cause: error });
+  }
 }
 
 async function readText(flag: string, path: string): Promise<string> {
@@ -92,34 +102,15 @@ async function timelineOption(command: ReplayCommand): Promise<TimelinePiece[] |
   return undefined;
 }
 
-/** Writes to a temporary file renamed into place, so a failed run leaves no partial replay. */
-async function writeFileAtomically(replay: Replay, path: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`;
-  try {
-    const stream = createWriteStream(temporary);
-    await writeAll(replay, stream);
-    stream.end();
-    await finished(stream);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
-
-/** Writes bytes to a stream, waiting when it asks to. */
-async function send(stream: Writable, chunk: Buffer): Promise<void> {
-  if (!stream.write(chunk)) await new Promise((resolve) => stream.once("drain", resolve));
-}
-
 /**
  * Writes every file of SPEC sections 3 and 4 into `dir` (created if missing): staged in a hidden
  * folder beside them, then moved in, segments first and `index.json` last, so a failed run leaves
  * what was there untouched.
  */
 async function writeDirectory(replay: Replay, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const staging = await mkdtemp(join(dir, ".replay-"));
+  const staging = await mkdtemp(join(dir, ".replay-")).catch((error) => {
+    throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
+  });
   const trash = join(staging, "old-segments");
   try {
     await mkdir(join(staging, "segments"));
@@ -132,10 +123,7 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
       else if (part.file === "index.json") await writeFile(join(staging, REPLAY_FILES.index), part.body);
       else await send(streams[part.file], part.chunk);
     }
-    for (const stream of Object.values(streams)) {
-      stream.end();
-      await finished(stream);
-    }
+    for (const stream of Object.values(streams)) await close(stream);
     // Segments of an earlier replay in this folder go; the index that named them is replaced last.
     await rename(join(dir, "segments"), trash).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== "ENOENT") throw error;
@@ -144,6 +132,9 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
     for (const file of [REPLAY_FILES.transcript, REPLAY_FILES.replay, REPLAY_FILES.index]) {
       await rename(join(staging, file), join(dir, file));
     }
+  } catch (error) {
+    if (error instanceof OutputError) throw error;
+    throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
@@ -206,7 +197,11 @@ export async function replayCommand(
     throw new ValidationError("--out and --out-dir both say where to write: use one");
   }
   const timeline = await timelineOption(command);
-  const sources = command.files.length > 0 ? await fileSources(command.files) : [stdinSource(io.stdin)];
+  // Where the output goes is checked before any work, so a bad path costs nothing and writes nothing.
+  const target = command.out === undefined ? undefined : await outTarget(command.out);
+  if (command.outDir !== undefined) await outDirectory(command.outDir);
+  const sources =
+    command.files.length > 0 ? await fileSources(command.files, io.stdin) : [stdinSource(io.stdin)];
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
   const store = await FileRunStore.create();
   try {
@@ -216,8 +211,8 @@ export async function replayCommand(
       store,
     );
     if (command.outDir !== undefined) await writeDirectory(replay, command.outDir);
-    else if (command.out === undefined) await writeAll(replay, io.stdout);
-    else await writeFileAtomically(replay, command.out);
+    else if (target === undefined) await writeStdout(replay, io.stdout);
+    else await writeOut(target, replay.chunks());
     io.stderr.write(`${summary(replay.counts, replay.skipReasons)}\n`);
   } finally {
     await store.close();
