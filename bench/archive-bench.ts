@@ -205,7 +205,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
       ...credentials,
       ...env,
       AWS_ENDPOINT_URL: moto.endpoint,
-      AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: "1",
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     };
     const verifyReplay = async (location: { bucket: string; key: string }) => {
       if (!setup.verify) return "";

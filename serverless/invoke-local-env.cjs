@@ -28,6 +28,9 @@ class InvokeLocalEnvironment {
 
   preferShell() {
     if (this.serverless.processedInput.commands.join(" ") !== "invoke local") return;
+    // The function runs in this Node (20 here; nodejs24.x deployed): the SDK's notice that its 2027
+    // releases need Node 22 would follow every invoke. The shell can still set it to "false".
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     const { service } = this.serverless;
     const fn = service.getFunction(this.options.function);
     for (const environment of [service.provider.environment, fn.environment]) {

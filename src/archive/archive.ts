@@ -144,7 +144,8 @@ export async function archiveBroadcast(request: ArchiveRequest, deps: ArchiveDep
       await deps.checkpoints.remove(request.chain);
     if (!(error instanceof ArchiverError) || !error.permanent) throw error;
     // Permanent: recorded at once; the sweep does not queue it again, a redrive does.
-    if (!(error instanceof BroadcastNotFoundError && broadcast === undefined))
+    // A broadcast nothing is known of gets no item just to say so.
+    if (!(error instanceof BroadcastNotFoundError && broadcast?.known !== true))
       await deps.store.failArchive(broadcast?.key ?? request, error.message, deps.now().toISOString());
     return { status: "failed", reason: error.message };
   }
@@ -162,8 +163,11 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
   const sessions = await missingTimes(broadcast, deps.lookups);
   const times = broadcastTimes(broadcast.streams, broadcast.recording, sessions);
   if (times.window.start === null) {
+    const [stream] = broadcast.streams;
     throw new BroadcastNotFoundError(
-      "the broadcast's start is unknown: no Stream Start, stream session or recording",
+      broadcast.known || stream === undefined
+        ? "the broadcast's start is unknown: no Stream Start, stream session or recording"
+        : `stream ${stream.streamId} of channel ${broadcast.channelArn} is unknown: no event about it reached the sessions table and IVS has no session of it`,
     );
   }
   const recording = recordingRef(broadcast);

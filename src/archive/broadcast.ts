@@ -19,6 +19,8 @@ export interface Broadcast {
   recording?: RecordingRecord;
   /** The last archive of the broadcast, as its item records it. */
   archive?: ArchiveState;
+  /** False for a stream the table has no item of (no event about it came): a failure is not recorded on it. */
+  known: boolean;
 }
 
 function channelId(channelArn: string): string {
@@ -39,6 +41,7 @@ function recordedBroadcast(recording: RecordingRecord, streams: StreamRecord[]):
     streams,
     recording,
     archive: recording.archive,
+    known: true,
   };
 }
 
@@ -72,7 +75,14 @@ async function findBroadcast(request: BroadcastKey, store: SessionsStore): Promi
   const streams =
     stream === undefined ? [{ streamId: request.streamId, channelArn: request.channelArn }] : [stream];
   const key = { channelArn: request.channelArn, streamId: request.streamId };
-  return { key, channelArn: request.channelArn, streams, recording, archive: stream?.archive };
+  return {
+    key,
+    channelArn: request.channelArn,
+    streams,
+    recording,
+    archive: stream?.archive,
+    known: stream !== undefined,
+  };
 }
 
 /** IVS stream session times of the streams whose start or end event never came. */

@@ -41,22 +41,67 @@ export function clientConfig(env: NodeJS.ProcessEnv, service: string) {
   };
 }
 
+/** What a request was about, from its input, for people: `table T`, `bucket B`, ... */
+function resourceOf(input: Record<string, unknown>): string | undefined {
+  const { TableName, Bucket, Key, Prefix, QueueUrl, QueueName, logGroupName, identifier, arn, resourceArn } =
+    input;
+  if (typeof TableName === "string") return `table ${TableName}`;
+  if (typeof Bucket === "string") {
+    const path = typeof Key === "string" ? Key : typeof Prefix === "string" ? Prefix : "";
+    return `bucket ${Bucket}${path ? ` (s3://${Bucket}/${path})` : ""}`;
+  }
+  if (typeof QueueUrl === "string") return `queue ${QueueUrl}`;
+  if (typeof QueueName === "string") return `queue ${QueueName}`;
+  if (typeof logGroupName === "string") return `log group ${logGroupName}`;
+  const named = [identifier, arn, resourceArn].find((value) => typeof value === "string");
+  return typeof named === "string" ? named : undefined;
+}
+
+/**
+ * Puts on a failed request's error (`resource`) what the request was about, so a message can name
+ * the table, bucket or queue an error such as ResourceNotFoundException or NoSuchBucket is about.
+ */
+function namingResources<C extends { middlewareStack: object }>(client: C): C {
+  type Handler = (args: { input: unknown }) => Promise<unknown>;
+  // Every client's stack takes this one middleware; their input types differ, so it is typed loosely here.
+  const stack = client.middlewareStack as {
+    add(middleware: (next: Handler) => Handler, options: { step: "initialize"; name: string }): void;
+  };
+  stack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        const resource = resourceOf(args.input as Record<string, unknown>);
+        if (resource !== undefined && typeof error === "object" && error !== null && !("resource" in error)) {
+          Object.assign(error, { resource });
+        }
+        throw error;
+      }
+    },
+    { step: "initialize", name: "namingResources" },
+  );
+  return client;
+}
+
 /** Builds every client from the environment's region, credentials and endpoint. */
 export function createAwsClients(env: NodeJS.ProcessEnv = process.env): AwsClients {
   const local = Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
   return {
-    documents: createDocumentClient(new DynamoDBClient(clientConfig(env, "DYNAMODB"))),
+    documents: createDocumentClient(namingResources(new DynamoDBClient(clientConfig(env, "DYNAMODB")))),
     // Queue URLs from a local stack name the AWS host; the configured endpoint must win over them.
-    sqs: new SQSClient({ ...clientConfig(env, "SQS"), useQueueUrlAsEndpoint: false }),
+    sqs: namingResources(new SQSClient({ ...clientConfig(env, "SQS"), useQueueUrlAsEndpoint: false })),
     // A local AWS on 127.0.0.1 cannot serve bucket names as host names.
     // No CRC32 of every upload by default: replays and runs are hundreds of MB, and TLS already guards them.
-    s3: new S3Client({
-      ...clientConfig(env, "S3"),
-      forcePathStyle: local,
-      requestChecksumCalculation: "WHEN_REQUIRED",
-    }),
-    logs: createCloudWatchLogsClient(clientConfig(env, "CLOUDWATCH_LOGS")),
-    ivs: new IvsClient(clientConfig(env, "IVS")),
-    ivschat: new IvschatClient(clientConfig(env, "IVSCHAT")),
+    s3: namingResources(
+      new S3Client({
+        ...clientConfig(env, "S3"),
+        forcePathStyle: local,
+        requestChecksumCalculation: "WHEN_REQUIRED",
+      }),
+    ),
+    logs: namingResources(createCloudWatchLogsClient(clientConfig(env, "CLOUDWATCH_LOGS"))),
+    ivs: namingResources(new IvsClient(clientConfig(env, "IVS"))),
+    ivschat: namingResources(new IvschatClient(clientConfig(env, "IVSCHAT"))),
   };
 }

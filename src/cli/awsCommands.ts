@@ -68,6 +68,11 @@ export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
         force: { type: "boolean" },
       },
     });
+    if (values["recording-session-id"] === undefined && values["channel-arn"] === undefined) {
+      throw new ValidationError(
+        "archive needs --channel-arn ARN --stream-id ID, or --recording-session-id ID",
+      );
+    }
     const force = values.force ? { force: true } : {};
     const request = parseArchiveRequest(
       values["recording-session-id"] !== undefined

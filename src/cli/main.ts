@@ -13,7 +13,8 @@ Commands:
          [--out FILE | --out-dir DIR]
       Build a version 1 replay offline from chat log records: files (plain or gzip, newline-
       delimited records as IVS writes to S3/Firehose, or the JSON printed by
-      aws logs get-log-events / filter-log-events), read in the order given, or standard input.
+      aws logs get-log-events / filter-log-events), read in the order given, or standard input
+      (also as the file -).
       --start/--end bound the window (default unbounded); --base is the offset origin (default
       --start, else the earliest sendTime written). --timeline FILE (a JSON list of pieces
       {start, end, mediaMs}) or --playlist FILE (an HLS media playlist with program dates) give
@@ -24,7 +25,7 @@ Commands:
   archive (--channel-arn ARN --stream-id ID | --recording-session-id ID) [--max-run-seconds N] [--force]
       Archive one broadcast now, as the archive Lambda would, with the default AWS credential
       chain (or AWS_ENDPOINT_URL). Needs SESSIONS_TABLE and ARCHIVE_BUCKET (optionally
-      CHAT_LOG_GROUP, CHAT_LOG_READ_TPS); prints the result as JSON. --max-run-seconds N runs it
+      CHAT_LOG_GROUP or CHAT_LOG_S3_URI, CHAT_LOG_READ_TPS); prints the result as JSON. --max-run-seconds N runs it
       as a chain of runs of at most N seconds, each continuing from the last one's checkpoint, and
       says how many runs it took. --force replaces an archived replay even if it read more.
   status [--channel-arn ARN] [--failed] [--since 14d|48h|ISO] [--limit 50] [--json]
@@ -35,8 +36,9 @@ Commands:
            --recording-session-id ID) [--force]
       Queue archives again: every failed broadcast (of the channel) updated since --since, or
       one broadcast. Needs ARCHIVE_QUEUE_URL (and SESSIONS_TABLE for --failed).
-  link --channel-arn ARN --room-arn ARN
-      Store which IVS Chat room belongs to a channel (needs SESSIONS_TABLE).
+  link --channel-arn ARN --room-arn ARN [--chat-log-s3-uri s3://BUCKET/PREFIX]
+      Store which IVS Chat room belongs to a channel (needs SESSIONS_TABLE), and for a room
+      whose chat reaches S3 through Firehose, the folder it lands in.
   provision
       On a local AWS (AWS_ENDPOINT_URL, e.g. moto) only: create the table, queues and buckets
       serverless.yml declares, as its CloudFormation stack, and print their settings as KEY=value
@@ -51,10 +53,17 @@ Commands:
   help, --help
       Show this text.
 
+Every command takes --debug (or DEBUG=1 in the environment) to print stack traces with errors.
+
 Exit codes: 0 done (archive: archived, or superseded by a run that read more); 2 bad arguments,
-unreadable input (nothing written) or an archive that failed (the reason is printed); 1 anything else.`;
+unreadable input or unwritable output (nothing written), an AWS environment that is not there
+(no table, bucket or queue, no credentials, no endpoint) or an archive that failed (the reason is
+printed); 1 anything else.`;
 
 type Command = (args: string[]) => Promise<void>;
+
+// The SDK warns on every run that its 2027 releases will need Node 22; the CLI runs on 20 by design.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 // The AWS SDK is loaded only by the commands that use it, so `replay` (and its worker threads) start fast.
 const aws =
@@ -109,9 +118,53 @@ const commands: Record<string, Command> = {
   },
 };
 
-/** Runs one command line; resolves to the process exit code. */
+const NOT_FOUND = new Set([
+  "ResourceNotFoundException",
+  "NoSuchBucket",
+  "NoSuchKey",
+  "QueueDoesNotExist",
+  "AWS.SimpleQueueService.NonExistentQueue",
+]);
+const NETWORK = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+]);
+
+/**
+ * An error of the AWS environment (a missing table, bucket or queue, no credentials, an endpoint
+ * that does not answer, a refusal) in one line naming what it was about; undefined for others.
+ */
+export function awsProblem(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { resource, $metadata, code, address, port } = error as Error & {
+    resource?: string;
+    $metadata?: unknown;
+    code?: string;
+    address?: string;
+    port?: number;
+  };
+  const about = resource === undefined ? "" : ` (${resource})`;
+  if (error.name === "CredentialsProviderError") {
+    return `no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_ENDPOINT_URL and any keys for a local AWS)${about}`;
+  }
+  if (code !== undefined && NETWORK.has(code)) {
+    const where = address === undefined ? "" : ` ${address}${port === undefined ? "" : `:${port}`}`;
+    return `cannot reach AWS${where}: ${code}${about} (is AWS_ENDPOINT_URL right?)`;
+  }
+  if ($metadata === undefined) return undefined;
+  if (NOT_FOUND.has(error.name) && resource !== undefined)
+    return `${resource} does not exist (${error.name})`;
+  return `${error.name}: ${error.message}${about}`;
+}
+
+/** Runs one command line; resolves to the process exit code. `--debug` (or DEBUG) adds stack traces. */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...args] = argv;
+  const debug = argv.includes("--debug") || Boolean(process.env.DEBUG);
+  const [name, ...args] = argv.filter((arg) => arg !== "--debug");
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     process.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
@@ -121,16 +174,30 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`unknown command "${name}"; see --help\n`);
     return 2;
   }
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const trace = (error: unknown) =>
+    debug && error instanceof Error && error.stack ? `\n${error.stack}` : "";
   try {
     await command(args);
     return 0;
   } catch (error) {
     const usage = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (error instanceof ArchiverError || usage) {
-      process.stderr.write(`${name}: ${(error as Error).message}\n`);
+      process.stderr.write(`${name}: ${(error as Error).message}${trace(error)}\n`);
       return 2;
     }
-    process.stderr.write(`${name}: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    const aws = awsProblem(error);
+    if (aws !== undefined) {
+      process.stderr.write(`${name}: ${aws}${trace(error)}\n`);
+      return 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(
+      `${name}: unexpected error: ${message}${debug ? trace(error) : " (run again with --debug for the stack trace)"}\n`,
+    );
     return 1;
   }
 }

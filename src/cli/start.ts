@@ -31,7 +31,10 @@ import { syntheticChatLog } from "./synthetic";
 
 const ROOT = resolve(__dirname, "..", "..");
 const EVENTS = join(ROOT, "events");
-const ROOM_ARN = "arn:aws:ivschat:us-east-1:123456789012:room/0wgOPVl4ZRdu";
+// Each run is a broadcast of its own, with its own streams, recording session and room (so its own
+// log stream): a run again against the same local AWS neither merges with the last nor reads its chat.
+const RUN = Date.now().toString(36).toUpperCase();
+const ROOM_ARN = `arn:aws:ivschat:us-east-1:123456789012:room/demo${RUN}`;
 const LOG_GROUP = "/aws/vendedlogs/ivschat/demo";
 const RECORDING = join(ROOT, "demo", "recording");
 const SAMPLE_START = Date.parse("2024-01-05T14:30:00Z"); // the broadcast of the samples in events/ and demo/
@@ -41,20 +44,42 @@ const SECOND = 1000;
 const at = (seconds: number) => new Date(BROADCAST_START + seconds * SECOND).toISOString();
 // The demo recording (demo/recording, made by scripts/make-demo-recording.mjs): a first stream of
 // 20 s, the broadcaster's reconnect, a second stream of 20 s, merged by IVS into one session.
-const FIRST_STREAM = "st-1A2b3c4D5e6F78ghij9Klmn";
-const SECOND_STREAM = "st-2Reconnect5e6F78ghij9K";
+const FIRST_STREAM = `st-demo${RUN}First`;
+const SECOND_STREAM = `st-demo${RUN}Reconnect`;
+const SESSION_ID = `demo${RUN}`;
 const TIMES = { start: 0, recordingStart: 1, firstEnd: 21, reconnect: 36, secondEnd: 56, recordingEnd: 62 };
 
 type IvsEvent = { time: string; resources: string[]; detail: Record<string, unknown> };
 
-/** A sample of events/ with the demo broadcast's time and details. */
+/** Where IVS would record the demo broadcast: `ivs/v1/<account>/<channel>/<y>/<m>/<d>/<h>/<min>/<session>`. */
+function recordingPrefix(channelId: string): string {
+  const start = new Date(BROADCAST_START);
+  const parts = [
+    start.getUTCFullYear(),
+    start.getUTCMonth() + 1,
+    start.getUTCDate(),
+    start.getUTCHours(),
+    start.getUTCMinutes(),
+  ];
+  return `ivs/v1/123456789012/${channelId}/${parts.join("/")}/${SESSION_ID}`;
+}
+
+/** A sample of events/ with the demo broadcast's time, ids and details. */
 async function demoEvent(
   name: string,
   seconds: number,
   detail: Record<string, unknown> = {},
 ): Promise<IvsEvent> {
   const event = JSON.parse(await readFile(join(EVENTS, `${name}.json`), "utf8")) as IvsEvent;
-  return { ...event, time: at(seconds), detail: { ...event.detail, ...detail } };
+  const own: Record<string, unknown> = {};
+  if ("stream_id" in event.detail) own.stream_id = FIRST_STREAM;
+  if ("recording_session_id" in event.detail) {
+    const channelId = String(event.resources[0]).split("/").pop() ?? "";
+    own.recording_session_id = SESSION_ID;
+    own.recording_s3_key_prefix = recordingPrefix(channelId);
+    own.recording_session_stream_ids = [FIRST_STREAM];
+  }
+  return { ...event, time: at(seconds), detail: { ...event.detail, ...own, ...detail } };
 }
 
 /** A playlist's program dates moved from the samples' time to the demo broadcast's. */
