@@ -53,6 +53,10 @@ async function writeStdout(replay: Replay, stdout: Writable): Promise<void> {
   stdout.on("error", () => undefined); // seen by send()
   try {
     for await (const chunk of replay.chunks()) await send(stdout, chunk);
+    // Until the last bytes are out: a reader that left meanwhile is still heard of.
+    await new Promise<void>((resolve, reject) =>
+      stdout.write("", (error) => (error ? reject(error) : resolve())),
+    );
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EPIPE" || code === "ERR_STREAM_DESTROYED") {

@@ -1,0 +1,232 @@
+import { spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { chatMessage } from "../support/chatRecords";
+
+const ROOT = join(__dirname, "..", "..");
+const FIXTURES = join(ROOT, "test", "fixtures", "chat");
+const RECORDS = join(FIXTURES, "room.ndjson");
+const EXPECTED_UNBOUNDED = () => cli(["replay", RECORDS]).stdout;
+
+function cli(args: string[], input?: Buffer | string) {
+  const result = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    cwd: ROOT,
+    input,
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const oneLine = (stderr: string) => stderr.trim().split("\n");
+
+describe("npm run cli -- replay against hostile output paths", () => {
+  it("writes through a symbolic link, which stays a link", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    writeFileSync(join(dir, "target.json"), "old");
+    symlinkSync("target.json", join(dir, "link.json"));
+
+    const { code } = cli(["replay", RECORDS, "--out", join(dir, "link.json")]);
+
+    expect(code).toBe(0);
+    expect(lstatSync(join(dir, "link.json")).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(dir, "link.json"))).toBe("target.json");
+    expect(readFileSync(join(dir, "target.json"), "utf8")).toBe(EXPECTED_UNBOUNDED());
+  });
+
+  it("writes through a link to a file not there yet", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    symlinkSync("later.json", join(dir, "link.json"));
+
+    expect(cli(["replay", RECORDS, "--out", join(dir, "link.json")]).code).toBe(0);
+    expect(lstatSync(join(dir, "link.json")).isSymbolicLink()).toBe(true);
+    expect(readFileSync(join(dir, "later.json"), "utf8")).toBe(EXPECTED_UNBOUNDED());
+  });
+
+  it("writes into a FIFO, for its reader, without replacing it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const fifo = join(dir, "fifo");
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    const reader = spawn("cat", [fifo]);
+    let read = "";
+    reader.stdout.setEncoding("utf8").on("data", (data: string) => {
+      read += data;
+    });
+    const closed = new Promise((resolve) => reader.on("close", resolve));
+
+    const { code } = cli(["replay", RECORDS, "--out", fifo]);
+    await closed;
+
+    expect(code).toBe(0);
+    expect(read).toBe(EXPECTED_UNBOUNDED());
+    expect(statSync(fifo).isFIFO()).toBe(true);
+  });
+
+  it.runIf(existsSync("/dev/full"))(
+    "says a full device is full, and leaves the device node as it was",
+    () => {
+      const { code, stderr } = cli(["replay", RECORDS, "--out", "/dev/full"]);
+
+      expect(code).toBe(2);
+      expect(oneLine(stderr)).toEqual(["replay: cannot write --out /dev/full: no space left on device"]);
+      expect(statSync("/dev/full").isCharacterDevice()).toBe(true);
+    },
+  );
+
+  it.each([
+    ["a missing folder", (dir: string) => join(dir, "missing", "out.json"), "no such directory"],
+    ["a directory", (dir: string) => dir, "it is a directory"],
+    [
+      "a file as a folder",
+      (dir: string) => join(dir, "file.txt", "out.json"),
+      "a part of the path is not a directory",
+    ],
+    ["a place no file can be made in", () => "/proc/replay.json", "no file can be made there"],
+  ])("refuses --out into %s with one line naming the path, exit 2, writing nothing", (_, path, why) => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    writeFileSync(join(dir, "file.txt"), "keep");
+    const out = path(dir);
+
+    const { code, stdout, stderr } = cli(["replay", RECORDS, "--out", out]);
+
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(oneLine(stderr)).toEqual([`replay: cannot write --out ${out}: ${why}`]);
+    expect(readFileSync(join(dir, "file.txt"), "utf8")).toBe("keep");
+  });
+
+  it("refuses an empty --out, and --out-dir onto a file, in one line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    writeFileSync(join(dir, "file.txt"), "keep");
+
+    const empty = cli(["replay", RECORDS, "--out", ""]);
+    const onFile = cli(["replay", RECORDS, "--out-dir", join(dir, "file.txt")]);
+
+    expect([empty.code, onFile.code]).toEqual([2, 2]);
+    expect(oneLine(empty.stderr)).toEqual(['replay: --out "" names no file']);
+    expect(oneLine(onFile.stderr)).toEqual([
+      `replay: cannot write --out-dir ${join(dir, "file.txt")}: it is a file, not a folder`,
+    ]);
+    expect(readFileSync(join(dir, "file.txt"), "utf8")).toBe("keep");
+  });
+
+  it("keeps an existing --out file whole, and its mode, when the run fails or succeeds", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const out = join(dir, "replay.json");
+    writeFileSync(out, "earlier replay");
+    chmodSync(out, 0o640);
+
+    const failed = cli(["replay", join(dir, "no-such.ndjson"), "--out", out]);
+    const before = readFileSync(out, "utf8");
+    const done = cli(["replay", RECORDS, "--out", out]);
+
+    expect(failed.code).toBe(2);
+    expect(before).toBe("earlier replay");
+    expect(done.code).toBe(0);
+    expect(readFileSync(out, "utf8")).toBe(EXPECTED_UNBOUNDED());
+    expect(statSync(out).mode & 0o777).toBe(0o640);
+    expect(readdirNames(dir)).toEqual(["replay.json"]);
+  });
+
+  it("says in one line that standard output closed early (a pipe to head), without a stack trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const big = join(dir, "big.ndjson");
+    const start = Date.parse("2024-01-05T14:30:00Z");
+    const many = Array.from({ length: 40_000 }, (_, i) => chatMessage(`m${i}`, start + i * 10).line);
+    writeFileSync(big, `${many.join("\n")}\n`);
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "replay", big], {
+      cwd: ROOT,
+    });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (data: string) => {
+      stderr += data;
+    });
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise((resolve) => child.on("close", resolve));
+
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toEqual([
+      "replay: standard output was closed before the whole replay was written",
+    ]);
+  });
+});
+
+function readdirNames(dir: string): string[] {
+  return spawnSync("ls", ["-A", dir], { encoding: "utf8" }).stdout.trim().split("\n");
+}
+
+describe("npm run cli -- replay against hostile input", () => {
+  it.each([
+    ['{"events":"oops"}', 'an aws logs JSON document needs an "events" list; it has "oops"'],
+    ['{"events":null}', 'an aws logs JSON document needs an "events" list; it has null'],
+    ['{"nextToken":"x"}', 'an aws logs JSON document needs an "events" list; it has none'],
+  ])("refuses the aws logs document %s in one line, exit 2", (document, why) => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const file = join(dir, "logs.json");
+    writeFileSync(file, document);
+
+    const { code, stdout, stderr } = cli(["replay", file]);
+
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(oneLine(stderr)).toEqual([`replay: cannot read ${file}: ${why}`]);
+  });
+
+  it("reads - as standard input, among files", () => {
+    const { code, stdout } = cli(["replay", "-"], readFileSync(RECORDS));
+
+    expect(code).toBe(0);
+    expect(stdout).toBe(EXPECTED_UNBOUNDED());
+  });
+
+  it("answers replay --help with the help, exit 0", () => {
+    const { code, stdout, stderr } = cli(["replay", "--help"]);
+
+    expect(code).toBe(0);
+    expect(stdout).toContain("replay [FILE ...]");
+    expect(stderr).toBe("");
+  });
+
+  it.runIf(spawnSync("which", ["script"]).status === 0)(
+    "refuses to wait in silence on a terminal for standard input",
+    () => {
+      const run = spawnSync(
+        "script",
+        ["-qec", `${process.execPath} --import tsx src/cli/main.ts replay`, "/dev/null"],
+        {
+          cwd: ROOT,
+          encoding: "utf8",
+          timeout: 30_000,
+        },
+      );
+
+      expect(run.status).toBe(2);
+      expect(run.stdout).toContain(
+        "replay: no input: name chat log files, or pipe records to standard input",
+      );
+    },
+  );
+
+  it("prints a stack trace only when asked, with --debug", () => {
+    mkdirSync(join(tmpdir(), "hostile-debug"), { recursive: true });
+    const plain = cli(["replay", "no-such.ndjson"]);
+    const debug = cli(["replay", "no-such.ndjson", "--debug"]);
+
+    expect(oneLine(plain.stderr)).toHaveLength(1);
+    expect(debug.code).toBe(2);
+    expect(debug.stderr).toMatch(/^replay: cannot read no-such.ndjson: no such file\n\w*Error: .*\n\s+at /);
+  });
+});
