@@ -240,4 +240,55 @@ describe("npm run cli -- status and redrive, on moto", () => {
       'link: --chat-log-s3-uri "firehose-out/chat" is not s3://bucket[/prefix] with a valid bucket name',
     ]);
   });
+
+  it("answers a missing table, a missing queue and missing credentials in one line naming them, exit 2", async () => {
+    // Act
+    const noTable = await run("npm", ["run", "--silent", "cli", "--", "status"], {
+      cwd: root,
+      env: { ...env, SESSIONS_TABLE: "no-such-table" },
+    }).catch((error: { code: number; stderr: string }) => error);
+    const noQueue = await run(
+      "npm",
+      ["run", "--silent", "cli", "--", "redrive", "--recording-session-id", "OpsRec1"],
+      { cwd: root, env: { ...env, ARCHIVE_QUEUE_URL: `${moto.endpoint}/123456789012/no-such-queue` } },
+    ).catch((error: { code: number; stderr: string }) => error);
+    const { AWS_ACCESS_KEY_ID: _, AWS_SECRET_ACCESS_KEY: __, ...bare } = env;
+    const noCredentials = await run("npm", ["run", "--silent", "cli", "--", "status"], {
+      cwd: root,
+      env: {
+        ...bare,
+        HOME: "/nonexistent",
+        AWS_CONFIG_FILE: "/nonexistent",
+        AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
+      },
+    }).catch((error: { code: number; stderr: string }) => error);
+
+    // Assess
+    const lines = (result: { stderr: string }) => result.stderr.trim().split("\n");
+    expect(noTable).toMatchObject({ code: 2 });
+    expect(lines(noTable)).toEqual([
+      "status: table no-such-table does not exist (ResourceNotFoundException)",
+    ]);
+    expect(noQueue).toMatchObject({ code: 2 });
+    expect(lines(noQueue)).toEqual([
+      `redrive: queue ${moto.endpoint}/123456789012/no-such-queue does not exist (QueueDoesNotExist)`,
+    ]);
+    expect(noCredentials).toMatchObject({ code: 2 });
+    expect(lines(noCredentials)).toEqual([
+      "status: no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_ENDPOINT_URL and any keys for a local AWS) (table " +
+        `${env.SESSIONS_TABLE})`,
+    ]);
+  });
+
+  it("archives no unknown stream into the table: one line, exit 2, no item left behind", async () => {
+    // Act
+    const result = await cli("archive", "--channel-arn", CHANNEL, "--stream-id", "st-NeverSeen");
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(
+      `stream st-NeverSeen of channel ${CHANNEL} is unknown: no event about it reached the sessions table and IVS has no session of it`,
+    );
+    expect(await table.getStream(CHANNEL, "st-NeverSeen")).toBeUndefined();
+  });
 });
