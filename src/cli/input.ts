@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { pipeline, Readable } from "node:stream";
@@ -139,7 +140,10 @@ export type RecordBatch = { lines: Uint8Array } | { records: string[] };
  * Firehose) or the JSON that `aws logs get-log-events` / `filter-log-events` print, plain or
  * gzip. Yields batches; a read or gzip error becomes an InputError naming the source.
  */
-export async function* readRecords(source: InputSource): AsyncGenerator<RecordBatch> {
+export async function* readRecords(
+  source: InputSource,
+  seen: InputNotes = { invalidUtf8: 0 },
+): AsyncGenerator<RecordBatch> {
   try {
     const chunks = decoded(source.open());
     const first = await chunks.next();
@@ -155,7 +159,10 @@ export async function* readRecords(source: InputSource): AsyncGenerator<RecordBa
       yield first.value;
       yield* chunks;
     })();
-    for await (const lines of wholeLines(rest)) yield { lines };
+    for await (const lines of wholeLines(rest)) {
+      if (!isUtf8(lines)) seen.invalidUtf8 += invalidLines(lines);
+      yield { lines };
+    }
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(`cannot read ${source.name}: ${describe(error)}`, { cause: error });
@@ -163,6 +170,27 @@ export async function* readRecords(source: InputSource): AsyncGenerator<RecordBa
 }
 
 /** Batches of several sources, one after the other in the order given. */
-export async function* readAll(sources: readonly InputSource[]): AsyncGenerator<RecordBatch> {
-  for (const source of sources) yield* readRecords(source);
+export async function* readAll(
+  sources: readonly InputSource[],
+  seen: InputNotes = { invalidUtf8: 0 },
+): AsyncGenerator<RecordBatch> {
+  for (const source of sources) yield* readRecords(source, seen);
+}
+
+/** What reading noticed about the input beyond its records: lines that are not valid UTF-8. */
+export interface InputNotes {
+  invalidUtf8: number;
+}
+
+/** Lines of a batch that are not valid UTF-8 (they are read with U+FFFD in place of the bad bytes). */
+function invalidLines(bytes: Uint8Array): number {
+  let count = 0;
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let start = 0; start < buffer.length; ) {
+    const newline = buffer.indexOf(0x0a, start);
+    const end = newline < 0 ? buffer.length : newline;
+    if (!isUtf8(buffer.subarray(start, end))) count++;
+    start = end + 1;
+  }
+  return count;
 }

@@ -20,7 +20,7 @@ import {
   timelineFromPlaylist,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
-import { fileSources, type RecordBatch, readAll, stdinSource } from "./input";
+import { fileSources, type InputNotes, type RecordBatch, readAll, stdinSource } from "./input";
 import { close, outDirectory, outTarget, send, whyNot, writeOut } from "./output";
 import { PreparePool } from "./preparePool";
 
@@ -208,16 +208,21 @@ export async function replayCommand(
     command.files.length > 0 ? await fileSources(command.files, io.stdin) : [stdinSource(io.stdin)];
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
   const store = await FileRunStore.create();
+  const notes: InputNotes = { invalidUtf8: 0 };
   try {
     const replay = await buildInParallel(
-      readAll(sources),
+      readAll(sources, notes),
       { window: { start, end }, offsetBase: base ?? start, ...(timeline && { timeline }) },
       store,
     );
     if (command.outDir !== undefined) await writeDirectory(replay, command.outDir);
     else if (target === undefined) await writeStdout(replay, io.stdout);
     else await writeOut(target, replay.chunks());
-    io.stderr.write(`${summary(replay.counts, replay.skipReasons)}\n`);
+    const invalid =
+      notes.invalidUtf8 === 0
+        ? ""
+        : `; ${notes.invalidUtf8} lines were not valid UTF-8 (read with U+FFFD in place of the bad bytes)`;
+    io.stderr.write(`${summary(replay.counts, replay.skipReasons)}${invalid}\n`);
   } finally {
     await store.close();
   }

@@ -185,6 +185,23 @@ describe("npm run cli -- replay against hostile input", () => {
     expect(oneLine(stderr)).toEqual([`replay: cannot read ${file}: ${why}`]);
   });
 
+  it("counts the lines that are not valid UTF-8, read with U+FFFD", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const file = join(dir, "latin1.ndjson");
+    const line = chatMessage("cafe", Date.parse("2024-01-05T14:31:00Z"), "café").line;
+    writeFileSync(
+      file,
+      Buffer.concat([Buffer.from(`${line}\n`), Buffer.from(`${line.replace("cafe", "caf2")}\n`, "latin1")]),
+    );
+
+    const { code, stdout, stderr } = cli(["replay", file]);
+
+    expect(code).toBe(0);
+    const contents = JSON.parse(stdout).messages.map((m: { content: string }) => m.content);
+    expect(contents.sort()).toEqual(["caf\uFFFD", "café"].sort());
+    expect(stderr).toContain("; 1 lines were not valid UTF-8 (read with U+FFFD in place of the bad bytes)");
+  });
+
   it("reads - as standard input, among files", () => {
     const { code, stdout } = cli(["replay", "-"], readFileSync(RECORDS));
 
