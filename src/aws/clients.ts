@@ -98,6 +98,9 @@ export function createAwsClients(env: NodeJS.ProcessEnv = process.env): AwsClien
         ...clientConfig(env, "S3"),
         forcePathStyle: local,
         requestChecksumCalculation: "WHEN_REQUIRED",
+        // A connection that stops sending (a chat log object's body, an upload) fails after a minute
+        // of silence, to be retried, rather than hold a run until Lambda's timeout.
+        requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
       }),
     ),
     logs: namingResources(createCloudWatchLogsClient(clientConfig(env, "CLOUDWATCH_LOGS"))),

@@ -25,9 +25,9 @@ const HOUR_MS = 3_600_000;
 const PAGE_BYTES = 1_048_576;
 // A record may be filed in the hour folder before its timestamp's (clocks differ by a little).
 const SKEW_MS = 5 * 60_000;
-// The S3 destination delivers ~5 minutes late, Firehose after its buffer (at most 15 minutes):
-// objects of the read range's last records lie in folders up to this long after its end.
-const DELIVERY_MS = 15 * 60_000;
+// The S3 destination delivers ~5 minutes late, Firehose after its buffer (at most 15 minutes, and
+// some time to write): objects of the read range's last records lie in folders up to this long after its end.
+const DELIVERY_MS = 20 * 60_000;
 // An object whose body breaks off (connection reset) is read again from where it broke, this often.
 const OBJECT_ATTEMPTS = 3;
 // A slice's token: `<lines read>:<key>`, or `*:<key>` once the object is read whole.
@@ -81,24 +81,42 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
 /** The bytes of an object's body, gunzipped when they are gzip (whatever the key's suffix says). */
 async function* decoded(body: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
   const iterator = body[Symbol.asyncIterator]();
+  let head: Buffer | undefined;
+  async function* all() {
+    try {
+      if (head !== undefined) yield head;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        yield asBuffer(next.value);
+      }
+    } finally {
+      // Read to its end, given up on or stopped: the body goes, and its connection back to the pool.
+      await iterator.return?.();
+    }
+  }
   const first = await iterator.next();
   if (first.done) return;
-  const head = asBuffer(first.value);
-  async function* all() {
-    yield head;
-    for (let next = await iterator.next(); !next.done; next = await iterator.next())
-      yield asBuffer(next.value);
-  }
+  head = asBuffer(first.value);
   if (!(head[0] === 0x1f && head[1] === 0x8b)) {
     yield* all();
     return;
   }
   // Larger output chunks than zlib's 16 KiB: fewer callbacks per object.
   const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-  const piping = pipeline(all(), gunzip);
+  const source = all();
+  const piping = pipeline(source, gunzip);
   piping.catch(() => undefined); // the same error ends the iteration below
-  for await (const chunk of gunzip) yield chunk as Buffer;
-  await piping;
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+    await piping;
+  } catch (error) {
+    // gunzip ended before its input did: bytes after the end of the gzip data damage the object.
+    if ((error as { code?: string }).code === "ABORT_ERR") {
+      throw Object.assign(new Error("data after the end of the gzip stream"), { code: "Z_TRAILING_DATA" });
+    }
+    throw error;
+  } finally {
+    await source.return(undefined);
+  }
 }
 
 /**

@@ -65,6 +65,9 @@ export async function* slicePages(
     readAhead = 2,
   }: { concurrency?: number; readAhead?: number } = {},
 ): AsyncGenerator<ChatPage> {
+  // At least one slice and one page at a time: anything less would read nothing, or wait forever.
+  const slicesAtOnce = Math.max(1, concurrency);
+  const pagesAhead = Math.max(1, readAhead);
   const channel = new PageChannel();
   const consumed = slices.map(() => 0);
   const waiting = new Map<number, () => void>();
@@ -78,7 +81,7 @@ export async function* slicePages(
       if (stopped()) return;
       produced++;
       channel.push(page);
-      while (produced - (consumed[index] as number) >= readAhead && !stopped()) {
+      while (produced - (consumed[index] as number) >= pagesAhead && !stopped()) {
         await new Promise<void>((resolve) => waiting.set(index, resolve));
       }
       if (stopped()) return;
@@ -97,7 +100,7 @@ export async function* slicePages(
       (error: unknown) => channel.close(error),
     );
   };
-  const first = Math.min(concurrency, pending.length);
+  const first = Math.min(slicesAtOnce, pending.length);
   for (let i = 0; i < first; i++) startNext();
   try {
     for await (const page of channel.drain()) {

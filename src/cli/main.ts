@@ -125,20 +125,22 @@ const NOT_FOUND = new Set([
   "QueueDoesNotExist",
   "AWS.SimpleQueueService.NonExistentQueue",
 ]);
-const NETWORK = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
+const DENIED = new Set([
+  "AccessDenied",
+  "AccessDeniedException",
+  "UnrecognizedClientException",
+  "InvalidClientTokenId",
 ]);
+// No such host, or nothing listening: the endpoint is wrong (or the local AWS is not running).
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH"]);
 
 /**
- * An error of the AWS environment (a missing table, bucket or queue, no credentials, an endpoint
- * that does not answer, a refusal) in one line naming what it was about; undefined for others.
+ * An AWS error in one line naming what it was about, with the exit code it deserves: 2 for an
+ * environment that is not there (a missing table, bucket or queue, no credentials or no right, an
+ * endpoint that does not answer), 1 for one that failed for now (throttling, 5xx, a dropped
+ * connection); undefined for an error that is not AWS's.
  */
-export function awsProblem(error: unknown): string | undefined {
+export function awsProblem(error: unknown): { message: string; code: 1 | 2 } | undefined {
   if (!(error instanceof Error)) return undefined;
   const { resource, $metadata, code, address, port } = error as Error & {
     resource?: string;
@@ -149,16 +151,20 @@ export function awsProblem(error: unknown): string | undefined {
   };
   const about = resource === undefined ? "" : ` (${resource})`;
   if (error.name === "CredentialsProviderError") {
-    return `no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_ENDPOINT_URL and any keys for a local AWS)${about}`;
+    return {
+      message: `no AWS credentials: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_ENDPOINT_URL and any keys for a local AWS)${about}`,
+      code: 2,
+    };
   }
-  if (code !== undefined && NETWORK.has(code)) {
+  if (code !== undefined && UNREACHABLE.has(code)) {
     const where = address === undefined ? "" : ` ${address}${port === undefined ? "" : `:${port}`}`;
-    return `cannot reach AWS${where}: ${code}${about} (is AWS_ENDPOINT_URL right?)`;
+    return { message: `cannot reach AWS${where}: ${code}${about} (is AWS_ENDPOINT_URL right?)`, code: 2 };
   }
   if ($metadata === undefined) return undefined;
-  if (NOT_FOUND.has(error.name) && resource !== undefined)
-    return `${resource} does not exist (${error.name})`;
-  return `${error.name}: ${error.message}${about}`;
+  if (NOT_FOUND.has(error.name) && resource !== undefined) {
+    return { message: `${resource} does not exist (${error.name})`, code: 2 };
+  }
+  return { message: `${error.name}: ${error.message}${about}`, code: DENIED.has(error.name) ? 2 : 1 };
 }
 
 /** Runs one command line; resolves to the process exit code. `--debug` (or DEBUG) adds stack traces. */
@@ -191,8 +197,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const aws = awsProblem(error);
     if (aws !== undefined) {
-      process.stderr.write(`${name}: ${aws}${trace(error)}\n`);
-      return 2;
+      process.stderr.write(`${name}: ${aws.message}${trace(error)}\n`);
+      return aws.code;
     }
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(

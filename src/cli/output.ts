@@ -1,4 +1,5 @@
-import { createWriteStream } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { createWriteStream, rmSync } from "node:fs";
 import {
   access,
   chmod,
@@ -143,7 +144,15 @@ export async function writeOut(
     }
     return;
   }
-  const temporary = join(dirname(target.real), `.${basename(target.real)}.${process.pid}.tmp`);
+  // A name of its own (a leftover of a killed run, or a run beside it, is never this one's).
+  const temporary = join(dirname(target.real), `.${basename(target.real)}.${randomUUID()}.tmp`);
+  // Interrupted (Ctrl-C, a kill), the run removes its temporary file before it goes.
+  const interrupted = (signal: NodeJS.Signals) => {
+    rmSync(temporary, { force: true });
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     const stream = createWriteStream(temporary, { flags: "wx" });
     stream.on("error", () => undefined);
@@ -159,6 +168,9 @@ export async function writeOut(
   } catch (error) {
     await rm(temporary, { force: true });
     throw fail(error);
+  } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
   }
 }
 

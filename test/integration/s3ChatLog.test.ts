@@ -165,6 +165,24 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
     );
   });
 
+  it("keeps the records of a gzip object followed by stray bytes, and names the damage", async () => {
+    // Prepare
+    const { base, source } = newRoom();
+    const folder = hourFolder(ivsS3Folder(base, ROOM).prefix, T0);
+    const lines = [chatMessage("padded1", T0 + MINUTE), chatMessage("padded2", T0 + 2 * MINUTE)];
+    const gz = gzipSync(`${lines.map((r) => r.line).join("\n")}\n`);
+    await put(`${folder}1-zeros.log.gz`, Buffer.concat([gz, Buffer.alloc(64)]));
+    await put(`${folder}2-after.log.gz`, gzipSync(`${chatMessage("after", T0 + 3 * MINUTE).line}\n`));
+
+    // Act
+    const pages = await readAll(source, hourSlices(T0, T0 + 10 * MINUTE));
+
+    // Assess
+    expect(idsOf(pages)).toEqual(["padded1", "padded2", "after"]);
+    const unreadable = pages.flatMap((p) => (p.unreadable === undefined ? [] : [p.unreadable]));
+    expect(unreadable.length).toBeLessThanOrEqual(1);
+  });
+
   it("reads objects that are not gzip as plain lines", async () => {
     // Prepare
     const { base, source } = newRoom();
