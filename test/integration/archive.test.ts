@@ -93,6 +93,27 @@ function eventsOf(b: Broadcast) {
   };
 }
 
+/**
+ * The replay of a broadcast recorded from `startedAt` (its Recording Start, unless
+ * recording-started.json says otherwise), read to an hour past its end: rule 8 (b), its stream is
+ * the timeline, from the recording's start.
+ */
+function recordedReplay(
+  b: Broadcast,
+  logged: readonly LoggedRecord[],
+  startedAt: number = RECORDING_START,
+): Promise<string> {
+  return expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
+    window: { start: START, end: END },
+    offsetBase: startedAt,
+    channelArn: b.channelArn,
+    roomArn: b.roomArn,
+    streamIds: [b.streamId],
+    recording: recordingRef(b),
+    timeline: [{ start: startedAt, end: END, mediaMs: 0 }],
+  });
+}
+
 function recordingRef(b: Broadcast) {
   return { bucket: BUCKET, prefix: b.prefix, sessionId: b.sessionId, durationMs: DURATION_MS };
 }
@@ -260,19 +281,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect(stored.contentType).toBe("application/json; charset=utf-8");
     expect(stored.contentEncoding).toBe("gzip");
     expect(stored.cacheControl).toMatch(/max-age=\d+/);
-    const read = linesLoggedBetween(logged, START, END + HOUR);
-    expect(stored.text).toBe(
-      await expectedReplayText(read, {
-        window: { start: START, end: END },
-        offsetBase: recordingStartedAt,
-        channelArn: b.channelArn,
-        roomArn: b.roomArn,
-        streamIds: [b.streamId],
-        recording: recordingRef(b),
-        // Rule 8 (b): the stream, from the recording's start
-        timeline: [{ start: recordingStartedAt, end: END, mediaMs: 0 }],
-      }),
-    );
+    expect(stored.text).toBe(await recordedReplay(b, logged, recordingStartedAt));
     const replay = stored.json;
     expect(replay.window).toEqual({ start: iso(START), end: iso(END) });
     expect(replay.offsetBase).toBe(iso(recordingStartedAt));
@@ -403,18 +412,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
       ["early", -500],
       ["later", 1500],
     ]);
-    expect(stored.text).toBe(
-      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
-        window: { start: START, end: END },
-        offsetBase: RECORDING_START,
-        channelArn: b.channelArn,
-        roomArn: b.roomArn,
-        streamIds: [b.streamId],
-        recording: recordingRef(b),
-        // Rule 8 (b): the stream, from the recording's start
-        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
-      }),
-    );
+    expect(stored.text).toBe(await recordedReplay(b, logged));
   });
 
   it("continues an archive that ran low on time in a new run, from a checkpoint in the archive bucket", async () => {
@@ -452,18 +450,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     ]);
     expect(response).toEqual({ batchItemFailures: [] });
     const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
-    expect(stored.text).toBe(
-      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
-        window: { start: START, end: END },
-        offsetBase: RECORDING_START,
-        channelArn: b.channelArn,
-        roomArn: b.roomArn,
-        streamIds: [b.streamId],
-        recording: recordingRef(b),
-        // Rule 8 (b): the stream, from the recording's start
-        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
-      }),
-    );
+    expect(stored.text).toBe(await recordedReplay(b, logged));
     expect(stored.json.counts).toMatchObject({ records: 4, messages: 1, deleted: 1, duplicates: 1 });
     expect(await checkpoints()).toEqual([]);
   });
@@ -512,17 +499,7 @@ describe("archiving broadcasts through the real handlers and the archive queue (
     expect(runs.slice(0, -1).every((run) => (run as { status: string }).status === "continuing")).toBe(true);
     expect(runs.at(-1)).toMatchObject({ status: "archived", stats: { run: runs.length } });
     const stored = await getReplayObject(s3, BUCKET, `${b.prefix}/chat/replay.json`);
-    expect(stored.text).toBe(
-      await expectedReplayText(linesLoggedBetween(logged, START, END + HOUR), {
-        window: { start: START, end: END },
-        offsetBase: RECORDING_START,
-        channelArn: b.channelArn,
-        roomArn: b.roomArn,
-        streamIds: [b.streamId],
-        recording: recordingRef(b),
-        timeline: [{ start: RECORDING_START, end: END, mediaMs: 0 }],
-      }),
-    );
+    expect(stored.text).toBe(await recordedReplay(b, logged));
     expect(stored.json.counts).toMatchObject({ records: 5, messages: 2, deleted: 1, duplicates: 1 });
   });
 

@@ -109,11 +109,12 @@ describe("npm run cli -- status and redrive, on moto", () => {
   });
 
   /** Runs the command as the README does; resolves to its exit code and output. */
-  async function cli(...args: string[]) {
+  /** `npm run cli -- ARGS` as a user runs it, with the stack's environment (and `changed` over it). */
+  async function cliWith(changed: NodeJS.ProcessEnv, ...args: string[]) {
     try {
       const { stdout, stderr } = await run("npm", ["run", "--silent", "cli", "--", ...args], {
         cwd: root,
-        env,
+        env: { ...env, ...changed },
       });
       return { code: 0, stdout, stderr };
     } catch (error) {
@@ -121,6 +122,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
       return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
     }
   }
+  const cli = (...args: string[]) => cliWith({}, ...args);
 
   it("shows the recent broadcasts newest first: pending, failed with the reason, archived with counts and location", async () => {
     // Act
@@ -207,24 +209,18 @@ describe("npm run cli -- status and redrive, on moto", () => {
 
   it("links a channel to its room and the room's own chat log location in S3, refusing a bad URI with one line", async () => {
     // Act
-    const linked = await cli(
-      "link",
-      "--channel-arn",
-      OTHER_CHANNEL,
-      "--room-arn",
-      "arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom",
-      "--chat-log-s3-uri",
-      "s3://firehose-out/chat/hose-room/",
-    );
-    const bad = await cli(
-      "link",
-      "--channel-arn",
-      OTHER_CHANNEL,
-      "--room-arn",
-      "arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom",
-      "--chat-log-s3-uri",
-      "firehose-out/chat",
-    );
+    const link = (uri: string) =>
+      cli(
+        "link",
+        "--channel-arn",
+        OTHER_CHANNEL,
+        "--room-arn",
+        "arn:aws:ivschat:us-east-1:123456789012:room/HoseRoom",
+        "--chat-log-s3-uri",
+        uri,
+      );
+    const linked = await link("s3://firehose-out/chat/hose-room/");
+    const bad = await link("firehose-out/chat");
 
     // Assess
     expect(linked.code).toBe(0);
@@ -243,25 +239,23 @@ describe("npm run cli -- status and redrive, on moto", () => {
 
   it("answers a missing table, a missing queue and missing credentials in one line naming them, exit 2", async () => {
     // Act
-    const noTable = await run("npm", ["run", "--silent", "cli", "--", "status"], {
-      cwd: root,
-      env: { ...env, SESSIONS_TABLE: "no-such-table" },
-    }).catch((error: { code: number; stderr: string }) => error);
-    const noQueue = await run(
-      "npm",
-      ["run", "--silent", "cli", "--", "redrive", "--recording-session-id", "OpsRec1"],
-      { cwd: root, env: { ...env, ARCHIVE_QUEUE_URL: `${moto.endpoint}/123456789012/no-such-queue` } },
-    ).catch((error: { code: number; stderr: string }) => error);
-    const { AWS_ACCESS_KEY_ID: _, AWS_SECRET_ACCESS_KEY: __, ...bare } = env;
-    const noCredentials = await run("npm", ["run", "--silent", "cli", "--", "status"], {
-      cwd: root,
-      env: {
-        ...bare,
+    const noTable = await cliWith({ SESSIONS_TABLE: "no-such-table" }, "status");
+    const noQueue = await cliWith(
+      { ARCHIVE_QUEUE_URL: `${moto.endpoint}/123456789012/no-such-queue` },
+      "redrive",
+      "--recording-session-id",
+      "OpsRec1",
+    );
+    const noCredentials = await cliWith(
+      {
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
         HOME: "/nonexistent",
         AWS_CONFIG_FILE: "/nonexistent",
         AWS_SHARED_CREDENTIALS_FILE: "/nonexistent",
       },
-    }).catch((error: { code: number; stderr: string }) => error);
+      "status",
+    );
 
     // Assess
     const lines = (result: { stderr: string }) => result.stderr.trim().split("\n");
