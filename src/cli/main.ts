@@ -57,8 +57,8 @@ Every command takes --debug (or DEBUG=1 in the environment) to print stack trace
 
 Exit codes: 0 done (archive: archived, or superseded by a run that read more); 2 bad arguments,
 unreadable input or unwritable output (nothing written), an AWS environment that is not there
-(no table, bucket or queue, no credentials, no endpoint) or an archive that failed (the reason is
-printed); 1 anything else.`;
+(no table, bucket or queue, no credentials, a refusal, no endpoint) or an archive that failed (the
+reason is printed); 1 anything else (an AWS error that may pass, such as throttling: try again).`;
 
 type Command = (args: string[]) => Promise<void>;
 
