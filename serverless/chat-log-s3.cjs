@@ -5,8 +5,8 @@
  * parameter (CHAT_LOG_S3_URI, the part before `AWSLogs/` of an S3 logging destination) and the
  * `chatLogS3Uris` parameter (comma-separated `s3://bucket[/prefix]`: the buckets of rooms' S3
  * logging configurations, the locations rooms linked with `--chat-log-s3-uri` get their Firehose
- * delivered to). Reads are granted below those prefixes only. With none configured, the statements
- * are left out (the `ChatLogS3Locations` condition) and these resources are never used.
+ * delivered to). Reads are granted below those prefixes only, listing of each bucket below its own.
+ * With none configured, the policy is not created (the `ChatLogInS3` condition).
  * The URI rule is `parseS3Uri` of src/archive/chat.ts, which the service applies at run time.
  */
 const S3_URI = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
@@ -37,23 +37,29 @@ module.exports = {
   /** The locations, normalised and comma-separated; empty when none is configured. */
   list: async ({ resolveVariable }) =>
     (await locationsOf(resolveVariable)).map(({ bucket, prefix }) => `s3://${bucket}/${prefix}`).join(","),
-  /** The objects below each location. */
-  objects: async ({ resolveVariable }) => {
+  /**
+   * The statements: GetObject below every location, and for each bucket a ListBucket limited to
+   * its own locations' prefixes. With none configured, a statement on nothing (the policy that
+   * holds it is not created then).
+   */
+  statements: async ({ resolveVariable }) => {
     const locations = await locationsOf(resolveVariable);
-    return (locations.length > 0 ? locations : [NONE]).map(({ bucket, prefix }) =>
-      sub(`arn:\${AWS::Partition}:s3:::${bucket}/${prefix}*`),
-    );
-  },
-  /** The buckets, to list. */
-  buckets: async ({ resolveVariable }) => {
-    const buckets = new Set((await locationsOf(resolveVariable)).map(({ bucket }) => bucket));
-    return [...(buckets.size > 0 ? buckets : [NONE.bucket])].map((bucket) =>
-      sub(`arn:\${AWS::Partition}:s3:::${bucket}`),
-    );
-  },
-  /** The key prefixes listing is limited to (the s3:prefix condition). */
-  prefixes: async ({ resolveVariable }) => {
-    const locations = await locationsOf(resolveVariable);
-    return (locations.length > 0 ? locations : [NONE]).map(({ prefix }) => `${prefix}*`);
+    const all = locations.length > 0 ? locations : [NONE];
+    const byBucket = new Map();
+    for (const { bucket, prefix } of all)
+      byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), `${prefix}*`]);
+    return [
+      {
+        Effect: "Allow",
+        Action: "s3:GetObject",
+        Resource: all.map(({ bucket, prefix }) => sub(`arn:\${AWS::Partition}:s3:::${bucket}/${prefix}*`)),
+      },
+      ...[...byBucket].map(([bucket, prefixes]) => ({
+        Effect: "Allow",
+        Action: "s3:ListBucket",
+        Resource: sub(`arn:\${AWS::Partition}:s3:::${bucket}`),
+        Condition: { StringLike: { "s3:prefix": prefixes } },
+      })),
+    ];
   },
 };

@@ -21,18 +21,9 @@ function ofType(template: Record<string, Resource>, type: string): Array<[string
   return Object.entries(template).filter(([, resource]) => resource.Type === type);
 }
 
-type Conditional = { "Fn::If": [string, Statement, unknown] };
-
-/** A role's statements; one given under a condition counts as granted. */
 function statementsOf(role: Resource): Statement[] {
-  const policies = role.Properties.Policies as Array<{
-    PolicyDocument: { Statement: Array<Statement | Conditional> };
-  }>;
-  return policies.flatMap((policy) =>
-    policy.PolicyDocument.Statement.map((statement) =>
-      "Fn::If" in statement ? statement["Fn::If"][1] : statement,
-    ),
-  );
+  const policies = role.Properties.Policies as Array<{ PolicyDocument: { Statement: Statement[] } }>;
+  return policies.flatMap((policy) => policy.PolicyDocument.Statement);
 }
 
 describe("serverless package", () => {
@@ -154,7 +145,12 @@ describe("serverless package", () => {
   });
 
   it("grants no data access on every resource", () => {
-    const statements = ofType(resources, "AWS::IAM::Role").flatMap(([, role]) => statementsOf(role));
+    const statements = [
+      ...ofType(resources, "AWS::IAM::Role").flatMap(([, role]) => statementsOf(role)),
+      ...ofType(resources, "AWS::IAM::Policy").flatMap(
+        ([, policy]) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+      ),
+    ];
     const dataActions = statements.filter((statement) =>
       [statement.Action].flat().some((action) => /^(dynamodb|s3|logs|sqs):/.test(action)),
     );
@@ -239,39 +235,61 @@ describe("serverless package", () => {
         "--format",
         "json",
         "--param=chatLogS3Uri=s3://ivs-chat-logs/copy",
-        "--param=chatLogS3Uris=s3://firehose-out/chat/demo/, s3://room-logs",
+        "--param=chatLogS3Uris=s3://firehose-out/chat/demo/, s3://room-logs,s3://ivs-chat-logs/other",
       ],
       { cwd: dir, env: { ...process.env, AWS_REGION: "us-east-1" }, maxBuffer: 16 * 1024 * 1024 },
     );
     const printed = JSON.parse(stdout).resources;
-    const role = printed.Resources.ArchiveRole as Resource;
-    const policy = (role.Properties.Policies as Array<{ PolicyDocument: { Statement: unknown[] } }>)[0];
-    const conditional = (policy?.PolicyDocument.Statement ?? []).filter(
-      (statement): statement is Conditional =>
-        typeof statement === "object" && statement !== null && "Fn::If" in statement,
-    );
+    const policy = printed.Resources.ArchiveChatLogRead as Resource & { Condition: string };
     const arn = (text: string) => ({ "Fn::Sub": `arn:\${AWS::Partition}:s3:::${text}` });
 
     expect(printed.Parameters.ChatLogS3Locations.Default).toBe(
-      "s3://ivs-chat-logs/copy/,s3://firehose-out/chat/demo/,s3://room-logs/",
+      "s3://ivs-chat-logs/copy/,s3://firehose-out/chat/demo/,s3://room-logs/,s3://ivs-chat-logs/other/",
     );
-    expect(conditional.map((statement) => statement["Fn::If"][0])).toEqual(["ChatLogInS3", "ChatLogInS3"]);
-    expect(conditional.map((statement) => statement["Fn::If"][1])).toEqual([
+    expect(policy).toMatchObject({
+      Type: "AWS::IAM::Policy",
+      Condition: "ChatLogInS3",
+      Properties: { Roles: [{ Ref: "ArchiveRole" }] },
+    });
+    expect((policy.Properties.PolicyDocument as { Statement: unknown[] }).Statement).toEqual([
       {
         Effect: "Allow",
         Action: "s3:GetObject",
-        Resource: [arn("ivs-chat-logs/copy/*"), arn("firehose-out/chat/demo/*"), arn("room-logs/*")],
+        Resource: [
+          arn("ivs-chat-logs/copy/*"),
+          arn("firehose-out/chat/demo/*"),
+          arn("room-logs/*"),
+          arn("ivs-chat-logs/other/*"),
+        ],
+      },
+      // Each bucket lists below its own locations only.
+      {
+        Effect: "Allow",
+        Action: "s3:ListBucket",
+        Resource: arn("ivs-chat-logs"),
+        Condition: { StringLike: { "s3:prefix": ["copy/*", "other/*"] } },
       },
       {
         Effect: "Allow",
         Action: "s3:ListBucket",
-        Resource: [arn("ivs-chat-logs"), arn("firehose-out"), arn("room-logs")],
-        Condition: { StringLike: { "s3:prefix": ["copy/*", "chat/demo/*", "*"] } },
+        Resource: arn("firehose-out"),
+        Condition: { StringLike: { "s3:prefix": ["chat/demo/*"] } },
+      },
+      {
+        Effect: "Allow",
+        Action: "s3:ListBucket",
+        Resource: arn("room-logs"),
+        Condition: { StringLike: { "s3:prefix": ["*"] } },
       },
     ]);
-    // Without a location (the default), the condition drops both statements.
-    expect(JSON.stringify(resources.ArchiveRole)).toContain('"Ref":"AWS::NoValue"');
-    expect(JSON.parse(await readFile(templatePath, "utf8")).Parameters.ChatLogS3Locations.Default).toBe("");
+    // Without a location (the default), the policy is not created, and the role has no S3 chat access.
+    const template = JSON.parse(await readFile(templatePath, "utf8"));
+    expect(template.Parameters.ChatLogS3Locations.Default).toBe("");
+    expect(template.Conditions.ChatLogInS3).toEqual({
+      "Fn::Not": [{ "Fn::Equals": [{ Ref: "ChatLogS3Locations" }, ""] }],
+    });
+    expect(resources.ArchiveChatLogRead).toMatchObject({ Condition: "ChatLogInS3" });
+    expect(JSON.stringify(statementsOf(resources.ArchiveRole as Resource))).not.toContain("none-configured");
   }, 120_000);
 
   it("runs the sweep every 5 minutes", () => {
