@@ -79,18 +79,14 @@ export async function* replayFiles(
   try {
     const json = new ChunkWriter(1 << 20);
     const vtt = new ChunkWriter(1 << 20);
-    const eventsOut = new ChunkWriter(1 << 20);
     json.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
     vtt.text("WEBVTT\n");
     const index: SegmentEntry[] = [];
-    // The segment being filled: its number, its items (writers that keep their memory), their counts.
-    const segmentMessages = new ChunkWriter(1 << 16);
-    const segmentEvents = new ChunkWriter(1 << 16);
+    // Messages go straight into replay.json, events to the scratch file; each section also fills the
+    // segment being filled (`k`), in writers that keep their memory.
+    const messagesOut = new Section(json);
+    const eventsOut = new Section(new ChunkWriter(1 << 20));
     let k: number | undefined;
-    let messagesIn = 0;
-    let eventsIn = 0;
-    let messageSeparator = "\n";
-    let eventSeparator = "\n";
 
     const closeSegment = (): ReplayPart | undefined => {
       if (k === undefined) return undefined;
@@ -98,23 +94,21 @@ export async function* replayFiles(
       const entry = {
         startMs,
         endMs: startMs + segmentMs,
-        messages: messagesIn,
-        events: eventsIn,
+        messages: messagesOut.inSegment,
+        events: eventsOut.inSegment,
         key: `segments/${startMs}.json`,
       };
       index.push(entry);
       // One copy per segment.
       const body = Buffer.concat([
         Buffer.from(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[`),
-        segmentMessages.view(),
+        messagesOut.segment.view(),
         Buffer.from(`${entry.messages > 0 ? "\n" : ""}],"events":[`),
-        segmentEvents.view(),
+        eventsOut.segment.view(),
         Buffer.from(`${entry.events > 0 ? "\n" : ""}]}\n`),
       ]);
-      segmentMessages.clear();
-      segmentEvents.clear();
-      messagesIn = 0;
-      eventsIn = 0;
+      messagesOut.nextSegment();
+      eventsOut.nextSegment();
       k = undefined;
       return { file: "segment", key: entry.key, body };
     };
@@ -141,40 +135,30 @@ export async function* replayFiles(
       const part = enter(item);
       if (part !== undefined) yield part;
       if (takeMessage) {
-        json.text(messageSeparator);
-        writeItem(json, item);
-        messageSeparator = ",\n";
-        segmentMessages.text(messagesIn === 0 ? "\n" : ",\n");
-        writeItem(segmentMessages, item);
-        messagesIn++;
+        messagesOut.add(item);
         const from = Math.max(0, item.offsetMs);
         vtt.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n${cueText(item)}\n`);
         message = nextMessages.next() ?? (await nextMessages.refill());
       } else {
-        eventsOut.text(eventSeparator);
-        writeItem(eventsOut, item);
-        eventSeparator = ",\n";
-        segmentEvents.text(eventsIn === 0 ? "\n" : ",\n");
-        writeItem(segmentEvents, item);
-        eventsIn++;
+        eventsOut.add(item);
         event = nextEvents.next() ?? (await nextEvents.refill());
       }
       if (json.full()) yield { file: "replay.json", chunk: json.take() };
       if (vtt.full()) yield { file: "replay.vtt", chunk: vtt.take() };
-      if (eventsOut.full()) await staged.write(eventsOut.take());
+      if (eventsOut.out.full()) await staged.write(eventsOut.out.take());
     }
     const last = closeSegment();
     if (last !== undefined) yield last;
-    await staged.write(eventsOut.take());
+    await staged.write(eventsOut.out.take());
     await staged.close();
 
-    if (messageSeparator !== "\n") json.text("\n");
+    messagesOut.end();
     json.text(`],"events":[`);
     yield { file: "replay.json", chunk: json.take() };
     for await (const chunk of createReadStream(join(scratch, "events.json"), { highWaterMark: 1 << 20 })) {
       yield { file: "replay.json", chunk: chunk as Buffer };
     }
-    if (eventSeparator !== "\n") json.text("\n");
+    if (eventsOut.written > 0) json.text("\n");
     json.text("]}\n");
     yield { file: "replay.json", chunk: json.take() };
     yield { file: "replay.vtt", chunk: vtt.take() };
@@ -182,6 +166,34 @@ export async function* replayFiles(
   } finally {
     await staged.close().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/** One section (messages or events) of the whole replay, and of the segment being filled. */
+class Section {
+  readonly segment = new ChunkWriter(1 << 16);
+  written = 0;
+  inSegment = 0;
+
+  constructor(readonly out: ChunkWriter) {}
+
+  add(item: PlacedItem): void {
+    this.out.text(this.written === 0 ? "\n" : ",\n");
+    writeItem(this.out, item);
+    this.written++;
+    this.segment.text(this.inSegment === 0 ? "\n" : ",\n");
+    writeItem(this.segment, item);
+    this.inSegment++;
+  }
+
+  nextSegment(): void {
+    this.segment.clear();
+    this.inSegment = 0;
+  }
+
+  /** Closes the section's list in `out` (a last newline after any item). */
+  end(): void {
+    if (this.written > 0) this.out.text("\n");
   }
 }
 
