@@ -11,14 +11,10 @@ import type { CheckpointStore, LoadedCheckpoint } from "../archive/ports";
 import { CheckpointError } from "../errors";
 import { FileRunStore } from "../local/fileRuns";
 import type { RunStore } from "../replay";
+import { isMissingObject } from "./clients";
 
 // Working state lives under this prefix of the private archive bucket; a lifecycle rule expires it.
 const CHECKPOINT_PREFIX = "checkpoints/";
-
-function isMissing(error: unknown): boolean {
-  const name = (error as Error).name;
-  return name === "NoSuchKey" || name === "NotFound";
-}
 
 /** A chain's sorted runs and id pages as objects under its prefix. */
 class S3RunStore implements RunStore {
@@ -50,7 +46,8 @@ class S3RunStore implements RunStore {
         .Body as Readable;
     } catch (error) {
       // Expired by the lifecycle rule, or never written by a run that died: the checkpoint cannot be used.
-      if (isMissing(error)) throw new CheckpointError(`s3://${this.bucket}/${key} is gone`, { cause: error });
+      if (isMissingObject(error))
+        throw new CheckpointError(`s3://${this.bucket}/${key} is gone`, { cause: error });
       throw error;
     }
   }
@@ -81,7 +78,7 @@ export class S3Checkpoints implements CheckpointStore {
       );
       text = (await out.Body?.transformToString()) ?? "";
     } catch (error) {
-      if (isMissing(error)) return { found: false };
+      if (isMissingObject(error)) return { found: false };
       throw error;
     }
     try {

@@ -41,6 +41,12 @@ export function clientConfig(env: NodeJS.ProcessEnv, service: string) {
   };
 }
 
+/** True when S3 says the object asked for is not there (GetObject: NoSuchKey; HeadObject: NotFound). */
+export function isMissingObject(error: unknown): boolean {
+  const name = (error as Error).name;
+  return name === "NoSuchKey" || name === "NotFound";
+}
+
 /** What a request was about, from its input, for people: `table T`, `bucket B`, ... */
 function resourceOf(input: Record<string, unknown>): string | undefined {
   const { TableName, Bucket, Key, Prefix, QueueUrl, QueueName, logGroupName, identifier, arn, resourceArn } =

@@ -12,6 +12,7 @@ import {
 import { Upload } from "@aws-sdk/lib-storage";
 import type { RecordingMetadata, ReplayLocation, ReplayWriter } from "../archive/ports";
 import { DEFAULT_SEGMENT_MS, REPLAY_FILES, type RecordingRef, type Replay, replayFiles } from "../replay";
+import { isMissingObject } from "./clients";
 
 // Replays are rewritten when a redrive picks up later deletions: let caches notice within minutes.
 const CACHE_CONTROL = "public, max-age=300";
@@ -206,7 +207,7 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
       return (await out.Body?.transformToString()) ?? undefined;
     } catch (error) {
       const name = (error as Error).name;
-      if (name === "NoSuchKey" || name === "AccessDenied" || name === "NoSuchBucket") return undefined;
+      if (isMissingObject(error) || name === "AccessDenied" || name === "NoSuchBucket") return undefined;
       throw error;
     }
   }

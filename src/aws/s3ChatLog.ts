@@ -1,10 +1,10 @@
-import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
 import { GetObjectCommand, paginateListObjectsV2, type S3Client } from "@aws-sdk/client-s3";
 import { hourFolder, s3Uri } from "../archive/chat";
 import type { ChatLog, ChatLogSource, ChatPage, SlicePosition } from "../archive/ports";
 import { ChatLogReadError, ChatNotFoundError } from "../errors";
+import { maybeGunzipped } from "../gunzip";
 import { parseInstant } from "../replay";
+import { isMissingObject } from "./clients";
 import { slicePages } from "./slicePages";
 
 type S3Source = Extract<ChatLogSource, { kind: "s3" }>;
@@ -75,49 +75,6 @@ function inRange(
 /** `toISOString()` of an epoch ms, clamped to the years it writes with four digits. */
 const isoOf = (ms: number) =>
   new Date(Math.min(Math.max(ms, -62_167_219_200_000), 253_402_300_799_999)).toISOString();
-
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-/** The bytes of an object's body, gunzipped when they are gzip (whatever the key's suffix says). */
-async function* decoded(body: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  const iterator = body[Symbol.asyncIterator]();
-  let head: Buffer | undefined;
-  async function* all() {
-    try {
-      if (head !== undefined) yield head;
-      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
-        yield asBuffer(next.value);
-      }
-    } finally {
-      // Read to its end, given up on or stopped: the body goes, and its connection back to the pool.
-      await iterator.return?.();
-    }
-  }
-  const first = await iterator.next();
-  if (first.done) return;
-  head = asBuffer(first.value);
-  if (!(head[0] === 0x1f && head[1] === 0x8b)) {
-    yield* all();
-    return;
-  }
-  // Larger output chunks than zlib's 16 KiB: fewer callbacks per object.
-  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-  const source = all();
-  const piping = pipeline(source, gunzip);
-  piping.catch(() => undefined); // the same error ends the iteration below
-  try {
-    for await (const chunk of gunzip) yield chunk as Buffer;
-    await piping;
-  } catch (error) {
-    // gunzip ended before its input did: bytes after the end of the gzip data damage the object.
-    if ((error as { code?: string }).code === "ABORT_ERR") {
-      throw Object.assign(new Error("data after the end of the gzip stream"), { code: "Z_TRAILING_DATA" });
-    }
-    throw error;
-  } finally {
-    await source.return(undefined);
-  }
-}
 
 /**
  * A room's chat log in S3: gzip (or plain) objects of newline-delimited records in UTC hour
@@ -235,7 +192,7 @@ export class S3ChatLog implements ChatLog {
       try {
         // The start of a line that goes on in the next chunk (only that line is ever copied).
         let carry: Buffer | undefined;
-        for await (const chunk of decoded(body)) {
+        for await (const chunk of maybeGunzipped(body)) {
           let start = 0;
           for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
             if (carry === undefined) take(chunk.toString("utf8", start, end));
@@ -271,7 +228,7 @@ export class S3ChatLog implements ChatLog {
       const out = await this.deps.client.send(new GetObjectCommand({ Bucket: source.bucket, Key: key }));
       return out.Body as Body | undefined;
     } catch (error) {
-      if (awsName(error) === "NoSuchKey") return undefined;
+      if (isMissingObject(error)) return undefined;
       throw this.permanent(error, source) ?? error;
     }
   }

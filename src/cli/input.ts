@@ -1,9 +1,9 @@
 import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import { pipeline, Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import type { Readable } from "node:stream";
 import { InputError } from "../errors";
+import { maybeGunzipped } from "../gunzip";
 
 /** A named byte stream to read chat log records from. */
 export interface InputSource {
@@ -11,12 +11,12 @@ export interface InputSource {
   open(): Readable;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b];
 // `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
 const CLI_DOCUMENT =
   /^\s*\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:/;
 
-function describe(error: unknown): string {
+/** Why a file could not be read, in words. */
+export function describe(error: unknown): string {
   const err = error as NodeJS.ErrnoException;
   switch (err.code) {
     case "ENOENT":
@@ -60,33 +60,11 @@ export async function fileSources(paths: readonly string[], stdin: Readable): Pr
 }
 
 /** Standard input as a source; a terminal is refused rather than waited on in silence. */
-export function stdinSource(stdin: Readable = process.stdin): InputSource {
+export function stdinSource(stdin: Readable): InputSource {
   if ((stdin as { isTTY?: boolean }).isTTY === true) {
     throw new InputError("no input: name chat log files, or pipe records to standard input (see --help)");
   }
   return { name: "standard input", open: () => stdin };
-}
-
-async function* prepend(head: Buffer, rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
-  yield head;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
-}
-
-/** The stream's bytes, gunzipped when it starts with the gzip magic bytes, whatever its name. */
-async function* decoded(stream: Readable): AsyncGenerator<Buffer> {
-  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let head = Buffer.alloc(0);
-  while (head.length < GZIP_MAGIC.length) {
-    const next = await chunks.next();
-    if (next.done) break;
-    head = Buffer.concat([head, next.value]);
-  }
-  if (head.length === 0) return;
-  const body = Readable.from(prepend(head, chunks), { objectMode: false });
-  const gzip = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
-  // pipeline() destroys every stage with the first error, so a corrupt gzip surfaces below.
-  const bytes = gzip ? pipeline(body, createGunzip({ chunkSize: 1 << 20 }), () => {}) : body;
-  yield* bytes as AsyncIterable<Buffer>;
 }
 
 /**
@@ -145,7 +123,7 @@ export async function* readRecords(
   seen: InputNotes = { invalidUtf8: 0 },
 ): AsyncGenerator<RecordBatch> {
   try {
-    const chunks = decoded(source.open());
+    const chunks = maybeGunzipped(source.open());
     const first = await chunks.next();
     if (first.done) return;
     if (CLI_DOCUMENT.test(first.value.subarray(0, 4096).toString("utf8"))) {

@@ -20,7 +20,7 @@ import {
   timelineFromPlaylist,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
-import { fileSources, type InputNotes, type RecordBatch, readAll, stdinSource } from "./input";
+import { describe, fileSources, type InputNotes, type RecordBatch, readAll, stdinSource } from "./input";
 import { close, outDirectory, outTarget, send, whyNot, writeOut } from "./output";
 import { PreparePool } from "./preparePool";
 
@@ -70,10 +70,7 @@ async function readText(flag: string, path: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why =
-      code === "ENOENT" ? "no such file" : code === "EISDIR" ? "is a directory" : (error as Error).message;
-    throw new InputError(`cannot read --${flag} ${path}: ${why}`, { cause: error });
+    throw new InputError(`cannot read --${flag} ${path}: ${describe(error)}`, { cause: error });
   }
 }
 

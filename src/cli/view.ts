@@ -16,7 +16,7 @@ const TYPES: Record<string, string> = {
 };
 
 /** The viewer's URL for what `npm start` left in out/. */
-export const DEMO_PAGE = "/viewer/index.html?video=/recording/media/hls/master.m3u8&chat=/chat/index.json";
+const DEMO_PAGE = "/viewer/index.html?video=/recording/media/hls/master.m3u8&chat=/chat/index.json";
 
 /** Serves a folder's files read-only on loopback; resolves once listening. */
 export async function serveFolder(root: string, port = 0): Promise<Server> {

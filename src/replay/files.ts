@@ -45,7 +45,7 @@ function vttTime(ms: number): string {
  * requires (`&`, `<`, `>`; so no `-->` either), its newlines kept but never an empty line, which
  * would end the cue.
  */
-export function cueText(item: PlacedItem): string {
+function cueText(item: PlacedItem): string {
   const fields = JSON.parse(item.bytes.toString("utf8", item.start, item.end)) as {
     content?: unknown;
     attributes?: { username?: unknown };
