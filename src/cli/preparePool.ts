@@ -14,14 +14,14 @@ export class PreparePool {
   private readonly waiting: { resolve(records: PreparedBatch): void; reject(error: Error): void }[][];
   private next = 0;
 
-  constructor(window: PrepareWindow, size = Math.max(1, availableParallelism())) {
+  constructor(window: PrepareWindow, transcript: boolean, size = Math.max(1, availableParallelism())) {
     // Requiring this module (or the bundle holding it) in a worker starts the worker side below;
     // run from source (`npm run cli`), the worker needs tsx's require hook first.
     const hook = __filename.endsWith(".ts") ? 'require("tsx/cjs");' : "";
     const code = `${hook}require(${JSON.stringify(__filename)});`;
     this.workers = Array.from(
       { length: size },
-      () => new Worker(code, { eval: true, workerData: { role: ROLE, window } }),
+      () => new Worker(code, { eval: true, workerData: { role: ROLE, window, transcript } }),
     );
     this.waiting = this.workers.map(() => []);
     this.workers.forEach((worker, i) => {
@@ -50,9 +50,13 @@ export class PreparePool {
 }
 
 if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
-  const { window } = workerData as { window: PrepareWindow };
+  const { window, transcript } = workerData as { window: PrepareWindow; transcript: boolean };
   parentPort?.on("message", (bytes: Uint8Array) => {
-    const batch = prepareBatch(lines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)), window);
+    const batch = prepareBatch(
+      lines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+      window,
+      transcript,
+    );
     parentPort?.postMessage(batch, [
       batch.outcomes.buffer,
       batch.idEnds.buffer,

@@ -119,7 +119,7 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
       "replay.json": createWriteStream(join(staging, REPLAY_FILES.replay)),
       "replay.vtt": createWriteStream(join(staging, REPLAY_FILES.transcript)),
     };
-    for await (const part of replayFiles(replay, DEFAULT_SEGMENT_MS, staging)) {
+    for await (const part of replayFiles(replay, DEFAULT_SEGMENT_MS, { scratchRoot: staging })) {
       if (part.file === "segment") await writeFile(join(staging, part.key), part.body);
       else if (part.file === "index.json") await writeFile(join(staging, REPLAY_FILES.index), part.body);
       else await send(streams[part.file], part.chunk);
@@ -146,9 +146,10 @@ async function buildInParallel(
   batches: AsyncIterable<RecordBatch>,
   options: ReplayOptions,
   store: RunStore,
+  transcript: boolean,
 ): Promise<Replay> {
-  const engine = new ReplayEngine(options, store);
-  const pool = new PreparePool(options.window);
+  const engine = new ReplayEngine(options, store, { transcript });
+  const pool = new PreparePool(options.window, transcript);
   // Results are applied in input order; a bounded number in flight bounds memory.
   const inFlight: Promise<PreparedBatch>[] = [];
   const applyOldest = async () => {
@@ -211,6 +212,7 @@ export async function replayCommand(
       readAll(sources, notes),
       { window: { start, end }, offsetBase: base ?? start, ...(timeline && { timeline }) },
       store,
+      command.outDir !== undefined,
     );
     if (command.outDir !== undefined) await writeDirectory(replay, command.outDir);
     else if (target === undefined) await writeStdout(replay, io.stdout);

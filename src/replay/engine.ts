@@ -36,6 +36,11 @@ export interface EngineOptions {
   spillBytes?: number;
   /** Prefix of the names this engine gives what it stores, unique to it when several may share a store. */
   names?: string;
+  /**
+   * Messages carry their transcript line for `replayFiles` (default); false when only `replay.json`
+   * is written, which then costs nothing for the transcript.
+   */
+  transcript?: boolean;
 }
 
 const EngineStateSchema = z.object({
@@ -87,6 +92,7 @@ export class ReplayEngine {
   private readonly unordered: boolean;
   private readonly spillBytes: number;
   private readonly names: string;
+  private readonly transcript: boolean;
   private readonly seen: IdTable;
   private readonly deleted: IdTable;
   /** Bytes put in the run store so far (runs and id pages). */
@@ -104,6 +110,7 @@ export class ReplayEngine {
     this.deleted = IdTable.fromPages(this.unordered ? DELETED_VALUES : 0, pages.deleted);
     this.spillBytes = engine.spillBytes ?? DEFAULT_SPILL_BYTES;
     this.names = engine.names ?? "engine";
+    this.transcript = engine.transcript ?? true;
   }
 
   /** Records read so far (rule 1). */
@@ -114,7 +121,7 @@ export class ReplayEngine {
   /** Adds raw records (blank ones are not records) whose log positions start at `seq`. */
   async addRaw(raws: readonly string[], seq = this.records): Promise<void> {
     const records = raws.filter((raw) => !isBlank(raw));
-    await this.add(prepareBatch(records, this.options.window), seq);
+    await this.add(prepareBatch(records, this.options.window, this.transcript), seq);
   }
 
   /**

@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type Encoding, type Piece, PLAIN, Sum } from "./encoding";
 import { ChunkWriter, type PlacedItem, type Replay, type ReplayHeader, writeItem } from "./engine";
 
 /** The default length of a segment (SPEC section 4; `SEGMENT_SECONDS`). */
@@ -40,87 +41,131 @@ function vttTime(ms: number): string {
   return `${hours < 10 ? "0" : ""}${hours}:${minutes < 10 ? "0" : ""}${minutes}:${seconds < 10 ? "0" : ""}${seconds}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}`;
 }
 
-/**
- * A message as cue text: `<attributes.username, else sender.userId>: <content>`, escaped as WebVTT
- * requires (`&`, `<`, `>`; so no `-->` either), its newlines kept but never an empty line, which
- * would end the cue.
- */
-function cueText(item: PlacedItem): string {
-  const fields = JSON.parse(item.bytes.toString("utf8", item.start, item.end)) as {
-    content?: unknown;
-    attributes?: { username?: unknown };
-    sender?: { userId?: unknown };
-  };
-  const username = fields.attributes?.username;
-  const who = typeof username === "string" && username !== "" ? username : fields.sender?.userId;
-  const content = fields.content;
-  const text = `${typeof who === "string" ? who : ""}: ${typeof content === "string" ? content : content == null ? "" : JSON.stringify(content)}`;
-  return text
-    .replaceAll("&", "&amp;")
-    .replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;")
-    .replace(/[\r\n]+/g, "\n");
-}
+// Bytes of pieces waiting for their encoding (zlib's thread pool) before the oldest is awaited.
+const QUEUED_BYTES = 32 * 2 ** 20;
 
 /**
  * Every file of SPEC sections 3 and 4 in one streamed pass over the replay: `replay.json`,
- * `segments/<startMs>.json` for each segment holding an item, `replay.vtt`, and `index.json`.
- * Messages and events are taken together in media-time order; events are staged in a scratch
- * file until `replay.json` reaches its events, so memory holds one segment at a time.
+ * `segments/<startMs>.json` for each segment holding an item, `replay.vtt`, and `index.json`,
+ * each as it is or gzipped (`encoding`). Messages and events are taken together in media-time
+ * order. Each segment's items are rendered once, and encoded once for both the segment and
+ * `replay.json`; events are staged in a scratch file until `replay.json` reaches them, so memory
+ * holds a few segments at a time.
  */
 export async function* replayFiles(
   replay: Replay,
   segmentMs: number = DEFAULT_SEGMENT_MS,
-  scratchRoot: string = tmpdir(),
+  { scratchRoot = tmpdir(), encoding = PLAIN }: { scratchRoot?: string; encoding?: Encoding } = {},
 ): AsyncGenerator<ReplayPart> {
   const { header, messages, events } = await replay.open();
   const scratch = await mkdtemp(join(scratchRoot, "replay-events-"));
-  const staged = await open(join(scratch, "events.json"), "w");
+  const staged = await open(join(scratch, "events"), "w");
+  const piece = (text: string) => encoding.piece(Buffer.from(text));
+  // Parts in the order they land, each waiting for its encoding; events go to the scratch file.
+  const queue: {
+    to: ReplayPart["file"] | "staged";
+    key?: string;
+    size: number;
+    encoded: Buffer | Promise<Buffer>;
+  }[] = [];
+  let queued = 0;
+  const enqueue = (to: (typeof queue)[number]["to"], p: Piece, key?: string) => {
+    queue.push({ to, size: p.size, encoded: p.encoded, ...(key !== undefined && { key }) });
+    queued += p.size;
+  };
+  /** Hands out settled parts: all of them, or only while too many bytes wait. */
+  async function* settle(all: boolean): AsyncGenerator<ReplayPart> {
+    while (queue.length > 0 && (all || queued > QUEUED_BYTES)) {
+      const next = queue.shift() as (typeof queue)[number];
+      queued -= next.size;
+      const bytes = await next.encoded;
+      if (bytes.length === 0) continue;
+      if (next.to === "staged") await staged.write(bytes);
+      else if (next.to === "segment" || next.to === "index.json")
+        yield next.to === "segment"
+          ? { file: "segment", key: next.key as string, body: bytes }
+          : { file: "index.json", body: bytes };
+      else yield { file: next.to, chunk: bytes };
+    }
+  }
+  /** A small file of pieces, whole. */
+  const whole = (pieces: Piece[]): Piece => {
+    const sum = new Sum();
+    for (const p of pieces) sum.add(p);
+    const encoded = Promise.all(pieces.map((p) => p.encoded)).then((parts) =>
+      Buffer.concat([encoding.head, ...parts, encoding.tail(sum)]),
+    );
+    encoded.catch(() => undefined);
+    return { size: sum.size, crc: 0, encoded };
+  };
+
   try {
-    const json = new ChunkWriter(1 << 20);
-    const vtt = new ChunkWriter(1 << 20);
-    json.text(`${JSON.stringify(header).slice(0, -1)},"messages":[`);
-    vtt.text("WEBVTT\n");
+    const json = new Sum();
+    const staging = new Sum();
+    const vtt = new Sum();
+    const vttText = new ChunkWriter(1 << 20);
+    const toJson = (p: Piece) => {
+      json.add(p);
+      enqueue("replay.json", p);
+    };
+    const toVtt = (p: Piece) => {
+      vtt.add(p);
+      enqueue("replay.vtt", p);
+    };
+    const toStaged = (p: Piece) => {
+      staging.add(p);
+      enqueue("staged", p);
+    };
+    enqueue("replay.json", { size: 0, crc: 0, encoded: encoding.head });
+    enqueue("replay.vtt", { size: 0, crc: 0, encoded: encoding.head });
+    toJson(piece(`${JSON.stringify(header).slice(0, -1)},"messages":[`));
+    vttText.text("WEBVTT\n");
     const index: SegmentEntry[] = [];
-    // Messages go straight into replay.json, events to the scratch file; each section also fills the
-    // segment being filled (`k`), in writers that keep their memory.
-    const messagesOut = new Section(json);
-    const eventsOut = new Section(new ChunkWriter(1 << 20));
+    const messagesOut = new Section();
+    const eventsOut = new Section();
     let k: number | undefined;
 
-    const closeSegment = (): ReplayPart | undefined => {
-      if (k === undefined) return undefined;
+    const closeSegment = () => {
+      if (k === undefined) return;
       const startMs = k * segmentMs;
+      const m = messagesOut.inSegment;
+      const e = eventsOut.inSegment;
       const entry = {
         startMs,
         endMs: startMs + segmentMs,
-        messages: messagesOut.inSegment,
-        events: eventsOut.inSegment,
+        messages: m,
+        events: e,
         key: `segments/${startMs}.json`,
       };
       index.push(entry);
-      // One copy per segment.
-      const body = Buffer.concat([
-        Buffer.from(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[`),
-        messagesOut.segment.view(),
-        Buffer.from(`${entry.messages > 0 ? "\n" : ""}],"events":[`),
-        eventsOut.segment.view(),
-        Buffer.from(`${entry.events > 0 ? "\n" : ""}]}\n`),
-      ]);
-      messagesOut.nextSegment();
-      eventsOut.nextSegment();
+      const items = messagesOut.take(encoding);
+      const happenings = eventsOut.take(encoding);
+      const pieces = [
+        piece(`{"version":2,"startMs":${startMs},"endMs":${entry.endMs},"messages":[${m > 0 ? "\n" : ""}`),
+      ];
+      if (items !== undefined) {
+        toJson(piece(messagesOut.written === m ? "\n" : ",\n"));
+        toJson(items);
+        pieces.push(items);
+      }
+      pieces.push(piece(`${m > 0 ? "\n" : ""}],"events":[${e > 0 ? "\n" : ""}`));
+      if (happenings !== undefined) {
+        toStaged(piece(eventsOut.written === e ? "\n" : ",\n"));
+        toStaged(happenings);
+        pieces.push(happenings);
+      }
+      pieces.push(piece(`${e > 0 ? "\n" : ""}]}\n`));
+      enqueue("segment", whole(pieces), entry.key);
       k = undefined;
-      return { file: "segment", key: entry.key, body };
     };
-    /** Closes the segment being filled when `item` belongs to a later one (the closed one, if any). */
-    const enter = (item: PlacedItem): ReplayPart | undefined => {
+    /** Closes the segment being filled when `item` belongs to a later one. */
+    const enter = (item: PlacedItem) => {
       // Offsets only grow along a timeline whose media spans do not overlap; were one to step back,
       // its item stays in the current segment, so the segments still concatenate to replay.json.
       const next = Math.max(Math.floor(item.offsetMs / segmentMs), k ?? Number.NEGATIVE_INFINITY);
-      if (next === k) return undefined;
-      const part = closeSegment();
+      if (next === k) return;
+      closeSegment();
       k = next;
-      return part;
     };
 
     // Both sections in media-time order; a tie goes to the message, as replay.json writes messages first.
@@ -132,68 +177,66 @@ export async function* replayFiles(
       const takeMessage =
         event === undefined || (message !== undefined && message.offsetMs <= event.offsetMs);
       const item = (takeMessage ? message : event) as PlacedItem;
-      const part = enter(item);
-      if (part !== undefined) yield part;
+      enter(item);
       if (takeMessage) {
         messagesOut.add(item);
+        if (item.cue === item.start)
+          throw new Error("replayFiles needs an engine that keeps transcript lines");
         const from = Math.max(0, item.offsetMs);
-        vtt.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n${cueText(item)}\n`);
+        vttText.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n`);
+        vttText.bytes(item.bytes, item.cue, item.start);
+        vttText.text("\n");
+        if (vttText.full()) toVtt(encoding.piece(vttText.take()));
         message = nextMessages.next() ?? (await nextMessages.refill());
       } else {
         eventsOut.add(item);
         event = nextEvents.next() ?? (await nextEvents.refill());
       }
-      if (json.full()) yield { file: "replay.json", chunk: json.take() };
-      if (vtt.full()) yield { file: "replay.vtt", chunk: vtt.take() };
-      if (eventsOut.out.full()) await staged.write(eventsOut.out.take());
+      if (queued > QUEUED_BYTES) yield* settle(false);
     }
-    const last = closeSegment();
-    if (last !== undefined) yield last;
-    await staged.write(eventsOut.out.take());
+    closeSegment();
+    toVtt(encoding.piece(vttText.take()));
+    enqueue("replay.vtt", { size: 0, crc: 0, encoded: encoding.tail(vtt) });
+    toJson(piece(`${messagesOut.written > 0 ? "\n" : ""}],"events":[`));
+    yield* settle(true);
     await staged.close();
 
-    messagesOut.end();
-    json.text(`],"events":[`);
-    yield { file: "replay.json", chunk: json.take() };
-    for await (const chunk of createReadStream(join(scratch, "events.json"), { highWaterMark: 1 << 20 })) {
+    // The staged events, then the end of replay.json.
+    for await (const chunk of createReadStream(join(scratch, "events"), { highWaterMark: 1 << 20 })) {
       yield { file: "replay.json", chunk: chunk as Buffer };
     }
-    if (eventsOut.written > 0) json.text("\n");
-    json.text("]}\n");
-    yield { file: "replay.json", chunk: json.take() };
-    yield { file: "replay.vtt", chunk: vtt.take() };
-    yield { file: "index.json", body: Buffer.from(`${JSON.stringify(indexOf(header, segmentMs, index))}\n`) };
+    json.add(staging);
+    toJson(piece(`${eventsOut.written > 0 ? "\n" : ""}]}\n`));
+    enqueue("replay.json", { size: 0, crc: 0, encoded: encoding.tail(json) });
+    enqueue("index.json", whole([piece(`${JSON.stringify(indexOf(header, segmentMs, index))}\n`)]));
+    yield* settle(true);
   } finally {
+    await Promise.allSettled(queue.map((part) => part.encoded));
     await staged.close().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
 }
 
-/** One section (messages or events) of the whole replay, and of the segment being filled. */
+/** One section (messages or events): its items in the segment being filled, rendered once. */
 class Section {
-  readonly segment = new ChunkWriter(1 << 16);
+  private readonly segment = new ChunkWriter(1 << 16);
   written = 0;
   inSegment = 0;
 
-  constructor(readonly out: ChunkWriter) {}
-
   add(item: PlacedItem): void {
-    this.out.text(this.written === 0 ? "\n" : ",\n");
-    writeItem(this.out, item);
-    this.written++;
-    this.segment.text(this.inSegment === 0 ? "\n" : ",\n");
+    if (this.inSegment > 0) this.segment.text(",\n");
     writeItem(this.segment, item);
+    this.written++;
     this.inSegment++;
   }
 
-  nextSegment(): void {
+  /** The segment's items as a piece of their own (undefined when none); starts the next segment. */
+  take(encoding: Encoding): Piece | undefined {
+    if (this.inSegment === 0) return undefined;
+    const items = encoding.piece(Buffer.from(this.segment.view()));
     this.segment.clear();
     this.inSegment = 0;
-  }
-
-  /** Closes the section's list in `out` (a last newline after any item). */
-  end(): void {
-    if (this.written > 0) this.out.text("\n");
+    return items;
   }
 }
 

@@ -1,3 +1,4 @@
+export { type Encoding, GZIP, PLAIN } from "./encoding";
 export { buildReplay, parseEngineState, Replay, ReplayEngine } from "./engine";
 export { DEFAULT_SEGMENT_MS, REPLAY_FILES, type ReplayPart, replayFiles } from "./files";
 export { MemoryRunStore, type RunStore } from "./runs";

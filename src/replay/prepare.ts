@@ -75,12 +75,35 @@ export function isBlank(raw: string): boolean {
   return raw.length === 0 || (raw.charCodeAt(0) <= 32 && raw.trim() === "");
 }
 
+/**
+ * A message's line in the transcript (SPEC section 4): `<attributes.username, else sender.userId>:
+ * <content>`, escaped as WebVTT requires (`&`, `<`, `>`; so no `-->` either), its newlines kept but
+ * never an empty line, which would end the cue. Rendered here, where the record is parsed anyway,
+ * so writing the transcript parses nothing.
+ */
+function cueText(username: unknown, userId: string | null, content: unknown): string {
+  const who = typeof username === "string" && username !== "" ? username : (userId ?? "");
+  const text = `${who}: ${typeof content === "string" ? content : content === null ? "" : JSON.stringify(content)}`;
+  return text
+    .replaceAll("&", "&amp;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;")
+    .replace(/[\r\n]+/g, "\n");
+}
+
 const skipped = (reason: SkipReason) => Outcome.Skipped + SKIP_REASONS.indexOf(reason);
-/** Prepares records (log event messages or non-blank lines) in input order. */
-export function prepareBatch(raws: readonly string[], window: PrepareWindow): PreparedBatch {
+/**
+ * Prepares records (log event messages or non-blank lines) in input order; with `transcript`
+ * false, messages carry no transcript line (a replay that writes only `replay.json`).
+ */
+export function prepareBatch(
+  raws: readonly string[],
+  window: PrepareWindow,
+  transcript = true,
+): PreparedBatch {
   const outcomes = new Uint8Array(raws.length);
   const idEnds = new Int32Array(raws.length);
-  const into: Into = { ids: [], items: new ItemWriter(), targets: [] };
+  const into: Into = { ids: [], items: new ItemWriter(), targets: [], transcript };
   let idLength = 0;
   for (let i = 0; i < raws.length; i++) {
     const outcome = prepareOne(raws[i] as string, window, into);
@@ -97,6 +120,7 @@ interface Into {
   ids: string[];
   items: ItemWriter;
   targets: string[];
+  transcript: boolean;
 }
 
 function prepareOne(raw: string, window: PrepareWindow, batch: Into): number {
@@ -129,18 +153,19 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into): number {
   if (moderation || !inWindow(loggedAt, window)) return Outcome.Seen;
   if (type === "MESSAGE") {
     const sender = objectOrEmpty(payload.Sender);
+    const attributes = objectOrEmpty(payload.Attributes);
+    const userId = typeof sender.UserId === "string" ? sender.UserId : null;
+    const content = payload.Content ?? null;
     batch.items.push(
       sentAt,
       id,
       JSON.stringify({
         sendTime,
-        content: payload.Content ?? null,
-        attributes: objectOrEmpty(payload.Attributes),
-        sender: {
-          userId: typeof sender.UserId === "string" ? sender.UserId : null,
-          attributes: objectOrEmpty(sender.Attributes),
-        },
+        content,
+        attributes,
+        sender: { userId, attributes: objectOrEmpty(sender.Attributes) },
       }),
+      batch.transcript ? cueText(attributes.username, userId, content) : "",
     );
     return Outcome.Message;
   }
@@ -152,6 +177,7 @@ function prepareOne(raw: string, window: PrepareWindow, batch: Into): number {
       name: typeof name === "string" ? name : null,
       attributes: objectOrEmpty(payload.Attributes),
     }),
+    "",
   );
   return Outcome.Event;
 }

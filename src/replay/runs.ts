@@ -9,8 +9,9 @@ export interface KeptItem {
   /** `sendTime`: epoch ms and the digits below the millisecond. */
   ms: number;
   sub: string;
-  /** `bytes[start, end)` is `{"sendTime":...}` as UTF-8. */
+  /** `bytes[start, end)` is `{"sendTime":...}` as UTF-8; `bytes[cue, start)` its transcript line (messages). */
   bytes: Buffer;
+  cue: number;
   start: number;
   end: number;
 }
@@ -48,7 +49,8 @@ export function byReplayOrder(a: KeptItem, b: KeptItem): number {
 }
 
 const RUN_CHUNK_BYTES = 1 << 20;
-// A run item: u32 size of the rest, f64 send time ms, f64 log position, u32 + sub-ms digits, u32 + id (UTF-8), JSON.
+// A run item: u32 size of the rest, f64 send time ms, f64 log position, u32 + sub-ms digits, u32 + id
+// (UTF-8), u32 + transcript line (UTF-8), JSON.
 const MS_AT = 4;
 const SEQ_AT = 12;
 const SUB_AT = 20;
@@ -76,7 +78,17 @@ function decodeItem(bytes: Buffer, at: number): KeptItem {
   const idAt = at + SUB_AT + 4 + subLength;
   const idEnd = idAt + 4 + bytes.readUInt32LE(idAt);
   const id = bytes.toString("utf8", idAt + 4, idEnd);
-  return { id, seq: bytes.readDoubleLE(at + SEQ_AT), ms: itemMs(bytes, at), sub, bytes, start: idEnd, end };
+  const cueEnd = idEnd + 4 + bytes.readUInt32LE(idEnd);
+  return {
+    id,
+    seq: bytes.readDoubleLE(at + SEQ_AT),
+    ms: itemMs(bytes, at),
+    sub,
+    bytes,
+    cue: idEnd + 4,
+    start: cueEnd,
+    end,
+  };
 }
 
 /** Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand over without a copy. */
@@ -86,8 +98,8 @@ export class ItemWriter {
   private readonly ends: number[] = [];
 
   /** Appends an item sent at `at` with log position 0 (the engine sets it). */
-  push(at: { ms: number; sub: string }, id: string, json: string): void {
-    const most = SUB_AT + 8 + at.sub.length + 3 * (id.length + json.length);
+  push(at: { ms: number; sub: string }, id: string, json: string, cue: string): void {
+    const most = SUB_AT + 12 + at.sub.length + 3 * (id.length + json.length + cue.length);
     if (this.bytes.length - this.length < most) {
       const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + most));
       this.bytes.copy(grown, 0, 0, this.length);
@@ -103,6 +115,9 @@ export class ItemWriter {
     const idLength = bytes.write(id, p + 4, "utf8");
     bytes.writeUInt32LE(idLength, p);
     p += 4 + idLength;
+    const cueLength = cue === "" ? 0 : bytes.write(cue, p + 4, "utf8");
+    bytes.writeUInt32LE(cueLength, p);
+    p += 4 + cueLength;
     p += bytes.write(json, p, "utf8");
     bytes.writeUInt32LE(p - start - 4, start);
     this.length = p;

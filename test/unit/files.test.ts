@@ -1,6 +1,10 @@
+import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import {
   buildReplay,
+  type Encoding,
+  GZIP,
+  PLAIN,
   parseInstant,
   type ReplayOptions,
   type ReplayPart,
@@ -52,6 +56,16 @@ const LINES = [
   message("late", "2024-01-05T14:07:10.500Z", { rich: true }, { username: "" }),
   chatEvent("e3", "2024-01-05T14:09:00.000Z"),
 ];
+
+/** Every file's bytes, as written (a replay streams once: each call builds its own). */
+async function bytesOf(lines: string[], segmentMs: number, encoding: Encoding): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer[]>();
+  for await (const part of replayFiles(await buildReplay(lines, OPTIONS), segmentMs, { encoding })) {
+    const name = part.file === "segment" ? part.key : part.file;
+    files.set(name, [...(files.get(name) ?? []), "chunk" in part ? part.chunk : part.body]);
+  }
+  return new Map([...files].map(([name, chunks]) => [name, Buffer.concat(chunks)]));
+}
 
 async function filesOf(lines: string[], segmentMs: number) {
   const parts: ReplayPart[] = [];
@@ -148,6 +162,32 @@ describe("the files of a replay (SPEC sections 3 and 4), in one pass", () => {
     expect(order.at(-1)).toBe("index.json");
     expect(order.filter((file) => file.startsWith("segments/"))).toHaveLength(6);
     expect(order.indexOf("replay.vtt")).toBeGreaterThan(firstSegment);
+  });
+
+  it("gzips every file to the bytes it has written plain, items encoded once for the segment and replay.json", async () => {
+    // Prepare: segments of a few KB (compressed) and of a few items (stored as they are)
+    const busy = Array.from({ length: 3_000 }, (_, i) =>
+      message(
+        `busy${i}`,
+        new Date(Date.parse("2024-01-05T14:00:00Z") + i * 97).toISOString(),
+        `chat line ${i % 17}`,
+      ),
+    );
+    const lines = [...LINES, ...busy];
+
+    // Act
+    const plain = await bytesOf(lines, 30_000, PLAIN);
+    const gzipped = await bytesOf(lines, 30_000, GZIP);
+
+    // Assess
+    expect([...gzipped.keys()].sort()).toEqual([...plain.keys()].sort());
+    expect(plain.size).toBeGreaterThan(10);
+    for (const [name, bytes] of gzipped) {
+      expect(gunzipSync(bytes).equals(plain.get(name) as Buffer), name).toBe(true);
+    }
+    expect((gzipped.get("replay.json") as Buffer).length).toBeLessThan(
+      (plain.get("replay.json") as Buffer).length / 3,
+    );
   });
 
   it("writes an empty index and transcript for an empty replay", async () => {
