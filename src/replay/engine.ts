@@ -518,10 +518,31 @@ async function* section(
   }
 }
 
+const ID_OPEN = Buffer.from('{"id":"');
+const OFFSET_OPEN = Buffer.from('","offsetMs":');
+
 /** An item as the replay and its segments write it: `{"id", "offsetMs", ...the rendered record}`. */
 export function writeItem(out: ChunkWriter, item: PlacedItem): void {
-  out.text(`{"id":${JSON.stringify(item.id)},"offsetMs":${item.offsetMs},`);
-  out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
+  const { bytes, idStart, cue } = item;
+  const idEnd = cue - 4;
+  // An id with nothing JSON escapes is copied as it is stored (UTF-8), between quotes.
+  if (needsNoEscape(bytes, idStart, idEnd)) {
+    out.bytes(ID_OPEN, 0, ID_OPEN.length);
+    out.bytes(bytes, idStart, idEnd);
+    out.bytes(OFFSET_OPEN, 0, OFFSET_OPEN.length);
+  } else out.text(`{"id":${JSON.stringify(item.id)},"offsetMs":`);
+  out.integer(item.offsetMs);
+  out.byte(0x2c); // ,
+  out.bytes(bytes, item.start + 1, item.end); // the JSON without its opening brace
+}
+
+/** True when JSON.stringify would write these UTF-8 bytes as they are (no quote, backslash or control character). */
+function needsNoEscape(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = bytes[i] as number;
+    if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
 }
 
 /** Fills fixed-size buffers with text and byte ranges, handing out full ones. */
@@ -549,6 +570,33 @@ export class ChunkWriter {
   bytes(source: Buffer, start: number, end: number): void {
     this.room(end - start);
     this.length += source.copy(this.buffer, this.length, start, end);
+  }
+
+  byte(value: number): void {
+    this.room(1);
+    this.buffer[this.length++] = value;
+  }
+
+  /** A non-negative integer in decimal, zero-padded to at least `width` digits. */
+  digits(value: number, width: number): void {
+    let count = 1;
+    for (let p = 10; p <= value; p *= 10) count++;
+    count = Math.max(count, width);
+    this.room(count);
+    const buffer = this.buffer;
+    for (let i = this.length + count - 1, v = value; i >= this.length; i--, v = Math.floor(v / 10)) {
+      buffer[i] = 0x30 + (v % 10);
+    }
+    this.length += count;
+  }
+
+  /** An integer as JSON writes it. */
+  integer(value: number): void {
+    if (!Number.isSafeInteger(value)) this.text(String(value));
+    else if (value < 0) {
+      this.byte(0x2d); // -
+      this.digits(-value, 1);
+    } else this.digits(value, 1);
   }
 
   full(): boolean {

@@ -32,13 +32,29 @@ interface SegmentEntry {
 /** How long a transcript cue shows. */
 const CUE_MS = 5000;
 
-/** `hh:mm:ss.ttt` of WebVTT (hours grow past 99 for very long broadcasts). */
-function vttTime(ms: number): string {
-  const hours = Math.floor(ms / 3_600_000);
-  const minutes = Math.floor(ms / 60_000) % 60;
-  const seconds = Math.floor(ms / 1000) % 60;
-  const millis = ms % 1000;
-  return `${hours < 10 ? "0" : ""}${hours}:${minutes < 10 ? "0" : ""}${minutes}:${seconds < 10 ? "0" : ""}${seconds}.${millis < 10 ? "00" : millis < 100 ? "0" : ""}${millis}`;
+const ARROW = Buffer.from(" --> ");
+
+/** `hh:mm:ss.ttt` of WebVTT (hours grow past 99 for very long broadcasts), written digit by digit. */
+function writeVttTime(out: ChunkWriter, ms: number): void {
+  out.digits(Math.floor(ms / 3_600_000), 2);
+  out.byte(0x3a); // :
+  out.digits(Math.floor(ms / 60_000) % 60, 2);
+  out.byte(0x3a);
+  out.digits(Math.floor(ms / 1000) % 60, 2);
+  out.byte(0x2e); // .
+  out.digits(ms % 1000, 3);
+}
+
+/** A message's cue: its 5 s from max(0, offsetMs), and its transcript line. */
+function writeCue(out: ChunkWriter, item: PlacedItem): void {
+  const from = Math.max(0, item.offsetMs);
+  out.byte(0x0a);
+  writeVttTime(out, from);
+  out.bytes(ARROW, 0, ARROW.length);
+  writeVttTime(out, from + CUE_MS);
+  out.byte(0x0a);
+  out.bytes(item.bytes, item.cue, item.start);
+  out.byte(0x0a);
 }
 
 // Bytes of pieces waiting for their encoding (zlib's thread pool) before the oldest is awaited.
@@ -182,10 +198,7 @@ export async function* replayFiles(
         messagesOut.add(item);
         if (item.cue === item.start)
           throw new Error("replayFiles needs an engine that keeps transcript lines");
-        const from = Math.max(0, item.offsetMs);
-        vttText.text(`\n${vttTime(from)} --> ${vttTime(from + CUE_MS)}\n`);
-        vttText.bytes(item.bytes, item.cue, item.start);
-        vttText.text("\n");
+        writeCue(vttText, item);
         if (vttText.full()) toVtt(encoding.piece(vttText.take()));
         message = nextMessages.next() ?? (await nextMessages.refill());
       } else {
@@ -224,7 +237,10 @@ class Section {
   inSegment = 0;
 
   add(item: PlacedItem): void {
-    if (this.inSegment > 0) this.segment.text(",\n");
+    if (this.inSegment > 0) {
+      this.segment.byte(0x2c); // ,
+      this.segment.byte(0x0a);
+    }
     writeItem(this.segment, item);
     this.written++;
     this.inSegment++;

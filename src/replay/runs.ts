@@ -9,8 +9,12 @@ export interface KeptItem {
   /** `sendTime`: epoch ms and the digits below the millisecond. */
   ms: number;
   sub: string;
-  /** `bytes[start, end)` is `{"sendTime":...}` as UTF-8; `bytes[cue, start)` its transcript line (messages). */
+  /**
+   * `bytes[start, end)` is `{"sendTime":...}` as UTF-8, `bytes[cue, start)` its transcript line
+   * (messages), `bytes[idStart, cue - 4)` its id.
+   */
   bytes: Buffer;
+  idStart: number;
   cue: number;
   start: number;
   end: number;
@@ -79,16 +83,20 @@ function decodeItem(bytes: Buffer, at: number): KeptItem {
   const idEnd = idAt + 4 + bytes.readUInt32LE(idAt);
   const id = bytes.toString("utf8", idAt + 4, idEnd);
   const cueEnd = idEnd + 4 + bytes.readUInt32LE(idEnd);
-  return {
+  const item = {
     id,
     seq: bytes.readDoubleLE(at + SEQ_AT),
     ms: itemMs(bytes, at),
     sub,
     bytes,
+    idStart: idAt + 4,
     cue: idEnd + 4,
     start: cueEnd,
     end,
+    // Set when the item is placed in media time (PlacedItem); here so that every item has one shape.
+    offsetMs: 0,
   };
+  return item;
 }
 
 /** Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand over without a copy. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildReplay, parseInstant, type ReplayOptions } from "../../src/replay";
+import { buildReplay, parseInstant, type ReplayOptions, replayFiles } from "../../src/replay";
 
 interface MessageInput {
   id: string;
@@ -442,6 +442,20 @@ describe("rules 9 to 11: the file", () => {
     expect(json.messages[0].content).toBe(content);
     // One line for the header, one per item, one closing: the separators stay inside the string.
     expect(text.split("\n")).toHaveLength(4);
+  });
+
+  it("writes ids as JSON strings, escaped where JSON needs it, in replay.json and the segments alike", async () => {
+    const ids = ['q"uote', "back\\slash", "tab\there", "héllo-👋", "plain-42"];
+    const lines = ids.map((id, i) => message({ id, at: `2024-01-05T14:33:3${i}.000Z` }));
+
+    const { json } = await replayOf(lines);
+    const segments: unknown[] = [];
+    for await (const part of replayFiles(await buildReplay(lines, UNBOUNDED))) {
+      if (part.file === "segment") segments.push(...JSON.parse(part.body.toString("utf8")).messages);
+    }
+
+    expect(json.messages.map((m: { id: string }) => m.id)).toEqual(ids);
+    expect(segments).toEqual(json.messages);
   });
 
   it("writes content, attributes and sender that are missing as null and empty objects", async () => {
