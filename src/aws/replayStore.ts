@@ -54,8 +54,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
 
   /**
    * Writes every file of SPEC sections 3 and 4 beside `location` (replay.json), gzipped, in one
-   * pass: segments as each is complete, `replay.json` and `replay.vtt` streamed through multipart
-   * uploads (a reader sees the whole file or the old one), and `index.json` once all of them have
+   * pass: segments as each is complete, then `replay.json` and `replay.vtt` (each whole or not at
+   * all: a reader sees the new file or the old one), and `index.json` once all of them have
    * landed. Resolves to the bytes stored.
    */
   async write(location: ReplayLocation, replay: Replay): Promise<number> {
@@ -103,9 +103,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
       }
       await Promise.all(inFlight);
       if (failure !== undefined) throw failure;
-      for (const stored of await Promise.all(Object.values(streamed).map((upload) => upload.finish()))) {
-        bytes += stored;
-      }
+      // One after the other: when replay.json fails, the transcript is aborted (below), not left to land.
+      for (const upload of Object.values(streamed)) bytes += await upload.finish();
       // The index names the segments: it lands last, so it never names one that is not there.
       if (index === undefined) throw new Error("replayFiles ended without index.json");
       await put(`${folder}${REPLAY_FILES.index}`, index);
@@ -162,7 +161,11 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
         }
       },
       finish: async () => {
-        if (aborted !== undefined) throw aborted;
+        if (aborted !== undefined) {
+          // The SDK aborts the multipart upload as it fails: let that land before reporting.
+          await multipart?.done.catch(() => undefined);
+          throw aborted;
+        }
         if (multipart === undefined) {
           await this.client.send(new PutObjectCommand({ ...params, Body: Buffer.concat(held) }));
         } else {

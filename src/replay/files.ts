@@ -57,7 +57,8 @@ function writeCue(out: ChunkWriter, item: PlacedItem): void {
   out.byte(0x0a);
 }
 
-// Bytes of pieces waiting for their encoding (zlib's thread pool) before the oldest is awaited.
+// Bytes of pieces waiting for their encoding (zlib's thread pool) before the oldest is awaited (a
+// segment's items count twice: for the segment and for replay.json).
 const QUEUED_BYTES = 32 * 2 ** 20;
 
 /**

@@ -83,7 +83,9 @@ export function isBlank(raw: string): boolean {
  */
 function cueText(username: unknown, userId: string | null, content: unknown): string {
   const who = typeof username === "string" && username !== "" ? username : (userId ?? "");
-  const text = `${who}: ${typeof content === "string" ? content : content === null ? "" : JSON.stringify(content)}`;
+  // As replay.json renders it: a number too large for a double (Infinity) is null there, so nothing here.
+  const absent = content === null || (typeof content === "number" && !Number.isFinite(content));
+  const text = `${who}: ${typeof content === "string" ? content : absent ? "" : JSON.stringify(content)}`;
   return text
     .replaceAll("&", "&amp;")
     .replaceAll("<", "&lt;")

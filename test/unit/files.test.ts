@@ -190,6 +190,18 @@ describe("the files of a replay (SPEC sections 3 and 4), in one pass", () => {
     );
   });
 
+  it("writes a cue with no content for a number too large for a double, as replay.json writes null", async () => {
+    const huge = message("huge", "2024-01-05T14:00:30.000Z", 0, { username: "dee" }).replace(
+      '"Content":0',
+      '"Content":1e400',
+    );
+
+    const { vtt, replay } = await filesOf([huge], 30_000);
+
+    expect(JSON.parse(replay).messages[0].content).toBeNull();
+    expect(vtt).toBe("WEBVTT\n\n00:00:30.000 --> 00:00:35.000\ndee: \n");
+  });
+
   it("writes an empty index and transcript for an empty replay", async () => {
     const { index, vtt, replay } = await filesOf([], 60_000);
 
