@@ -31,6 +31,9 @@ export interface ChatLogReaderDeps {
 
 // What a request answers once the reader was stopped (the consumer has what it needs).
 const STOPPED = Symbol("stopped");
+// A read starts with a burst of this many seconds' worth of requests, as the account's quota (a
+// token bucket) allows after a pause; then requests are spaced evenly.
+const BURST_SECONDS = 0.8;
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 20_000;
 const DEFAULT_RETRY_BUDGET_MS = 5 * 60_000;
@@ -58,20 +61,30 @@ export function createCloudWatchLogsClient(config: CloudWatchLogsClientConfig = 
   return new CloudWatchLogsClient({ maxAttempts: 1, ...config });
 }
 
-/** Spaces requests evenly at `perSecond`, for every caller together. */
+/**
+ * A token bucket for every caller together: `perSecond` requests a second, and a burst of `burst`
+ * after a pause (reservations, so callers go in the order they asked).
+ */
 export class RateLimiter {
-  private next = 0;
+  // The time the next request would be due were requests evenly spaced (GCRA's theoretical arrival time).
+  private due = Number.NEGATIVE_INFINITY;
+  private readonly interval: number;
+  private readonly tolerance: number;
 
   constructor(
-    private readonly perSecond: number,
+    perSecond: number,
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => delay(ms),
-  ) {}
+    burst = 1,
+  ) {
+    this.interval = 1000 / perSecond;
+    this.tolerance = (Math.max(1, Math.floor(burst)) - 1) * this.interval;
+  }
 
   async take(): Promise<void> {
     const now = this.now();
-    const at = Math.max(now, this.next);
-    this.next = at + 1000 / this.perSecond;
+    const at = Math.max(now, this.due - this.tolerance);
+    this.due = Math.max(this.due, at) + this.interval;
     if (at > now) await this.sleep(at - now);
   }
 }
@@ -86,7 +99,8 @@ export class CloudWatchChatLog implements ChatLog {
 
   read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
     if (source.kind !== "cloudwatch") throw new TypeError(`not a CloudWatch Logs source: ${source.kind}`);
-    const limiter = new RateLimiter(this.deps.readTps ?? 8, this.deps.now, this.deps.sleep);
+    const readTps = this.deps.readTps ?? 8;
+    const limiter = new RateLimiter(readTps, this.deps.now, this.deps.sleep, BURST_SECONDS * readTps);
     // Every slice asks up to the range's end, so a slice ends on the page that passes its own end,
     // without one more request to learn that it is empty (the range's last slice still needs it).
     const rangeEnd = Math.max(...slices.map((slice) => slice.end));

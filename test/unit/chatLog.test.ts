@@ -425,7 +425,7 @@ describe("CloudWatchChatLog", () => {
       expect(new Set(requests().map((input) => input.endTime))).toEqual(new Set([end]));
     });
 
-    it("spaces the requests of all slices together at readTps", async () => {
+    it("spaces the requests of all slices together at readTps, after a first burst of 80% of a second's worth", async () => {
       // Prepare
       const slices = planSlices(START, START + 10 * 60_000, 6);
       const events = Array.from({ length: 30 }, (_, i) => event(`m${i}`, START + i * 20_000));
@@ -439,7 +439,8 @@ describe("CloudWatchChatLog", () => {
       const requestCount = cwl.commandCalls(GetLogEventsCommand).length;
       const slept = time.sleeps.reduce((sum, ms) => sum + ms, 0);
       expect(requestCount).toBe(5 * 3 + 4); // three pages a slice, and the same token back for the last
-      expect(slept).toBeCloseTo(((requestCount - 1) * 1000) / 4, 0);
+      const burst = Math.floor(0.8 * 4);
+      expect(slept).toBeCloseTo(((requestCount - burst) * 1000) / 4, 0);
     });
 
     it("fails the whole read when one slice fails", async () => {
@@ -676,6 +677,26 @@ describe("RateLimiter", () => {
 
     // Assess
     expect(time.sleeps).toEqual([200, 200, 200]);
+  });
+
+  it("lets a burst through at once, then spaces the rest, and allows the burst again after a pause", async () => {
+    // Prepare: 5 a second, bursts of 3
+    const time = fakeTime();
+    const limiter = new RateLimiter(5, time.now, time.sleep, 3);
+    const takes = (n: number) => Promise.all(Array.from({ length: n }, () => limiter.take()));
+
+    // Act
+    await takes(6);
+    const afterFirst = [...time.sleeps];
+    time.advance(5_000);
+    await takes(3);
+    const afterPause = [...time.sleeps];
+    await takes(1);
+
+    // Assess
+    expect(afterFirst).toEqual([200, 200, 200]);
+    expect(afterPause).toEqual(afterFirst);
+    expect(time.sleeps).toEqual([...afterFirst, 200]);
   });
 });
 
