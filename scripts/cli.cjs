@@ -49,10 +49,20 @@ function rebuild() {
   renameSync(temp(bundle), bundle);
 }
 
-if (!fresh()) rebuild();
-// Stack traces (--debug, DEBUG) name the sources, not the bundle.
-if (process.argv.includes("--debug") || process.env.DEBUG) process.setSourceMapsEnabled(true);
-require(bundle)
+/** The command line's module: the bundle, or the sources through tsx where no bundle can be built or written. */
+function commandLine() {
+  try {
+    if (!fresh()) rebuild();
+  } catch {
+    require("tsx/cjs");
+    return require(join(root, "src", "cli", "main.ts"));
+  }
+  // Stack traces (--debug, DEBUG) name the sources, not the bundle.
+  if (process.argv.includes("--debug") || process.env.DEBUG) process.setSourceMapsEnabled(true);
+  return require(bundle);
+}
+
+commandLine()
   .main(process.argv.slice(2))
   .then((code) => {
     process.exitCode = code;

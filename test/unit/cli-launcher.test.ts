@@ -78,4 +78,12 @@ describe("scripts/cli.cjs (npm run cli): the command line from a bundle rebuilt 
 
     expect(run(dir, ["x"]).out).toBe("second x true\n");
   });
+
+  it("runs the sources through tsx where the bundle cannot be written", () => {
+    const { dir } = project();
+    made.push(dir);
+    writeFileSync(join(dir, ".cache"), "a file where the folder would go");
+
+    expect(run(dir, ["y", "fail"])).toEqual({ out: "first y fail true\n", code: 3 });
+  });
 });
