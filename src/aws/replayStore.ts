@@ -21,8 +21,8 @@ import { isMissingObject } from "./clients";
 
 // Replays are rewritten when a redrive picks up later deletions: let caches notice within minutes.
 const CACHE_CONTROL = "public, max-age=300";
-// A replay.json or replay.vtt up to this size (gzipped) is written with one PutObject.
-const SINGLE_PUT_BYTES = 64 * 2 ** 20;
+// Parts of replay.json and replay.vtt (gzipped): a file up to this size goes up with one PutObject.
+const PART_BYTES = 64 * 2 ** 20;
 // Segments uploaded at once while the pass goes on.
 const SEGMENTS_IN_FLIGHT = 8;
 
@@ -35,21 +35,21 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface ReplayStoreOptions {
   /** SEGMENT_SECONDS in milliseconds. */
   segmentMs?: number;
-  /** replay.json or replay.vtt up to this size (gzipped) is written with one PutObject; default 64 MiB. */
-  singlePutBytes?: number;
+  /** Parts of replay.json and replay.vtt (gzipped; 5 MiB at least), one PutObject for a file within one; default 64 MiB. */
+  partBytes?: number;
 }
 
 /** Writes replays and reads the recording's metadata in S3. */
 export class ReplayStore implements ReplayWriter, RecordingMetadata {
   private readonly segmentMs: number;
-  private readonly singlePutBytes: number;
+  private readonly partBytes: number;
 
   constructor(
     private readonly client: S3Client,
     options: ReplayStoreOptions = {},
   ) {
     this.segmentMs = options.segmentMs ?? DEFAULT_SEGMENT_MS;
-    this.singlePutBytes = options.singlePutBytes ?? SINGLE_PUT_BYTES;
+    this.partBytes = options.partBytes ?? PART_BYTES;
   }
 
   /**
@@ -118,67 +118,42 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
   }
 
   /**
-   * Gzipped chunks to one object: `send` them, then `finish` (its stored bytes), or `abort`. Up to
-   * `singlePutBytes` they are held and written with one PutObject; past that, they stream through
-   * a multipart upload (one request fewer for small replays, and moto takes a multipart upload
-   * three times as long as one PutObject of the same bytes).
+   * Gzipped chunks to one object through lib-storage: `send` them, then `finish` (its stored bytes),
+   * or `abort`. A file within one part goes up with one PutObject (lib-storage's choice), so parts
+   * are large: moto takes a multipart upload three times as long as one PutObject of the same bytes.
    */
   private streamUpload(bucket: string, key: string) {
-    const params = {
-      Bucket: bucket,
-      Key: key,
-      ContentType: key.endsWith(".vtt") ? CONTENT_TYPES.vtt : CONTENT_TYPES.json,
-      ContentEncoding: "gzip",
-      CacheControl: CACHE_CONTROL,
-    };
     let bytes = 0;
-    let held: Buffer[] = [];
-    let aborted: Error | undefined;
-    let multipart: { body: PassThrough; done: Promise<unknown> } | undefined;
-    const startMultipart = () => {
-      const body = new PassThrough();
-      const done = new Upload({
-        client: this.client,
-        params: { ...params, Body: body },
-        queueSize: 4,
-        partSize: 8 * 1024 * 1024,
-        leavePartsOnError: false,
-      }).done();
-      // Its failure is reported by `finish`; until then it must not go unhandled.
-      done.catch(() => undefined);
-      for (const chunk of held) body.write(chunk);
-      held = [];
-      return { body, done };
-    };
+    const body = new PassThrough();
+    const done = new Upload({
+      client: this.client,
+      params: {
+        Bucket: bucket,
+        Key: key,
+        Body: body,
+        ContentType: key.endsWith(".vtt") ? CONTENT_TYPES.vtt : CONTENT_TYPES.json,
+        ContentEncoding: "gzip",
+        CacheControl: CACHE_CONTROL,
+      },
+      // One part at a time: a part is held in memory until it is sent.
+      queueSize: 1,
+      partSize: this.partBytes,
+      leavePartsOnError: false,
+    }).done();
+    // Its failure is reported by `finish`; until then it must not go unhandled.
+    done.catch(() => undefined);
     return {
       send: async (chunk: Buffer) => {
         bytes += chunk.length;
-        if (multipart === undefined) {
-          held.push(chunk);
-          if (bytes > this.singlePutBytes) multipart = startMultipart();
-        } else if (!multipart.body.write(chunk)) {
-          await Promise.race([once(multipart.body, "drain"), multipart.done]);
-        }
+        if (!body.write(chunk)) await Promise.race([once(body, "drain"), done]);
       },
+      // After `abort`, this waits for lib-storage to abort the multipart upload, then fails.
       finish: async () => {
-        if (aborted !== undefined) {
-          // The SDK aborts the multipart upload as it fails: let that land before reporting.
-          await multipart?.done.catch(() => undefined);
-          throw aborted;
-        }
-        if (multipart === undefined) {
-          await this.client.send(new PutObjectCommand({ ...params, Body: Buffer.concat(held) }));
-        } else {
-          multipart.body.end();
-          await multipart.done;
-        }
+        body.end();
+        await done;
         return bytes;
       },
-      abort: (error: Error) => {
-        aborted = error;
-        held = [];
-        multipart?.body.destroy(error);
-      },
+      abort: (error: Error) => body.destroy(error),
     };
   }
 

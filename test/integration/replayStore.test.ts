@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import {
   CreateBucketCommand,
@@ -14,15 +15,32 @@ import { type Moto, motoClientConfig, startMoto } from "../support/moto";
 
 const BUCKET = "replay-store-test";
 const OPTIONS: ReplayOptions = { window: { start: null, end: null }, offsetBase: null };
-const LINES = Array.from(
-  syntheticChatLog({
-    records: 20_000,
-    start: new Date("2024-01-05T14:00:00Z"),
-    durationMs: 20 * 60_000,
-    seed: 7,
+// A chat, and messages that hardly compress, so that replay.json is over 5 MiB gzipped (lib-storage's smallest part).
+const LINES = [
+  ...Array.from(
+    syntheticChatLog({
+      records: 20_000,
+      start: new Date("2024-01-05T14:00:00Z"),
+      durationMs: 20 * 60_000,
+      seed: 7,
+    }),
+    (record) => record.line,
+  ),
+  ...Array.from({ length: 5_000 }, (_, i) => {
+    const at = new Date(Date.parse("2024-01-05T14:00:00Z") + i * 200).toISOString();
+    return JSON.stringify({
+      event_timestamp: at,
+      type: "MESSAGE",
+      payload: {
+        Id: `noise${i}`,
+        Content: randomBytes(900).toString("base64"),
+        SendTime: at,
+        Sender: { UserId: "n" },
+      },
+    });
   }),
-  (record) => record.line,
-);
+];
+const MIB = 2 ** 20;
 
 /** A run store whose runs break off halfway through their first chunk: the merge fails mid-write. */
 class BreakingRunStore extends MemoryRunStore {
@@ -69,25 +87,30 @@ describe("ReplayStore: a replay's files in S3, gzipped (moto)", () => {
   /** Every object below `folder`, by name relative to it. */
   async function stored(folder: string) {
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: folder }));
-    const objects = new Map<string, { encoding: string | undefined; bytes: Buffer }>();
+    const objects = new Map<string, { encoding: string | undefined; etag: string; bytes: Buffer }>();
     for (const { Key } of listed.Contents ?? []) {
       const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
       const bytes = Buffer.from(
         await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
       );
-      objects.set((Key as string).slice(folder.length), { encoding: object.ContentEncoding, bytes });
+      objects.set((Key as string).slice(folder.length), {
+        encoding: object.ContentEncoding,
+        etag: object.ETag ?? "",
+        bytes,
+      });
     }
     return objects;
   }
 
-  for (const [how, singlePutBytes] of [
-    ["with one PutObject each", undefined],
-    ["through multipart uploads", 1],
+  // A multipart upload's ETag ends in -<parts>.
+  for (const [how, partBytes, etag] of [
+    ["with one PutObject each", undefined, /^"[0-9a-f]+"$/],
+    ["through multipart uploads of 5 MiB parts", 5 * MIB, /-2"$/],
   ] as const) {
     it(`writes every file ${how}, each a gzip of the bytes written plain`, async () => {
       // Prepare
       const folder = `f${++folders}/`;
-      const store = new ReplayStore(s3, { segmentMs: 60_000, ...(singlePutBytes && { singlePutBytes }) });
+      const store = new ReplayStore(s3, { segmentMs: 60_000, ...(partBytes && { partBytes }) });
 
       // Act
       const bytes = await store.write(
@@ -103,12 +126,14 @@ describe("ReplayStore: a replay's files in S3, gzipped (moto)", () => {
         expect(gunzipSync(object.bytes).equals(plain.get(name) as Buffer), name).toBe(true);
       }
       expect(bytes).toBe([...objects.values()].reduce((sum, object) => sum + object.bytes.length, 0));
+      expect(objects.get("replay.json")?.bytes.length).toBeGreaterThan(5 * MIB);
+      expect(objects.get("replay.json")?.etag).toMatch(etag);
     });
 
     it(`leaves no replay.json, transcript nor index when the merge fails mid-write ${how}`, async () => {
       // Prepare
       const folder = `f${++folders}/`;
-      const store = new ReplayStore(s3, { segmentMs: 60_000, ...(singlePutBytes && { singlePutBytes }) });
+      const store = new ReplayStore(s3, { segmentMs: 60_000, ...(partBytes && { partBytes }) });
 
       // Act
       const write = store.write(
