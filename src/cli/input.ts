@@ -118,10 +118,7 @@ export type RecordBatch = { lines: Uint8Array } | { records: string[] };
  * Firehose) or the JSON that `aws logs get-log-events` / `filter-log-events` print, plain or
  * gzip. Yields batches; a read or gzip error becomes an InputError naming the source.
  */
-export async function* readRecords(
-  source: InputSource,
-  seen: InputNotes = { invalidUtf8: 0 },
-): AsyncGenerator<RecordBatch> {
+async function* readRecords(source: InputSource, seen: InputNotes): AsyncGenerator<RecordBatch> {
   try {
     const chunks = maybeGunzipped(source.open());
     const first = await chunks.next();
@@ -150,7 +147,7 @@ export async function* readRecords(
 /** Batches of several sources, one after the other in the order given. */
 export async function* readAll(
   sources: readonly InputSource[],
-  seen: InputNotes = { invalidUtf8: 0 },
+  seen: InputNotes,
 ): AsyncGenerator<RecordBatch> {
   for (const source of sources) yield* readRecords(source, seen);
 }

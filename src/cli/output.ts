@@ -68,9 +68,9 @@ async function followLinks(path: string): Promise<string> {
 }
 
 /** Checks `--out PATH` before any work: what is there, and that its folder takes a new file. */
-export async function outTarget(path: string, flag = "--out"): Promise<OutTarget> {
-  if (path.trim() === "") throw new OutputError(`${flag} "${path}" names no file`);
-  const fail = (why: string) => new OutputError(`cannot write ${flag} ${path}: ${why}`);
+export async function outTarget(path: string): Promise<OutTarget> {
+  if (path.trim() === "") throw new OutputError(`--out "${path}" names no file`);
+  const fail = (why: string) => new OutputError(`cannot write --out ${path}: ${why}`);
   const real = await followLinks(path);
   const found = await stat(real).catch((error: NodeJS.ErrnoException) => {
     if (error.code === "ENOENT") return undefined;
@@ -120,17 +120,13 @@ export async function close(stream: Writable): Promise<void> {
 }
 
 /** Writes chunks to `--out` as `outTarget` found it; errors name the user's path, never a temporary file. */
-export async function writeOut(
-  target: OutTarget,
-  chunks: AsyncIterable<Buffer>,
-  flag = "--out",
-): Promise<void> {
+export async function writeOut(target: OutTarget, chunks: AsyncIterable<Buffer>): Promise<void> {
   const fail = (error: unknown) => {
     if (error instanceof OutputError) return error;
     // The folder was there when checked: a file that cannot be made in it is not a missing folder.
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === "ENOENT" ? "no file can be made there" : whyNot(error);
-    return new OutputError(`cannot write ${flag} ${target.path}: ${why}`, { cause: error });
+    return new OutputError(`cannot write --out ${target.path}: ${why}`, { cause: error });
   };
   if (target.kind === "stream") {
     const stream = createWriteStream(target.real, { flags: "w" });
