@@ -82,6 +82,7 @@ export class ReplayEngine {
   private losersName: string | null = null;
   private losersSaved = 0;
   private deletedSet: Set<string> | undefined;
+  private deletedFilter: BytesFilter | undefined;
   private readonly messages = new BufferedItems();
   private readonly events = new BufferedItems();
   private readonly runs: { messages: string; events: string }[] = [];
@@ -314,17 +315,24 @@ export class ReplayEngine {
     return engine;
   }
 
-  private isDeleted(id: string): boolean {
-    // The deleted ids are few next to the messages: a Set of them answers the merge's lookups fastest.
+  private isDeleted(item: KeptItem): boolean {
+    // The deleted ids are few next to the messages: a Set of them answers the merge's lookups fastest,
+    // behind a filter on the id's bytes that answers most of them without making the id a string.
     if (this.deletedSet === undefined && this.deleted.size <= 1_000_000) {
       const ids = new Set<string>();
       this.deleted.forEach((d) => {
         if (!this.unordered || this.deleted.int(d, REFS) > 0) ids.add(this.deleted.id(d));
       });
       this.deletedSet = ids;
+      this.deletedFilter = new BytesFilter(ids);
     }
-    if (this.deletedSet !== undefined) return this.deletedSet.has(id);
-    const d = this.deleted.find(id);
+    if (this.deletedSet !== undefined) {
+      return (
+        (this.deletedFilter as BytesFilter).mayHave(item.bytes, item.idStart, item.cue - 4) &&
+        this.deletedSet.has(item.id)
+      );
+    }
+    const d = this.deleted.find(item.id);
     return d >= 0 && (!this.unordered || this.deleted.int(d, REFS) > 0);
   }
 
@@ -363,7 +371,7 @@ export class ReplayEngine {
     const runs = this.runs.map((run) => this.store.get(run[kind]));
     for await (const batch of mergeRuns(runs, inMemory)) {
       const kept = batch.filter(
-        (item) => this.isWinner(item) && (kind === "events" || !this.isDeleted(item.id)),
+        (item) => this.isWinner(item) && (kind === "events" || !this.isDeleted(item)),
       );
       if (kept.length > 0) yield kept;
     }
@@ -518,31 +526,53 @@ async function* section(
   }
 }
 
+/**
+ * A Bloom filter of one hash over strings' UTF-8 bytes: `mayHave` is false for bytes of no string
+ * it holds, and true for all of them (and, rarely, others).
+ */
+class BytesFilter {
+  private readonly bits: Int32Array;
+  private readonly mask: number;
+
+  constructor(texts: Iterable<string>) {
+    const list = [...texts];
+    // About 16 bits per string, so one in ~16 others passes.
+    const size = 2 ** Math.min(27, Math.max(10, Math.ceil(Math.log2(list.length * 16 + 1))));
+    this.bits = new Int32Array(size / 32);
+    this.mask = size - 1;
+    for (const text of list) {
+      const bytes = Buffer.from(text, "utf8");
+      const h = fnv1a(bytes, 0, bytes.length) & this.mask;
+      this.bits[h >>> 5] = (this.bits[h >>> 5] as number) | (1 << (h & 31));
+    }
+  }
+
+  mayHave(bytes: Buffer, start: number, end: number): boolean {
+    const h = fnv1a(bytes, start, end) & this.mask;
+    return ((this.bits[h >>> 5] as number) & (1 << (h & 31))) !== 0;
+  }
+}
+
+/** The 32-bit FNV-1a hash of `bytes[start, end)`. */
+function fnv1a(bytes: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
+  return h >>> 0;
+}
+
 const ID_OPEN = Buffer.from('{"id":"');
 const OFFSET_OPEN = Buffer.from('","offsetMs":');
 
 /** An item as the replay and its segments write it: `{"id", "offsetMs", ...the rendered record}`. */
 export function writeItem(out: ChunkWriter, item: PlacedItem): void {
   const { bytes, idStart, cue } = item;
-  const idEnd = cue - 4;
-  // An id with nothing JSON escapes is copied as it is stored (UTF-8), between quotes.
-  if (needsNoEscape(bytes, idStart, idEnd)) {
-    out.bytes(ID_OPEN, 0, ID_OPEN.length);
-    out.bytes(bytes, idStart, idEnd);
-    out.bytes(OFFSET_OPEN, 0, OFFSET_OPEN.length);
-  } else out.text(`{"id":${JSON.stringify(item.id)},"offsetMs":`);
+  out.bytes(ID_OPEN, 0, ID_OPEN.length);
+  // An id with nothing JSON escapes is copied as it is stored (UTF-8).
+  if (!out.plainString(bytes, idStart, cue - 4)) out.text(JSON.stringify(item.id).slice(1, -1));
+  out.bytes(OFFSET_OPEN, 0, OFFSET_OPEN.length);
   out.integer(item.offsetMs);
   out.byte(0x2c); // ,
   out.bytes(bytes, item.start + 1, item.end); // the JSON without its opening brace
-}
-
-/** True when JSON.stringify would write these UTF-8 bytes as they are (no quote, backslash or control character). */
-function needsNoEscape(bytes: Buffer, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) {
-    const c = bytes[i] as number;
-    if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
 }
 
 /** Fills fixed-size buffers with text and byte ranges, handing out full ones. */
@@ -569,7 +599,29 @@ export class ChunkWriter {
 
   bytes(source: Buffer, start: number, end: number): void {
     this.room(end - start);
-    this.length += source.copy(this.buffer, this.length, start, end);
+    if (end - start > 32) this.length += source.copy(this.buffer, this.length, start, end);
+    else {
+      // A short range is copied faster byte by byte than through Buffer#copy.
+      const buffer = this.buffer;
+      for (let i = start; i < end; i++) buffer[this.length++] = source[i] as number;
+    }
+  }
+
+  /**
+   * Copies UTF-8 bytes that JSON.stringify would write as they are (no quote, backslash or control
+   * character) and returns true; otherwise writes nothing and returns false.
+   */
+  plainString(source: Buffer, start: number, end: number): boolean {
+    this.room(end - start);
+    const buffer = this.buffer;
+    let at = this.length;
+    for (let i = start; i < end; i++) {
+      const c = source[i] as number;
+      if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
+      buffer[at++] = c;
+    }
+    this.length = at;
+    return true;
   }
 
   byte(value: number): void {
@@ -581,11 +633,17 @@ export class ChunkWriter {
   digits(value: number, width: number): void {
     let count = 1;
     for (let p = 10; p <= value; p *= 10) count++;
-    count = Math.max(count, width);
+    if (count < width) count = width;
     this.room(count);
     const buffer = this.buffer;
-    for (let i = this.length + count - 1, v = value; i >= this.length; i--, v = Math.floor(v / 10)) {
-      buffer[i] = 0x30 + (v % 10);
+    let i = this.length + count - 1;
+    let v = value;
+    // Integer arithmetic while it fits in 31 bits (every offset and time of a replay does).
+    for (; v >= 2 ** 31; i--, v = Math.floor(v / 10)) buffer[i] = 0x30 + (v % 10);
+    for (; i >= this.length; i--) {
+      const q = (v / 10) | 0;
+      buffer[i] = 0x30 + v - q * 10;
+      v = q;
     }
     this.length += count;
   }

@@ -3,7 +3,7 @@ import { compareInstants } from "./time";
 
 /** A message or custom event kept for the replay: its order keys and its JSON without id and offset. */
 export interface KeptItem {
-  id: string;
+  readonly id: string;
   /** Position in the log (earlier records have smaller positions). */
   seq: number;
   /** `sendTime`: epoch ms and the digits below the millisecond. */
@@ -76,27 +76,46 @@ function itemSize(bytes: Buffer, at: number): number {
 
 /** The run item at `at`, as the merge compares and writes it. */
 function decodeItem(bytes: Buffer, at: number): KeptItem {
-  const end = at + itemSize(bytes, at);
   const subLength = bytes.readUInt32LE(at + SUB_AT);
-  const sub = bytes.toString("latin1", at + SUB_AT + 4, at + SUB_AT + 4 + subLength);
   const idAt = at + SUB_AT + 4 + subLength;
   const idEnd = idAt + 4 + bytes.readUInt32LE(idAt);
-  const id = bytes.toString("utf8", idAt + 4, idEnd);
   const cueEnd = idEnd + 4 + bytes.readUInt32LE(idEnd);
-  const item = {
-    id,
-    seq: bytes.readDoubleLE(at + SEQ_AT),
-    ms: itemMs(bytes, at),
-    sub,
+  return new RunItem(
+    bytes.readDoubleLE(at + SEQ_AT),
+    itemMs(bytes, at),
+    subLength === 0 ? "" : bytes.toString("latin1", at + SUB_AT + 4, idAt),
     bytes,
-    idStart: idAt + 4,
-    cue: idEnd + 4,
-    start: cueEnd,
-    end,
-    // Set when the item is placed in media time (PlacedItem); here so that every item has one shape.
-    offsetMs: 0,
-  };
-  return item;
+    idAt + 4,
+    idEnd + 4,
+    cueEnd,
+    at + itemSize(bytes, at),
+  );
+}
+
+/**
+ * A decoded run item. Its id is read from its bytes when first asked for: the merge and the
+ * writers mostly need only its bytes, and a million strings made for nothing keep the GC busy.
+ */
+class RunItem implements KeptItem {
+  private text: string | undefined;
+  // Set when the item is placed in media time (PlacedItem); here so that every item has one shape.
+  offsetMs = 0;
+
+  constructor(
+    readonly seq: number,
+    readonly ms: number,
+    readonly sub: string,
+    readonly bytes: Buffer,
+    readonly idStart: number,
+    readonly cue: number,
+    readonly start: number,
+    readonly end: number,
+  ) {}
+
+  get id(): string {
+    this.text ??= this.bytes.toString("utf8", this.idStart, this.cue - 4);
+    return this.text;
+  }
 }
 
 /** Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand over without a copy. */
@@ -277,21 +296,21 @@ async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptIte
 class Cursor {
   private items: readonly KeptItem[] = [];
   private i = 0;
+  /** The item at the position; undefined once the source is used up. */
+  head: KeptItem | undefined;
 
   constructor(
     private readonly batches: AsyncIterator<KeptItem[]> | undefined,
     items: readonly KeptItem[] = [],
   ) {
     this.items = items;
-  }
-
-  get head(): KeptItem | undefined {
-    return this.items[this.i];
+    this.head = items[0];
   }
 
   /** Moves past the head; false when this batch is used up and `load` must fetch the next. */
   step(): boolean {
-    return ++this.i < this.items.length;
+    this.head = this.items[++this.i];
+    return this.head !== undefined;
   }
 
   async load(): Promise<void> {
@@ -299,6 +318,7 @@ class Cursor {
     this.i = 0;
     const next = await this.batches?.next();
     if (next !== undefined && !next.done) this.items = next.value;
+    this.head = this.items[0];
   }
 }
 
@@ -318,7 +338,12 @@ export async function* mergeRuns(
   await Promise.all(opened.map((cursor) => cursor.load()));
   cursors.push(...opened);
   const heap = cursors.filter((c) => c.head !== undefined);
-  const less = (a: Cursor, b: Cursor) => byReplayOrder(a.head as KeptItem, b.head as KeptItem) < 0;
+  const less = (a: Cursor, b: Cursor) => {
+    const x = a.head as KeptItem;
+    const y = b.head as KeptItem;
+    // Milliseconds first, inline: they decide almost every comparison.
+    return x.ms < y.ms || (x.ms === y.ms && byReplayOrder(x, y) < 0);
+  };
   const down = (from: number) => {
     for (let i = from; ; ) {
       const l = 2 * i + 1;

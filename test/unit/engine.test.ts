@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MemoryRunStore, parseInstant, ReplayEngine, type ReplayOptions } from "../../src/replay";
+import { ChunkWriter } from "../../src/replay/engine";
 import { prepareBatch } from "../../src/replay/prepare";
 import { referenceReplay } from "../support/referenceReplay";
 
@@ -176,5 +177,34 @@ describe("the bounded-memory engine", () => {
 
     expect(json.counts).toMatchObject({ records: 40_100, messages: 40_000, duplicates: 100 });
     expect(text).toBe(referenceReplay(lines, WINDOWS[0] as ReplayOptions));
+  });
+});
+
+describe("ChunkWriter", () => {
+  it("writes integers as JSON does, on both sides of 2^31 and up to 2^53", () => {
+    const values = [0, 9, 10, 99, 100, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 9, 4_294_967_296, 10 ** 15 + 7];
+    values.push(Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21);
+    const next = random(7);
+    for (let i = 0; i < 2000; i++) values.push(Math.floor(next() * 10 ** Math.floor(next() * 17)));
+    const out = new ChunkWriter(64);
+    for (const value of [...values, ...values.map((v) => -v)]) {
+      out.clear();
+      out.integer(value);
+      expect(out.view().toString()).toBe(JSON.stringify(value));
+    }
+  });
+
+  it("pads digits to the width asked for", () => {
+    const out = new ChunkWriter(64);
+    for (const [value, width, text] of [
+      [0, 2, "00"],
+      [7, 3, "007"],
+      [123, 2, "123"],
+      [2 ** 31 + 5, 12, "002147483653"],
+    ] as const) {
+      out.clear();
+      out.digits(value, width);
+      expect(out.view().toString()).toBe(text);
+    }
   });
 });
