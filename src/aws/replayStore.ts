@@ -21,8 +21,9 @@ import { isMissingObject } from "./clients";
 
 // Replays are rewritten when a redrive picks up later deletions: let caches notice within minutes.
 const CACHE_CONTROL = "public, max-age=300";
-// Parts of replay.json and replay.vtt (gzipped): a file up to this size goes up with one PutObject.
-const PART_BYTES = 64 * 2 ** 20;
+// Parts of replay.json and replay.vtt (gzipped), sent as the pass goes: what is left to send once it
+// ends is one part and CompleteMultipartUpload. A file up to this size goes up with one PutObject.
+const PART_BYTES = 16 * 2 ** 20;
 // Segments uploaded at once while the pass goes on.
 const SEGMENTS_IN_FLIGHT = 8;
 
@@ -35,7 +36,7 @@ const CONTENT_TYPES: Record<string, string> = {
 export interface ReplayStoreOptions {
   /** SEGMENT_SECONDS in milliseconds. */
   segmentMs?: number;
-  /** Parts of replay.json and replay.vtt (gzipped; 5 MiB at least), one PutObject for a file within one; default 64 MiB. */
+  /** Parts of replay.json and replay.vtt (gzipped; 5 MiB at least), one PutObject for a file within one; default 16 MiB. */
   partBytes?: number;
 }
 
@@ -119,8 +120,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
 
   /**
    * Gzipped chunks to one object through lib-storage: `send` them, then `finish` (its stored bytes),
-   * or `abort`. A file within one part goes up with one PutObject (lib-storage's choice), so parts
-   * are large: moto takes a multipart upload three times as long as one PutObject of the same bytes.
+   * or `abort`. A file within one part goes up with one PutObject (lib-storage's choice). Parts
+   * carry CRC32 checksums (lib-storage's default), so the object's is composed from theirs.
    */
   private streamUpload(bucket: string, key: string) {
     let bytes = 0;

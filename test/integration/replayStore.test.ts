@@ -87,25 +87,29 @@ describe("ReplayStore: a replay's files in S3, gzipped (moto)", () => {
   /** Every object below `folder`, by name relative to it. */
   async function stored(folder: string) {
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: folder }));
-    const objects = new Map<string, { encoding: string | undefined; etag: string; bytes: Buffer }>();
+    const objects = new Map<
+      string,
+      { encoding: string | undefined; etag: string; crc32: string | undefined; bytes: Buffer }
+    >();
     for (const { Key } of listed.Contents ?? []) {
-      const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key }));
+      const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key, ChecksumMode: "ENABLED" }));
       const bytes = Buffer.from(
         await (object.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
       );
       objects.set((Key as string).slice(folder.length), {
         encoding: object.ContentEncoding,
         etag: object.ETag ?? "",
+        crc32: object.ChecksumCRC32,
         bytes,
       });
     }
     return objects;
   }
 
-  // A multipart upload's ETag ends in -<parts>.
-  for (const [how, partBytes, etag] of [
-    ["with one PutObject each", undefined, /^"[0-9a-f]+"$/],
-    ["through multipart uploads of 5 MiB parts", 5 * MIB, /-2"$/],
+  // A multipart upload's ETag ends in -<parts>, and so does its CRC32 composed from its parts'.
+  for (const [how, partBytes, etag, crc32] of [
+    ["with one PutObject each", undefined, /^"[0-9a-f]+"$/, /^[A-Za-z0-9+/]{6}==$/],
+    ["through multipart uploads of 5 MiB parts", 5 * MIB, /-2"$/, /^[A-Za-z0-9+/]{6}==-2$/],
   ] as const) {
     it(`writes every file ${how}, each a gzip of the bytes written plain`, async () => {
       // Prepare
@@ -128,6 +132,7 @@ describe("ReplayStore: a replay's files in S3, gzipped (moto)", () => {
       expect(bytes).toBe([...objects.values()].reduce((sum, object) => sum + object.bytes.length, 0));
       expect(objects.get("replay.json")?.bytes.length).toBeGreaterThan(5 * MIB);
       expect(objects.get("replay.json")?.etag).toMatch(etag);
+      expect(objects.get("replay.json")?.crc32).toMatch(crc32);
     });
 
     it(`leaves no replay.json, transcript nor index when the merge fails mid-write ${how}`, async () => {
