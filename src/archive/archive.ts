@@ -223,12 +223,19 @@ async function recordingTimeline(
   }));
 }
 
-/** Time slices of `[start, end)` read at once: enough to keep the read rate busy, none too short. */
-export function planSlices(start: number, end: number, readTps: number): SlicePosition[] {
-  const count = Math.max(1, Math.min(Math.ceil(readTps), Math.floor((end - start) / MIN_SLICE_MS)));
+/**
+ * Time slices of `[start, end)` read at once: enough to keep the read rate busy, none too short.
+ * They divide `[start, busyUntil)`, where the chat is (the broadcast's window); the last one reads
+ * on to `end` through the hour after it, which holds little more than late deletions: a slice of
+ * its own there would cost requests that find nothing (each empty slice takes two).
+ */
+export function planSlices(start: number, end: number, readTps: number, busyUntil = end): SlicePosition[] {
+  const busyEnd = Math.min(Math.max(busyUntil, start), end);
+  const span = busyEnd - start;
+  const count = Math.max(1, Math.min(Math.ceil(readTps), Math.floor(span / MIN_SLICE_MS)));
   return Array.from({ length: count }, (_, i) => ({
-    start: start + Math.floor(((end - start) * i) / count),
-    end: start + Math.floor(((end - start) * (i + 1)) / count),
+    start: start + Math.floor((span * i) / count),
+    end: i === count - 1 ? end : start + Math.floor((span * (i + 1)) / count),
     read: 0,
     done: false,
   }));
@@ -313,7 +320,7 @@ async function readRun(
     slices =
       plan.source.kind === "s3"
         ? hourSlices(range.start, range.end)
-        : planSlices(range.start, range.end, deps.readTps);
+        : planSlices(range.start, range.end, deps.readTps, plan.options.window.end?.ms);
   }
   try {
     return await readOn(request, broadcast, plan, deps, {

@@ -445,6 +445,19 @@ describe("planSlices", () => {
     expect(slices.every((slice) => slice.end - slice.start >= MINUTE)).toBe(true);
   });
 
+  it("divides the broadcast's window, the last slice reading on through the hour after it", () => {
+    // Act
+    const slices = planSlices(START, END + HOUR, 6, END);
+
+    // Assess: six slices over the window, none of them only over the hour after it
+    expect(slices).toHaveLength(6);
+    expect(spanOf(slices)).toEqual({ start: START, end: END + HOUR, contiguous: true, fresh: true });
+    expect(slices.slice(0, -1).every((slice) => slice.end <= END)).toBe(true);
+    expect(slices.at(-1)?.start).toBeLessThan(END);
+    const lengths = slices.slice(0, -1).map((slice) => slice.end - slice.start);
+    expect(Math.max(...lengths) - Math.min(...lengths)).toBeLessThanOrEqual(1);
+  });
+
   it("reads a range shorter than two minutes as one slice", () => {
     // Act
     const slices = planSlices(START, START + 90_000, 10);
@@ -1054,12 +1067,12 @@ describe("archiveBroadcast interrupted and run again", () => {
     const positions = chatLog.reads.map((read) => read.slices.map((s) => s.read));
     expect(positions).toEqual([
       [0, 0, 0],
-      [6, 0, 0],
-      [11, 0, 0],
-      [11, 3, 0],
-      [11, 4, 0],
+      [3, 0, 0],
+      [3, 6, 0],
+      [3, 8, 0],
+      [3, 8, 6],
       // The run that read the last page had no time left to write: the next one only writes.
-      [11, 4, 2],
+      [3, 8, 6],
     ]);
   });
 
