@@ -230,7 +230,7 @@ async function recordingTimeline(
  * its own there would cost requests that find nothing (each empty slice takes two).
  */
 export function planSlices(start: number, end: number, readTps: number, busyUntil = end): SlicePosition[] {
-  const busyEnd = Math.min(Math.max(busyUntil, start), end);
+  const busyEnd = Number.isFinite(busyUntil) ? Math.min(Math.max(busyUntil, start), end) : end;
   const span = busyEnd - start;
   const count = Math.max(1, Math.min(Math.ceil(readTps), Math.floor(span / MIN_SLICE_MS)));
   return Array.from({ length: count }, (_, i) => ({

@@ -120,12 +120,12 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
 
   /**
    * Gzipped chunks to one object through lib-storage: `send` them, then `finish` (its stored bytes),
-   * or `abort`. A file within one part goes up with one PutObject (lib-storage's choice). Parts
-   * carry CRC32 checksums (lib-storage's default), so the object's is composed from theirs.
+   * or `abort`. A file within one part goes up with one PutObject (lib-storage's choice).
    */
   private streamUpload(bucket: string, key: string) {
     let bytes = 0;
-    const body = new PassThrough();
+    // The pass writes on while a part is uploaded: lib-storage reads the next part only once it is sent.
+    const body = new PassThrough({ highWaterMark: this.partBytes });
     const done = new Upload({
       client: this.client,
       params: {
@@ -135,6 +135,9 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
         ContentType: key.endsWith(".vtt") ? CONTENT_TYPES.vtt : CONTENT_TYPES.json,
         ContentEncoding: "gzip",
         CacheControl: CACHE_CONTROL,
+        // Each part's CRC32 (zlib's, native) lets S3 check it; the object's is composed from them.
+        // Without one asked for, moto computes a CRC64NVME of the whole object, in Python, on completion.
+        ChecksumAlgorithm: "CRC32",
       },
       // One part at a time: a part is held in memory until it is sent.
       queueSize: 1,

@@ -5,13 +5,14 @@ import {
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
-  S3Client,
+  type S3Client,
 } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAwsClients } from "../../src/aws/clients";
 import { ReplayStore } from "../../src/aws/replayStore";
 import { syntheticChatLog } from "../../src/cli/synthetic";
 import { MemoryRunStore, PLAIN, ReplayEngine, type ReplayOptions, replayFiles } from "../../src/replay";
-import { type Moto, motoClientConfig, startMoto } from "../support/moto";
+import { MOTO_ENV, type Moto, startMoto } from "../support/moto";
 
 const BUCKET = "replay-store-test";
 const OPTIONS: ReplayOptions = { window: { start: null, end: null }, offsetBase: null };
@@ -67,7 +68,8 @@ describe("ReplayStore: a replay's files in S3, gzipped (moto)", () => {
 
   beforeAll(async () => {
     moto = await startMoto();
-    s3 = new S3Client(motoClientConfig(moto.endpoint));
+    // The client the archive uses, with its checksum settings.
+    s3 = createAwsClients({ ...MOTO_ENV, AWS_ENDPOINT_URL: moto.endpoint }).s3;
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     plain = new Map();
     for await (const part of replayFiles(await replayIn(new MemoryRunStore()), 60_000, { encoding: PLAIN })) {

@@ -1,4 +1,11 @@
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { randomBytes } from "node:crypto";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { ReplayStore } from "../../src/aws/replayStore";
@@ -10,10 +17,11 @@ const LINE = JSON.stringify({
   payload: { Id: "m1", Content: "hi", SendTime: "2024-01-05T14:00:01.000Z", Sender: { UserId: "ann" } },
 });
 
-describe("ReplayStore.write when an upload fails", () => {
-  const s3 = mockClient(S3Client);
-  afterEach(() => s3.reset());
+// One mock of S3Client for the file: each mockClient() call replaces the one before.
+const s3 = mockClient(S3Client);
+afterEach(() => s3.reset());
 
+describe("ReplayStore.write when an upload fails", () => {
   it("does not put the transcript or the index once replay.json has failed", async () => {
     // Prepare: S3 refuses replay.json
     s3.on(PutObjectCommand).callsFake(async (input: { Key: string }) => {
@@ -32,4 +40,51 @@ describe("ReplayStore.write when an upload fails", () => {
     expect(keys).toContain("p/chat/replay.json");
     expect(keys.filter((key) => key?.endsWith("replay.vtt") || key?.endsWith("index.json"))).toEqual([]);
   });
+});
+
+describe("ReplayStore.write while a part of replay.json is uploaded", () => {
+  it("goes on with the pass (the next segments) instead of waiting for the part", async () => {
+    // Prepare: 20 minutes of messages that hardly compress (replay.json over one 5 MiB part, gzipped),
+    // and an S3 whose first part of replay.json lands only once a segment was put after it started
+    const start = Date.parse("2024-01-05T14:00:00Z");
+    const lines = Array.from({ length: 6_000 }, (_, i) => {
+      const at = new Date(start + i * 200).toISOString();
+      return JSON.stringify({
+        event_timestamp: at,
+        type: "MESSAGE",
+        payload: {
+          Id: `m${i}`,
+          Content: randomBytes(900).toString("base64"),
+          SendTime: at,
+          Sender: { UserId: "n" },
+        },
+      });
+    });
+    const segments: string[] = [];
+    let segmentsAfterPart: number | undefined;
+    s3.on(PutObjectCommand).callsFake(async (input: { Key: string }) => {
+      segments.push(input.Key);
+      return {};
+    });
+    s3.on(CreateMultipartUploadCommand).resolves({ UploadId: "u1" });
+    s3.on(UploadPartCommand).callsFake(async (input: { Key: string; PartNumber: number }) => {
+      if (input.Key.endsWith("replay.json") && input.PartNumber === 1) {
+        const before = segments.length;
+        for (let i = 0; i < 500 && segments.length === before; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        segmentsAfterPart = segments.length - before;
+      }
+      return { ETag: `"e${input.PartNumber}"` };
+    });
+    s3.on(CompleteMultipartUploadCommand).resolves({});
+    const store = new ReplayStore(new S3Client({ region: "us-east-1" }), { partBytes: 5 * 2 ** 20 });
+    const replay = await buildReplay(lines, { window: { start: null, end: null }, offsetBase: null });
+
+    // Act
+    await store.write({ bucket: "recordings", key: "p/chat/replay.json" }, replay);
+
+    // Assess
+    expect(segmentsAfterPart).toBeGreaterThan(0);
+    expect(s3.commandCalls(UploadPartCommand).length).toBeGreaterThan(1);
+  }, 30_000);
 });
