@@ -458,6 +458,15 @@ describe("planSlices", () => {
     expect(Math.max(...lengths) - Math.min(...lengths)).toBeLessThanOrEqual(1);
   });
 
+  it("divides the whole range when the window's end is not a number", () => {
+    // Act
+    const slices = planSlices(START, END, 6, Number.NaN);
+
+    // Assess
+    expect(slices).toHaveLength(6);
+    expect(spanOf(slices)).toEqual({ start: START, end: END, contiguous: true, fresh: true });
+  });
+
   it("reads a range shorter than two minutes as one slice", () => {
     // Act
     const slices = planSlices(START, START + 90_000, 10);
