@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import {
   CreateBucketCommand,
@@ -13,6 +12,7 @@ import { ReplayStore } from "../../src/aws/replayStore";
 import { syntheticChatLog } from "../../src/cli/synthetic";
 import { MemoryRunStore, PLAIN, ReplayEngine, type ReplayOptions, replayFiles } from "../../src/replay";
 import { MOTO_ENV, type Moto, startMoto } from "../support/moto";
+import { incompressibleMessages } from "../support/noise";
 
 const BUCKET = "replay-store-test";
 const OPTIONS: ReplayOptions = { window: { start: null, end: null }, offsetBase: null };
@@ -27,19 +27,7 @@ const LINES = [
     }),
     (record) => record.line,
   ),
-  ...Array.from({ length: 5_000 }, (_, i) => {
-    const at = new Date(Date.parse("2024-01-05T14:00:00Z") + i * 200).toISOString();
-    return JSON.stringify({
-      event_timestamp: at,
-      type: "MESSAGE",
-      payload: {
-        Id: `noise${i}`,
-        Content: randomBytes(900).toString("base64"),
-        SendTime: at,
-        Sender: { UserId: "n" },
-      },
-    });
-  }),
+  ...incompressibleMessages(5_000, "2024-01-05T14:00:00Z", "noise"),
 ];
 const MIB = 2 ** 20;
 

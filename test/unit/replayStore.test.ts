@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
@@ -10,6 +9,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { ReplayStore } from "../../src/aws/replayStore";
 import { buildReplay } from "../../src/replay";
+import { incompressibleMessages } from "../support/noise";
 
 const LINE = JSON.stringify({
   event_timestamp: "2024-01-05T14:00:01.000Z",
@@ -46,20 +46,7 @@ describe("ReplayStore.write while a part of replay.json is uploaded", () => {
   it("goes on with the pass (the next segments) instead of waiting for the part", async () => {
     // Prepare: 20 minutes of messages that hardly compress (replay.json over one 5 MiB part, gzipped),
     // and an S3 whose first part of replay.json lands only once a segment was put after it started
-    const start = Date.parse("2024-01-05T14:00:00Z");
-    const lines = Array.from({ length: 6_000 }, (_, i) => {
-      const at = new Date(start + i * 200).toISOString();
-      return JSON.stringify({
-        event_timestamp: at,
-        type: "MESSAGE",
-        payload: {
-          Id: `m${i}`,
-          Content: randomBytes(900).toString("base64"),
-          SendTime: at,
-          Sender: { UserId: "n" },
-        },
-      });
-    });
+    const lines = incompressibleMessages(6_000, "2024-01-05T14:00:00Z", "m");
     const segments: string[] = [];
     let segmentsAfterPart: number | undefined;
     s3.on(PutObjectCommand).callsFake(async (input: { Key: string }) => {
