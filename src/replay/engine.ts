@@ -81,8 +81,6 @@ export class ReplayEngine {
   private losers = new Set<number>();
   private losersName: string | null = null;
   private losersSaved = 0;
-  private deletedSet: Set<string> | undefined;
-  private deletedFilter: BytesFilter | undefined;
   private readonly messages = new BufferedItems();
   private readonly events = new BufferedItems();
   private readonly runs: { messages: string; events: string }[] = [];
@@ -316,23 +314,8 @@ export class ReplayEngine {
   }
 
   private isDeleted(item: KeptItem): boolean {
-    // The deleted ids are few next to the messages: a Set of them answers the merge's lookups fastest,
-    // behind a filter on the id's bytes that answers most of them without making the id a string.
-    if (this.deletedSet === undefined && this.deleted.size <= 1_000_000) {
-      const ids = new Set<string>();
-      this.deleted.forEach((d) => {
-        if (!this.unordered || this.deleted.int(d, REFS) > 0) ids.add(this.deleted.id(d));
-      });
-      this.deletedSet = ids;
-      this.deletedFilter = new BytesFilter(ids);
-    }
-    if (this.deletedSet !== undefined) {
-      return (
-        (this.deletedFilter as BytesFilter).mayHave(item.bytes, item.idStart, item.cue - 4) &&
-        this.deletedSet.has(item.id)
-      );
-    }
-    const d = this.deleted.find(item.id);
+    // Looked up by the id's bytes in the run item: no string is made for it.
+    const d = this.deleted.findBytes(item.bytes, item.idStart, item.idEnd);
     return d >= 0 && (!this.unordered || this.deleted.int(d, REFS) > 0);
   }
 
@@ -526,53 +509,18 @@ async function* section(
   }
 }
 
-/**
- * A Bloom filter of one hash over strings' UTF-8 bytes: `mayHave` is false for bytes of no string
- * it holds, and true for all of them (and, rarely, others).
- */
-class BytesFilter {
-  private readonly bits: Int32Array;
-  private readonly mask: number;
-
-  constructor(texts: Iterable<string>) {
-    const list = [...texts];
-    // About 16 bits per string, so one in ~16 others passes.
-    const size = 2 ** Math.min(27, Math.max(10, Math.ceil(Math.log2(list.length * 16 + 1))));
-    this.bits = new Int32Array(size / 32);
-    this.mask = size - 1;
-    for (const text of list) {
-      const bytes = Buffer.from(text, "utf8");
-      const h = fnv1a(bytes, 0, bytes.length) & this.mask;
-      this.bits[h >>> 5] = (this.bits[h >>> 5] as number) | (1 << (h & 31));
-    }
-  }
-
-  mayHave(bytes: Buffer, start: number, end: number): boolean {
-    const h = fnv1a(bytes, start, end) & this.mask;
-    return ((this.bits[h >>> 5] as number) & (1 << (h & 31))) !== 0;
-  }
-}
-
-/** The 32-bit FNV-1a hash of `bytes[start, end)`. */
-function fnv1a(bytes: Buffer, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (bytes[i] as number), 0x01000193);
-  return h >>> 0;
-}
-
 const ID_OPEN = Buffer.from('{"id":"');
 const OFFSET_OPEN = Buffer.from('","offsetMs":');
 
 /** An item as the replay and its segments write it: `{"id", "offsetMs", ...the rendered record}`. */
 export function writeItem(out: ChunkWriter, item: PlacedItem): void {
-  const { bytes, idStart, cue } = item;
   out.bytes(ID_OPEN, 0, ID_OPEN.length);
   // An id with nothing JSON escapes is copied as it is stored (UTF-8).
-  if (!out.plainString(bytes, idStart, cue - 4)) out.text(JSON.stringify(item.id).slice(1, -1));
+  if (!out.plainString(item.bytes, item.idStart, item.idEnd)) out.text(JSON.stringify(item.id).slice(1, -1));
   out.bytes(OFFSET_OPEN, 0, OFFSET_OPEN.length);
   out.integer(item.offsetMs);
   out.byte(0x2c); // ,
-  out.bytes(bytes, item.start + 1, item.end); // the JSON without its opening brace
+  out.bytes(item.bytes, item.start + 1, item.end); // the JSON without its opening brace
 }
 
 /** Fills fixed-size buffers with text and byte ranges, handing out full ones. */

@@ -30,13 +30,18 @@ export class IdTable {
 
   /** The handle of `id`, or -1 when absent. */
   find(id: string): number {
-    const length = this.encode(id);
+    return this.findBytes(this.scratch, 0, this.encode(id));
+  }
+
+  /** The handle of the id whose UTF-8 bytes are `bytes[start, end)`, or -1 when absent; makes no string. */
+  findBytes(bytes: Buffer, start: number, end: number): number {
+    const length = end - start;
     const mask = this.slots.length - 1;
-    const h = hash(this.scratch, length);
+    const h = hash(bytes, length, start);
     for (let slot = h & mask; ; slot = (slot + 1) & mask) {
       const held = this.slots[slot] as number;
       if (held === 0) return -1;
-      if (this.hashes[slot] === h && this.matches(held - 1, length)) return held - 1;
+      if (this.hashes[slot] === h && this.matches(held - 1, length, bytes, start)) return held - 1;
     }
   }
 
@@ -197,7 +202,7 @@ export class IdTable {
     return length;
   }
 
-  private matches(handle: number, length: number): boolean {
+  private matches(handle: number, length: number, source: Buffer = this.scratch, from = 0): boolean {
     const page = this.page(handle);
     const lengthAt = (handle % PAGE_SPAN) + 1 + this.valueBytes;
     let start = lengthAt + 1;
@@ -207,8 +212,7 @@ export class IdTable {
       start = lengthAt + 5;
     }
     if (held !== length) return false;
-    const scratch = this.scratch;
-    for (let i = 0; i < length; i++) if (page[start + i] !== scratch[i]) return false;
+    for (let i = 0; i < length; i++) if (page[start + i] !== source[from + i]) return false;
     return true;
   }
 

@@ -11,10 +11,11 @@ export interface KeptItem {
   sub: string;
   /**
    * `bytes[start, end)` is `{"sendTime":...}` as UTF-8, `bytes[cue, start)` its transcript line
-   * (messages), `bytes[idStart, cue - 4)` its id.
+   * (messages), `bytes[idStart, idEnd)` its id.
    */
   bytes: Buffer;
   idStart: number;
+  idEnd: number;
   cue: number;
   start: number;
   end: number;
@@ -86,6 +87,7 @@ function decodeItem(bytes: Buffer, at: number): KeptItem {
     subLength === 0 ? "" : bytes.toString("latin1", at + SUB_AT + 4, idAt),
     bytes,
     idAt + 4,
+    idEnd,
     idEnd + 4,
     cueEnd,
     at + itemSize(bytes, at),
@@ -107,13 +109,14 @@ class RunItem implements KeptItem {
     readonly sub: string,
     readonly bytes: Buffer,
     readonly idStart: number,
+    readonly idEnd: number,
     readonly cue: number,
     readonly start: number,
     readonly end: number,
   ) {}
 
   get id(): string {
-    this.text ??= this.bytes.toString("utf8", this.idStart, this.cue - 4);
+    this.text ??= this.bytes.toString("utf8", this.idStart, this.idEnd);
     return this.text;
   }
 }
