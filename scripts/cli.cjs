@@ -1,6 +1,6 @@
 // `npm run cli`, `npm start` and `npm run view`: the command line (src/cli/main.ts) run from a
-// bundle that esbuild rebuilds whenever a file it was built from has changed since. It starts in
-// about a third of the time tsx takes to load the sources.
+// bundle that esbuild rebuilds whenever a file it was built from has changed since, so no start
+// pays for compiling the sources through tsx.
 //
 // The bundle lives in .cache/cli/, two folders below the root as src/cli/ is, so the paths the code
 // finds from __dirname (serverless.yml, out/) are the same.

@@ -14,13 +14,13 @@ export class PreparePool {
   private readonly waiting: { resolve(records: PreparedBatch): void; reject(error: Error): void }[][];
   private next = 0;
 
-  constructor(window: PrepareWindow, transcript: boolean, size = Math.max(1, availableParallelism())) {
+  constructor(window: PrepareWindow, transcript: boolean) {
     // Requiring this module (or the bundle holding it) in a worker starts the worker side below;
     // run from source (`npm run cli`), the worker needs tsx's require hook first.
     const hook = __filename.endsWith(".ts") ? 'require("tsx/cjs");' : "";
     const code = `${hook}require(${JSON.stringify(__filename)});`;
     this.workers = Array.from(
-      { length: size },
+      { length: availableParallelism() },
       () => new Worker(code, { eval: true, workerData: { role: ROLE, window, transcript } }),
     );
     this.waiting = this.workers.map(() => []);

@@ -173,7 +173,7 @@ async function buildInParallel(
 }
 
 /** One line for standard error: what was read, written and left out. */
-export function summary(counts: ReplayCounts, skipReasons: Partial<Record<string, number>>): string {
+function summary(counts: ReplayCounts, skipReasons: Partial<Record<string, number>>): string {
   const reasons = Object.entries(skipReasons)
     .map(([reason, n]) => `${reason} ${n}`)
     .join(", ");

@@ -11,8 +11,8 @@ import { createAwsClients } from "../../src/aws/clients";
 import { ReplayStore } from "../../src/aws/replayStore";
 import { syntheticChatLog } from "../../src/cli/synthetic";
 import { MemoryRunStore, PLAIN, ReplayEngine, type ReplayOptions, replayFiles } from "../../src/replay";
+import { incompressibleMessages } from "../support/chatRecords";
 import { MOTO_ENV, type Moto, startMoto } from "../support/moto";
-import { incompressibleMessages } from "../support/noise";
 
 const BUCKET = "replay-store-test";
 const OPTIONS: ReplayOptions = { window: { start: null, end: null }, offsetBase: null };

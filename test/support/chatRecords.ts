@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import {
   type CloudWatchLogsClient,
   CreateLogGroupCommand,
@@ -113,4 +114,16 @@ export async function putChat(
       throw new Error(`PutLogEvents rejected events: ${JSON.stringify(out.rejectedLogEventsInfo)}`);
     }
   }
+}
+
+/**
+ * Messages that hardly compress (900 random bytes in base64 each), one every 200 ms from
+ * `startIso`: a few thousand make a replay over lib-storage's 5 MiB part, gzipped.
+ */
+export function incompressibleMessages(count: number, startIso: string, idPrefix: string): string[] {
+  const start = Date.parse(startIso);
+  return Array.from(
+    { length: count },
+    (_, i) => chatMessage(`${idPrefix}${i}`, start + i * 200, randomBytes(900).toString("base64")).line,
+  );
 }

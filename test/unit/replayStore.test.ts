@@ -9,7 +9,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it } from "vitest";
 import { ReplayStore } from "../../src/aws/replayStore";
 import { buildReplay } from "../../src/replay";
-import { incompressibleMessages } from "../support/noise";
+import { incompressibleMessages } from "../support/chatRecords";
 
 const LINE = JSON.stringify({
   event_timestamp: "2024-01-05T14:00:01.000Z",
