@@ -113,26 +113,23 @@ export async function* replayFiles(
       Buffer.concat([encoding.head, ...parts, encoding.tail(sum)]),
     );
     encoded.catch(() => undefined);
-    return { size: sum.size, crc: 0, encoded };
+    return { size: sum.size, crc: sum.crc, encoded };
   };
 
   try {
-    const json = new Sum();
-    const staging = new Sum();
-    const vtt = new Sum();
     const vttText = new ChunkWriter(1 << 20);
-    const toJson = (p: Piece) => {
-      json.add(p);
-      enqueue("replay.json", p);
+    /** Pieces to one streamed file, in order, added up for its tail. */
+    const stream = (to: "replay.json" | "replay.vtt" | "staged") => {
+      const sum = new Sum();
+      const add = (p: Piece) => {
+        sum.add(p);
+        enqueue(to, p);
+      };
+      return Object.assign(add, { sum });
     };
-    const toVtt = (p: Piece) => {
-      vtt.add(p);
-      enqueue("replay.vtt", p);
-    };
-    const toStaged = (p: Piece) => {
-      staging.add(p);
-      enqueue("staged", p);
-    };
+    const toJson = stream("replay.json");
+    const toVtt = stream("replay.vtt");
+    const toStaged = stream("staged");
     enqueue("replay.json", { size: 0, crc: 0, encoded: encoding.head });
     enqueue("replay.vtt", { size: 0, crc: 0, encoded: encoding.head });
     toJson(piece(`${JSON.stringify(header).slice(0, -1)},"messages":[`));
@@ -210,7 +207,7 @@ export async function* replayFiles(
     }
     closeSegment();
     toVtt(encoding.piece(vttText.take()));
-    enqueue("replay.vtt", { size: 0, crc: 0, encoded: encoding.tail(vtt) });
+    enqueue("replay.vtt", { size: 0, crc: 0, encoded: encoding.tail(toVtt.sum) });
     toJson(piece(`${messagesOut.written > 0 ? "\n" : ""}],"events":[`));
     yield* settle(true);
     await staged.close();
@@ -219,9 +216,9 @@ export async function* replayFiles(
     for await (const chunk of createReadStream(join(scratch, "events"), { highWaterMark: 1 << 20 })) {
       yield { file: "replay.json", chunk: chunk as Buffer };
     }
-    json.add(staging);
+    toJson.sum.add(toStaged.sum);
     toJson(piece(`${eventsOut.written > 0 ? "\n" : ""}]}\n`));
-    enqueue("replay.json", { size: 0, crc: 0, encoded: encoding.tail(json) });
+    enqueue("replay.json", { size: 0, crc: 0, encoded: encoding.tail(toJson.sum) });
     enqueue("index.json", whole([piece(`${JSON.stringify(indexOf(header, segmentMs, index))}\n`)]));
     yield* settle(true);
   } finally {
