@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
-import { isBlank, type PreparedBatch, type PrepareWindow, prepareBatch } from "../replay/prepare";
+import { type PreparedBatch, type PrepareWindow, prepareLines } from "../replay/prepare";
 
 const ROLE = "ivs-chat-archiver:prepare";
 
@@ -52,8 +52,8 @@ export class PreparePool {
 if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
   const { window, transcript } = workerData as { window: PrepareWindow; transcript: boolean };
   parentPort?.on("message", (bytes: Uint8Array) => {
-    const batch = prepareBatch(
-      lines(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
+    const batch = prepareLines(
+      Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       window,
       transcript,
     );
@@ -64,23 +64,4 @@ if (!isMainThread && (workerData as { role?: string } | null)?.role === ROLE) {
       batch.itemEnds.buffer,
     ] as ArrayBuffer[]);
   });
-}
-
-/**
- * The non-blank lines of UTF-8 bytes, each decoded on its own: an ASCII line then becomes a
- * one-byte string, which JSON.parse reads much faster than a slice of a two-byte batch string.
- */
-function lines(bytes: Buffer): string[] {
-  const found: string[] = [];
-  for (let start = 0; start < bytes.length; ) {
-    const newline = bytes.indexOf(0x0a, start);
-    const end = newline < 0 ? bytes.length : newline;
-    if (end > start) {
-      let line = bytes.toString("utf8", start, end);
-      if (start === 0 && line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a file's byte order mark
-      if (!isBlank(line)) found.push(line);
-    }
-    start = end + 1;
-  }
-  return found;
 }

@@ -1,3 +1,5 @@
+import { isUtf8 } from "node:buffer";
+import { cueEscaped, isMessage, MessageFields, scanMessage, tokenText, writeMessage } from "./messageBytes";
 import { ItemWriter } from "./runs";
 import { compareInstants, type Instant, parseInstant } from "./time";
 import type { SkipReason } from "./types";
@@ -98,6 +100,38 @@ function cueText(username: unknown, userId: string | null, content: unknown): st
 }
 
 const skipped = (reason: SkipReason) => Outcome.Skipped + SKIP_REASONS.indexOf(reason);
+
+/** Collects a batch's columns record by record. */
+class BatchBuilder {
+  readonly into: Into;
+  private readonly outcomes: number[] = [];
+  private readonly idEnds: number[] = [];
+  private idLength = 0;
+
+  constructor(transcript: boolean) {
+    this.into = { ids: [], items: new ItemWriter(), targets: [], transcript };
+  }
+
+  add(outcome: number): void {
+    if (outcome >= Outcome.Skipped) this.into.ids.push("");
+    this.idLength += (this.into.ids[this.outcomes.length] as string).length;
+    this.outcomes.push(outcome);
+    this.idEnds.push(this.idLength);
+  }
+
+  finish(): PreparedBatch {
+    const { bytes, ends } = this.into.items.take();
+    return {
+      outcomes: Uint8Array.from(this.outcomes),
+      idText: this.into.ids.join(""),
+      idEnds: Int32Array.from(this.idEnds),
+      items: bytes,
+      itemEnds: ends,
+      targets: this.into.targets,
+    };
+  }
+}
+
 /**
  * Prepares records (log event messages or non-blank lines) in input order; with `transcript`
  * false, messages carry no transcript line (a replay that writes only `replay.json`).
@@ -107,19 +141,59 @@ export function prepareBatch(
   window: PrepareWindow,
   transcript = true,
 ): PreparedBatch {
-  const outcomes = new Uint8Array(raws.length);
-  const idEnds = new Int32Array(raws.length);
-  const into: Into = { ids: [], items: new ItemWriter(), targets: [], transcript };
-  let idLength = 0;
-  for (let i = 0; i < raws.length; i++) {
-    const outcome = prepareOne(raws[i] as string, window, into);
-    outcomes[i] = outcome;
-    if (outcome >= Outcome.Skipped) into.ids.push("");
-    idLength += (into.ids[i] as string).length;
-    idEnds[i] = idLength;
+  const batch = new BatchBuilder(transcript);
+  for (const raw of raws) batch.add(prepareOne(raw, window, batch.into));
+  return batch.finish();
+}
+
+/**
+ * `prepareBatch` for the non-blank lines of UTF-8 bytes. A chat message in the shape IVS writes
+ * is read from its bytes (`messageBytes.ts`); any other line is decoded on its own (an ASCII line
+ * then becomes a one-byte string, which JSON.parse reads faster than a slice of a two-byte batch
+ * string) and parsed.
+ */
+export function prepareLines(bytes: Buffer, window: PrepareWindow, transcript: boolean): PreparedBatch {
+  const batch = new BatchBuilder(transcript);
+  // Bytes that are not UTF-8 are read as U+FFFD: decoding does that, so such a batch is decoded.
+  const readable = isUtf8(bytes);
+  for (let start = 0; start < bytes.length; ) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline < 0 ? bytes.length : newline;
+    if (end > start) {
+      const outcome = readable ? prepareMessageBytes(bytes, start, end, window, batch.into) : NOT_READ;
+      if (outcome !== NOT_READ) batch.add(outcome);
+      else {
+        let line = bytes.toString("utf8", start, end);
+        if (start === 0 && line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a file's byte order mark
+        if (!isBlank(line)) batch.add(prepareOne(line, window, batch.into));
+      }
+    }
+    start = end + 1;
   }
-  const { bytes, ends } = into.items.take();
-  return { outcomes, idText: into.ids.join(""), idEnds, items: bytes, itemEnds: ends, targets: into.targets };
+  return batch.finish();
+}
+
+const NOT_READ = -1;
+const scanned = new MessageFields();
+
+/** `prepareOne` for a message `scanMessage` reads; NOT_READ for any other line, which is then parsed. */
+function prepareMessageBytes(
+  b: Buffer,
+  start: number,
+  end: number,
+  window: PrepareWindow,
+  batch: Into,
+): number {
+  const f = scanned;
+  if (!scanMessage(b, start, end, f) || !isMessage(b, f) || f.id < 0 || f.idEnd - f.id === 2) return NOT_READ;
+  if (f.loggedAt < 0 || f.sendTime < 0 || (batch.transcript && cueEscaped(f))) return NOT_READ;
+  const loggedAt = parseInstant(tokenText(b, f.loggedAt, f.loggedAtEnd));
+  const sentAt = parseInstant(tokenText(b, f.sendTime, f.sendTimeEnd));
+  if (loggedAt === undefined || sentAt === undefined) return NOT_READ;
+  batch.ids.push(tokenText(b, f.id, f.idEnd));
+  if (!inWindow(loggedAt, window)) return Outcome.Seen;
+  writeMessage(batch.items, b, end - start, f, sentAt, batch.transcript);
+  return Outcome.Message;
 }
 
 interface Into {

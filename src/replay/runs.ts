@@ -121,37 +121,78 @@ class RunItem implements KeptItem {
   }
 }
 
-/** Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand over without a copy. */
+/**
+ * Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand
+ * over without a copy. An item is `push`ed whole, or written piece by piece: `open`, the id and
+ * the transcript line each between `field` and `endField`, the JSON, then `close`.
+ */
 export class ItemWriter {
   private bytes = Buffer.allocUnsafeSlow(1 << 16);
   private length = 0;
+  private item = 0;
+  private fieldAt = 0;
   private readonly ends: number[] = [];
 
   /** Appends an item sent at `at` with log position 0 (the engine sets it). */
   push(at: { ms: number; sub: string }, id: string, json: string, cue: string): void {
-    const most = SUB_AT + 12 + at.sub.length + 3 * (id.length + json.length + cue.length);
-    if (this.bytes.length - this.length < most) {
-      const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + most));
+    this.open(at, 3 * (id.length + json.length + cue.length));
+    this.field();
+    this.text(id);
+    this.endField();
+    this.field();
+    this.text(cue);
+    this.endField();
+    this.text(json);
+    this.close();
+  }
+
+  /** Starts an item sent at `at` (log position 0) with room for `most` bytes of id, transcript line and JSON. */
+  open(at: { ms: number; sub: string }, most: number): void {
+    const room = SUB_AT + 12 + at.sub.length + most;
+    if (this.bytes.length - this.length < room) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(this.bytes.length * 2, this.length + room));
       this.bytes.copy(grown, 0, 0, this.length);
       this.bytes = grown;
     }
     const bytes = this.bytes;
     const start = this.length;
+    this.item = start;
     bytes.writeDoubleLE(at.ms, start + MS_AT);
     bytes.writeDoubleLE(0, start + SEQ_AT);
     bytes.writeUInt32LE(at.sub.length, start + SUB_AT);
-    let p = start + SUB_AT + 4;
-    p += bytes.write(at.sub, p, "latin1");
-    const idLength = bytes.write(id, p + 4, "utf8");
-    bytes.writeUInt32LE(idLength, p);
-    p += 4 + idLength;
-    const cueLength = cue === "" ? 0 : bytes.write(cue, p + 4, "utf8");
-    bytes.writeUInt32LE(cueLength, p);
-    p += 4 + cueLength;
-    p += bytes.write(json, p, "utf8");
-    bytes.writeUInt32LE(p - start - 4, start);
-    this.length = p;
-    this.ends.push(p);
+    this.length = start + SUB_AT + 4 + bytes.write(at.sub, start + SUB_AT + 4, "latin1");
+  }
+
+  /** Starts a field (the id, then the transcript line): its length, then its bytes. */
+  field(): void {
+    this.fieldAt = this.length;
+    this.length += 4;
+  }
+
+  endField(): void {
+    this.bytes.writeUInt32LE(this.length - this.fieldAt - 4, this.fieldAt);
+  }
+
+  text(text: string): void {
+    if (text !== "") this.length += this.bytes.write(text, this.length, "utf8");
+  }
+
+  byte(value: number): void {
+    this.bytes[this.length++] = value;
+  }
+
+  /** Appends `from[start, end)`; ranges of a line's size byte by byte, which costs less than `Buffer#copy`'s call. */
+  copy(from: Buffer, start = 0, end = from.length): void {
+    const bytes = this.bytes;
+    let at = this.length;
+    if (end - start <= 512) for (let i = start; i < end; i++) bytes[at++] = from[i] as number;
+    else at += from.copy(bytes, at, start, end);
+    this.length = at;
+  }
+
+  close(): void {
+    this.bytes.writeUInt32LE(this.length - this.item - 4, this.item);
+    this.ends.push(this.length);
   }
 
   /** The items written, in memory of their own, and where each ends. */
