@@ -108,8 +108,8 @@ class BatchBuilder {
   private readonly idEnds: number[] = [];
   private idLength = 0;
 
-  constructor(transcript: boolean) {
-    this.into = { ids: [], items: new ItemWriter(), targets: [], transcript };
+  constructor(transcript: boolean, capacity?: number) {
+    this.into = { ids: [], items: new ItemWriter(capacity), targets: [], transcript };
   }
 
   add(outcome: number): void {
@@ -153,7 +153,8 @@ export function prepareBatch(
  * string) and parsed.
  */
 export function prepareLines(bytes: Buffer, window: PrepareWindow, transcript: boolean): PreparedBatch {
-  const batch = new BatchBuilder(transcript);
+  // Run items are about as long as the records they come from (a transcript line adds a little).
+  const batch = new BatchBuilder(transcript, bytes.length + (1 << 16));
   // Bytes that are not UTF-8 are read as U+FFFD: decoding does that, so such a batch is decoded.
   const readable = isUtf8(bytes);
   for (let start = 0; start < bytes.length; ) {

@@ -127,11 +127,16 @@ class RunItem implements KeptItem {
  * the transcript line each between `field` and `endField`, the JSON, then `close`.
  */
 export class ItemWriter {
-  private bytes = Buffer.allocUnsafeSlow(1 << 16);
+  private bytes: Buffer;
   private length = 0;
   private item = 0;
   private fieldAt = 0;
   private readonly ends: number[] = [];
+
+  /** `capacity`: the bytes to start with, which the writer grows past as needed. */
+  constructor(capacity = 1 << 16) {
+    this.bytes = Buffer.allocUnsafeSlow(capacity);
+  }
 
   /** Appends an item sent at `at` with log position 0 (the engine sets it). */
   push(at: { ms: number; sub: string }, id: string, json: string, cue: string): void {
