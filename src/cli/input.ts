@@ -12,6 +12,7 @@ export interface InputSource {
 }
 
 // `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
+const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
 const CLI_DOCUMENT =
   /^\s*\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:/;
 
@@ -91,7 +92,7 @@ async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Uint8A
 function cliDocumentMessages(name: string, text: string): string[] {
   let document: unknown;
   try {
-    document = JSON.parse(text.replace(/^\uFEFF/, ""));
+    document = JSON.parse(text);
   } catch (error) {
     throw new InputError(`cannot read ${name}: looks like aws logs JSON output but is not valid JSON`, {
       cause: error,
@@ -123,6 +124,8 @@ async function* readRecords(source: InputSource, seen: InputNotes): AsyncGenerat
     const chunks = maybeGunzipped(source.open());
     const first = await chunks.next();
     if (first.done) return;
+    // A byte order mark starts the file, not its first record.
+    if (first.value.subarray(0, 3).equals(BYTE_ORDER_MARK)) first.value = first.value.subarray(3);
     if (CLI_DOCUMENT.test(first.value.subarray(0, 4096).toString("utf8"))) {
       // The CLI prints a single (pretty-printed) document; it must be parsed whole.
       const parts = [first.value];

@@ -3,11 +3,12 @@ import type { Instant } from "./time";
 
 /**
  * Reads a chat message record straight from its UTF-8 bytes, for the shape IVS writes: strings
- * with no escapes but the ones `JSON.stringify` writes, `Attributes` maps of strings. Such a record's output is its own tokens copied,
- * which is what `JSON.stringify(JSON.parse(...))` would give back, at a fraction of the cost of
- * decoding, parsing and rendering it. Anything else (an escape, a control character, a duplicate
- * key, a map key V8 would reorder, a value of another type, an event) is left to `JSON.parse`, so
- * this reader only has to be right about what it accepts: it accepts valid JSON only.
+ * with no escapes but the ones `JSON.stringify` writes, `Attributes` maps of strings. Such a
+ * record's output is its own tokens copied, which is what `JSON.stringify(JSON.parse(...))` would
+ * give back, at a fraction of the cost of decoding, parsing and rendering it. Anything else
+ * (another escape, a control character, a repeated key, a map key V8 would reorder, a value of
+ * another type, an event, a byte order mark) is left to `JSON.parse`, so this reader only has to
+ * be right about what it accepts: valid JSON only.
  *
  * `line` is a whole batch; `[start, end)` is one line and `line[end]` its newline (or the end of
  * the batch), which no check below accepts, so a scan never runs into the next line.
@@ -61,6 +62,7 @@ export class StringMap {
   reset(): void {
     this.count = 0;
     this.username = -1;
+    this.usernameEscaped = false;
   }
 }
 
@@ -75,7 +77,7 @@ export class MessageFields {
   typeEnd = -1;
   loggedAt = -1;
   loggedAtEnd = -1;
-  payload = false;
+  sawPayload = false;
   id = -1;
   idEnd = -1;
   sendTime = -1;
@@ -84,19 +86,20 @@ export class MessageFields {
   content = -1;
   contentEnd = -1;
   contentEscaped = false;
-  sender = false;
+  sawSender = false;
   sawUserId = false;
   userId = -1;
   userIdEnd = -1;
   userIdEscaped = false;
   readonly attributes = new StringMap();
   readonly senderAttributes = new StringMap();
-  hasAttributes = false;
-  hasSenderAttributes = false;
+  sawAttributes = false;
+  sawSenderAttributes = false;
 
   reset(): void {
     this.type = this.loggedAt = this.id = this.sendTime = this.content = this.userId = -1;
-    this.payload = this.sender = this.sawUserId = this.hasAttributes = this.hasSenderAttributes = false;
+    this.sawPayload = this.sawSender = this.sawUserId = this.sawAttributes = this.sawSenderAttributes = false;
+    this.contentEscaped = this.userIdEscaped = false;
     this.attributes.reset();
     this.senderAttributes.reset();
   }
@@ -111,8 +114,9 @@ function skipSpace(b: Buffer, p: number, end: number): number {
   return p;
 }
 
-// How many escapes the strings scanned so far held: a field read as text (an id, a time, a
-// transcript line's parts) with one is left to JSON.parse.
+// How many escapes the strings scanned so far held, counted by `stringEnd` (which has no fields
+// to set): a reader compares it before and after a token. A field read as text (an id, a time, a
+// transcript line's parts) that holds an escape is left to JSON.parse.
 let escapes = 0;
 
 /**
@@ -277,10 +281,12 @@ function entryEnd(
   return valueEnd;
 }
 
-/** The end of a string member's value; -1 when the key was `seen` already or the value is not a string. */
-function stringMember(b: Buffer, value: number, end: number, seen: number): number {
+/** The end of a string member's value; -1 when its key was `seen` already, or it is not a string or holds an escape. */
+function plainString(b: Buffer, value: number, end: number, seen: number): number {
   if (seen >= 0 || b[value] !== QUOTE) return -1;
-  return stringEnd(b, value, end);
+  const before = escapes;
+  const valueEnd = stringEnd(b, value, end);
+  return escapes === before ? valueEnd : -1;
 }
 
 /** Reads a member of the record (`kind` IN_RECORD), its payload or its sender into `f`. */
@@ -296,33 +302,38 @@ function memberEnd(
   const before = escapes;
   if (kind === IN_RECORD) {
     if (tokenIs(b, key, keyEnd, TYPE)) {
-      f.typeEnd = stringMember(b, value, end, f.type);
+      const valueEnd = plainString(b, value, end, f.type);
+      if (valueEnd < 0) return -1;
       f.type = value;
-      return f.typeEnd;
+      f.typeEnd = valueEnd;
+      return valueEnd;
     }
     if (tokenIs(b, key, keyEnd, EVENT_TIMESTAMP)) {
-      f.loggedAtEnd = stringMember(b, value, end, f.loggedAt);
+      const valueEnd = plainString(b, value, end, f.loggedAt);
+      if (valueEnd < 0) return -1;
       f.loggedAt = value;
-      if (escapes !== before) return -1;
-      return f.loggedAtEnd;
+      f.loggedAtEnd = valueEnd;
+      return valueEnd;
     }
     if (tokenIs(b, key, keyEnd, PAYLOAD)) {
-      if (f.payload || b[value] !== OPEN) return -1;
-      f.payload = true;
+      if (f.sawPayload || b[value] !== OPEN) return -1;
+      f.sawPayload = true;
       return objectEnd(b, value, end, IN_PAYLOAD, f);
     }
   } else if (kind === IN_PAYLOAD) {
     if (tokenIs(b, key, keyEnd, ID)) {
-      f.idEnd = stringMember(b, value, end, f.id);
+      const valueEnd = plainString(b, value, end, f.id);
+      if (valueEnd < 0) return -1;
       f.id = value;
-      if (escapes !== before) return -1;
-      return f.idEnd;
+      f.idEnd = valueEnd;
+      return valueEnd;
     }
     if (tokenIs(b, key, keyEnd, SEND_TIME)) {
-      f.sendTimeEnd = stringMember(b, value, end, f.sendTime);
+      const valueEnd = plainString(b, value, end, f.sendTime);
+      if (valueEnd < 0) return -1;
       f.sendTime = value;
-      if (escapes !== before) return -1;
-      return f.sendTimeEnd;
+      f.sendTimeEnd = valueEnd;
+      return valueEnd;
     }
     if (tokenIs(b, key, keyEnd, CONTENT)) {
       if (f.content >= 0) return -1;
@@ -332,14 +343,14 @@ function memberEnd(
       return f.contentEnd;
     }
     if (tokenIs(b, key, keyEnd, ATTRIBUTES)) {
-      if (f.hasAttributes) return -1;
-      f.hasAttributes = true;
+      if (f.sawAttributes) return -1;
+      f.sawAttributes = true;
       // Not an object: read as {}, as prepareBatch reads it.
       return b[value] === OPEN ? objectEnd(b, value, end, ATTRIBUTES_MAP, f) : valueEnd(b, value, end, 1);
     }
     if (tokenIs(b, key, keyEnd, SENDER)) {
-      if (f.sender) return -1;
-      f.sender = true;
+      if (f.sawSender) return -1;
+      f.sawSender = true;
       return b[value] === OPEN ? objectEnd(b, value, end, IN_SENDER, f) : valueEnd(b, value, end, 1);
     }
   } else {
@@ -353,8 +364,8 @@ function memberEnd(
       return f.userIdEnd;
     }
     if (tokenIs(b, key, keyEnd, ATTRIBUTES)) {
-      if (f.hasSenderAttributes) return -1;
-      f.hasSenderAttributes = true;
+      if (f.sawSenderAttributes) return -1;
+      f.sawSenderAttributes = true;
       return b[value] === OPEN
         ? objectEnd(b, value, end, SENDER_ATTRIBUTES_MAP, f)
         : valueEnd(b, value, end, 1);
@@ -365,8 +376,8 @@ function memberEnd(
 
 /**
  * Scans the line `[start, end)` into `f`. False when the line is not valid JSON this reader
- * accepts, repeats a key it reads, or has an escape in its id or times: the caller then parses
- * it with `JSON.parse`.
+ * accepts, repeats a key it reads, or has an escape in its type, id or times: the caller then
+ * parses it with `JSON.parse`.
  */
 export function scanMessage(b: Buffer, start: number, end: number, f: MessageFields): boolean {
   f.reset();

@@ -74,7 +74,7 @@ function inWindow(at: Instant, window: PrepareWindow): boolean {
 /** True for text that is not a record (blank lines). */
 export function isBlank(raw: string): boolean {
   // Most records start with "{": test that before paying for trim().
-  return raw.length === 0 || (raw.charCodeAt(0) <= 32 && raw.trim() === "");
+  return raw.length === 0 || (raw.charCodeAt(0) !== 0x7b && raw.trim() === "");
 }
 
 const NEEDS_CUE_ESCAPE = /[&<>\r\n]/;
@@ -155,17 +155,17 @@ export function prepareBatch(
 export function prepareLines(bytes: Buffer, window: PrepareWindow, transcript: boolean): PreparedBatch {
   // Run items are about as long as the records they come from (a transcript line adds a little).
   const batch = new BatchBuilder(transcript, bytes.length + (1 << 16));
-  // Bytes that are not UTF-8 are read as U+FFFD: decoding does that, so such a batch is decoded.
-  const readable = isUtf8(bytes);
+  // Bytes that are not UTF-8 are read as U+FFFD: decoding does that, so such a line is decoded.
+  const allUtf8 = isUtf8(bytes);
   for (let start = 0; start < bytes.length; ) {
     const newline = bytes.indexOf(0x0a, start);
     const end = newline < 0 ? bytes.length : newline;
     if (end > start) {
+      const readable = allUtf8 || isUtf8(bytes.subarray(start, end));
       const outcome = readable ? prepareMessageBytes(bytes, start, end, window, batch.into) : NOT_READ;
       if (outcome !== NOT_READ) batch.add(outcome);
       else {
-        let line = bytes.toString("utf8", start, end);
-        if (start === 0 && line.charCodeAt(0) === 0xfeff) line = line.slice(1); // a file's byte order mark
+        const line = bytes.toString("utf8", start, end);
         if (!isBlank(line)) batch.add(prepareOne(line, window, batch.into));
       }
     }

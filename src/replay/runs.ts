@@ -196,6 +196,8 @@ export class ItemWriter {
   }
 
   close(): void {
+    // Bytes written past the end are lost without a word: an `open` that reserved too little is a bug.
+    if (this.length > this.bytes.length) throw new RangeError("a run item outgrew the room opened for it");
     this.bytes.writeUInt32LE(this.length - this.item - 4, this.item);
     this.ends.push(this.length);
   }

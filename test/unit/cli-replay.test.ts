@@ -68,6 +68,19 @@ describe("npm run cli -- replay", () => {
     expect(stdout).toBe(EXPECTED);
   });
 
+  it("reads a byte order mark inside a file as part of its line, which is then not JSON", () => {
+    const dir = mkdtempSync(join(tmpdir(), "replay-"));
+    const lines = readFileSync(fixture("room.ndjson"), "utf8").split("\n");
+    const marked = join(dir, "marked.ndjson");
+    writeFileSync(marked, [lines[0], `\uFEFF${lines[1]}`, ...lines.slice(2)].join("\n"));
+
+    const { code, stdout, stderr } = cli(["replay", marked, ...WINDOW]);
+
+    expect(code).toBe(0);
+    expect(stdout).not.toBe(EXPECTED);
+    expect(stderr).toMatch(/notJson 2\b/);
+  });
+
   it("writes --out and measures offsets from --base", () => {
     const out = join(mkdtempSync(join(tmpdir(), "replay-")), "replay.json");
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { isMessage, MessageFields, scanMessage } from "../../src/replay/messageBytes";
-import { type PreparedBatch, type PrepareWindow, prepareBatch, prepareLines } from "../../src/replay/prepare";
+import {
+  isBlank,
+  type PreparedBatch,
+  type PrepareWindow,
+  prepareBatch,
+  prepareLines,
+} from "../../src/replay/prepare";
 import { parseInstant } from "../../src/replay/time";
 
 /** A small deterministic PRNG, so a failing case can be replayed from its seed. */
@@ -94,7 +100,19 @@ function hostileLines(seed: number, count: number): string[] {
     odd = chance(0.5) ? 1 : 0;
     if (chance(0.03)) {
       lines.push(
-        pick(["", "   ", "not json", "[]", "{}", `\uFEFF${IVS_LINE}`, `${IVS_LINE}x`, IVS_LINE.slice(0, 90)]),
+        pick([
+          "",
+          "   ",
+          "\u00a0",
+          " \u2028",
+          "\ufeff",
+          "not json",
+          "[]",
+          "{}",
+          `\uFEFF${IVS_LINE}`,
+          `${IVS_LINE}x`,
+          IVS_LINE.slice(0, 90),
+        ]),
       );
       continue;
     }
@@ -152,10 +170,13 @@ function columns(batch: PreparedBatch): Record<string, string> {
 
 /** What prepareBatch gives for the non-blank lines, each decoded and parsed. */
 function parsed(lines: string[], window: PrepareWindow, transcript: boolean): Record<string, string> {
-  const records = lines
-    .map((line, i) => (i === 0 ? line.replace(/^\uFEFF/, "") : line))
-    .filter((line) => line.trim() !== "");
-  return columns(prepareBatch(records, window, transcript));
+  return columns(
+    prepareBatch(
+      lines.filter((line) => !isBlank(line)),
+      window,
+      transcript,
+    ),
+  );
 }
 
 const at = (text: string) => ({ ms: parseInstant(text)?.ms ?? Number.NaN, sub: "" });
@@ -175,7 +196,10 @@ describe("prepareLines", () => {
       const bytes = Buffer.from(lines.join("\n"), "utf8");
       for (const line of lines) {
         const one = Buffer.from(`${line}\n`);
-        if (scanMessage(one, 0, one.length - 1, fields) && isMessage(one, fields)) read++;
+        if (scanMessage(one, 0, one.length - 1, fields)) {
+          expect(() => JSON.parse(line), line).not.toThrow();
+          if (isMessage(one, fields)) read++;
+        }
         total++;
       }
       for (const window of WINDOWS) {
@@ -202,6 +226,14 @@ describe("prepareLines", () => {
         parsed(lines, WINDOWS[0] as PrepareWindow, transcript),
       );
     }
+  });
+});
+
+describe("isBlank", () => {
+  it("says a line of whitespace is blank whatever whitespace it starts with", () => {
+    for (const line of ["", " ", "\t\r", " \u00a0", "\u00a0 ", "\u2028", "\ufeff"])
+      expect(isBlank(line), line).toBe(true);
+    for (const line of ["{}", " x", "\u00a0x"]) expect(isBlank(line), line).toBe(false);
   });
 });
 
