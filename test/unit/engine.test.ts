@@ -1,26 +1,15 @@
 import { describe, expect, it } from "vitest";
+import { mulberry32 } from "../../src/cli/synthetic";
 import { MemoryRunStore, parseInstant, ReplayEngine, type ReplayOptions } from "../../src/replay";
 import { ChunkWriter } from "../../src/replay/engine";
 import { prepareBatch } from "../../src/replay/prepare";
 import { referenceReplay } from "../support/referenceReplay";
 
-/** A small deterministic PRNG, so a failing case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 const START = Date.parse("2024-01-05T14:00:00.000Z");
 
 /** A random chat log: few ids (so duplicates and deletes hit), ties in time, junk, moderation, and copies that differ. */
 function randomLog(seed: number, length: number): string[] {
-  const next = random(seed);
+  const next = mulberry32(seed);
   const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)] as T;
   const ids = Array.from(
     { length: Math.max(3, Math.floor(length / 3)) },
@@ -95,7 +84,7 @@ async function engineText(
     at: s * size,
     end: Math.min(records.length, (s + 1) * size),
   }));
-  const next = random(seed);
+  const next = mulberry32(seed);
   let pages = 0;
   for (;;) {
     const open = cursors.filter((c) => c.at < c.end);
@@ -184,7 +173,7 @@ describe("ChunkWriter", () => {
   it("writes integers as JSON does, on both sides of 2^31 and up to 2^53", () => {
     const values = [0, 9, 10, 99, 100, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 9, 4_294_967_296, 10 ** 15 + 7];
     values.push(Number.MAX_SAFE_INTEGER, 2 ** 53, 1e21);
-    const next = random(7);
+    const next = mulberry32(7);
     for (let i = 0; i < 2000; i++) values.push(Math.floor(next() * 10 ** Math.floor(next() * 17)));
     const out = new ChunkWriter(64);
     for (const value of [...values, ...values.map((v) => -v)]) {

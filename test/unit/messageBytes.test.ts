@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { mulberry32 } from "../../src/cli/synthetic";
 import { isMessage, MessageFields, scanMessage } from "../../src/replay/messageBytes";
 import {
   isBlank,
@@ -8,18 +9,6 @@ import {
   prepareLines,
 } from "../../src/replay/prepare";
 import { parseInstant } from "../../src/replay/time";
-
-/** A small deterministic PRNG, so a failing case can be replayed from its seed. */
-function random(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const IVS_LINE =
   '{"event_timestamp":"2024-01-05T14:30:00.003Z","type":"MESSAGE","version":"1.0","payload":{"Type":"MESSAGE","Id":"vQu169RNVWO4","RequestId":"","Attributes":{"username":"kebonin"},"Content":"gg","SendTime":"2024-01-05T14:29:59.998837711Z","Sender":{"UserId":"0e94a931-4265-4eae-bcc4-68afcfd75365","Attributes":{}}}}';
@@ -71,7 +60,7 @@ const TIMES = [
 
 /** Random JSON-ish lines around the shape IVS writes: most valid, many that only JSON.parse should read. */
 function hostileLines(seed: number, count: number): string[] {
-  const next = random(seed);
+  const next = mulberry32(seed);
   const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)] as T;
   const chance = (p: number) => next() < p;
   const space = () => (chance(0.1) ? pick([" ", "\t", "\r", " \n ".trim() || " ", "  "]) : "");
