@@ -186,11 +186,11 @@ export class ItemWriter {
     this.bytes[this.length++] = value;
   }
 
-  /** Appends `from[start, end)`; ranges of a line's size byte by byte, which costs less than `Buffer#copy`'s call. */
+  /** Appends `from[start, end)`; short ranges byte by byte (about 1 ns a byte), which costs less than `Buffer#copy`'s call (about 50 ns). */
   copy(from: Buffer, start = 0, end = from.length): void {
     const bytes = this.bytes;
     let at = this.length;
-    if (end - start <= 512) for (let i = start; i < end; i++) bytes[at++] = from[i] as number;
+    if (end - start <= 48) for (let i = start; i < end; i++) bytes[at++] = from[i] as number;
     else at += from.copy(bytes, at, start, end);
     this.length = at;
   }
