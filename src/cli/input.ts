@@ -11,8 +11,8 @@ export interface InputSource {
   open(): Readable;
 }
 
-// `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
 const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
+// `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
 const CLI_DOCUMENT =
   /^\s*\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:/;
 

@@ -5,6 +5,7 @@ import { isBlank, Outcome, type PreparedBatch, prepareBatch, SKIP_REASONS } from
 import {
   BufferedItems,
   byReplayOrder,
+  copyBytes,
   type KeptItem,
   MemoryRunStore,
   mergeRuns,
@@ -547,12 +548,7 @@ export class ChunkWriter {
 
   bytes(source: Buffer, start: number, end: number): void {
     this.room(end - start);
-    if (end - start > 32) this.length += source.copy(this.buffer, this.length, start, end);
-    else {
-      // A short range is copied faster byte by byte than through Buffer#copy.
-      const buffer = this.buffer;
-      for (let i = start; i < end; i++) buffer[this.length++] = source[i] as number;
-    }
+    this.length = copyBytes(this.buffer, this.length, source, start, end);
   }
 
   /**

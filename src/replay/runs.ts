@@ -122,6 +122,16 @@ class RunItem implements KeptItem {
 }
 
 /**
+ * Copies `from[start, end)` into `to` at `at` and returns where the copy ends. A short range goes
+ * byte by byte (about 1 ns a byte), which costs less than `Buffer#copy`'s call (about 50 ns).
+ */
+export function copyBytes(to: Buffer, at: number, from: Buffer, start: number, end: number): number {
+  if (end - start > 48) return at + from.copy(to, at, start, end);
+  for (let i = start; i < end; i++) to[at++] = from[i] as number;
+  return at;
+}
+
+/**
  * Writes run items back to back; `take` copies them out, trimmed, into memory a worker can hand
  * over without a copy. An item is `push`ed whole, or written piece by piece: `open`, the id and
  * the transcript line each between `field` and `endField`, the JSON, then `close`.
@@ -186,13 +196,9 @@ export class ItemWriter {
     this.bytes[this.length++] = value;
   }
 
-  /** Appends `from[start, end)`; short ranges byte by byte (about 1 ns a byte), which costs less than `Buffer#copy`'s call (about 50 ns). */
+  /** Appends `from[start, end)`. */
   copy(from: Buffer, start = 0, end = from.length): void {
-    const bytes = this.bytes;
-    let at = this.length;
-    if (end - start <= 48) for (let i = start; i < end; i++) bytes[at++] = from[i] as number;
-    else at += from.copy(bytes, at, start, end);
-    this.length = at;
+    this.length = copyBytes(this.bytes, this.length, from, start, end);
   }
 
   close(): void {

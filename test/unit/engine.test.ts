@@ -3,6 +3,7 @@ import { mulberry32 } from "../../src/cli/synthetic";
 import { MemoryRunStore, parseInstant, ReplayEngine, type ReplayOptions } from "../../src/replay";
 import { ChunkWriter } from "../../src/replay/engine";
 import { prepareBatch } from "../../src/replay/prepare";
+import { copyBytes } from "../../src/replay/runs";
 import { referenceReplay } from "../support/referenceReplay";
 
 const START = Date.parse("2024-01-05T14:00:00.000Z");
@@ -166,6 +167,19 @@ describe("the bounded-memory engine", () => {
 
     expect(json.counts).toMatchObject({ records: 40_100, messages: 40_000, duplicates: 100 });
     expect(text).toBe(referenceReplay(lines, WINDOWS[0] as ReplayOptions));
+  });
+});
+
+describe("copyBytes", () => {
+  it("copies a range of any length, byte by byte or through Buffer#copy, and says where it ends", () => {
+    const from = Buffer.from(Array.from({ length: 200 }, (_, i) => i));
+    for (const length of [0, 1, 47, 48, 49, 150]) {
+      const to = Buffer.alloc(260, 0xff);
+      expect(copyBytes(to, 5, from, 10, 10 + length)).toBe(5 + length);
+      expect(to.subarray(5, 5 + length)).toEqual(from.subarray(10, 10 + length));
+      expect(to[4]).toBe(0xff);
+      expect(to[5 + length]).toBe(0xff);
+    }
   });
 });
 
