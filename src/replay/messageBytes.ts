@@ -66,40 +66,74 @@ export class StringMap {
   }
 }
 
+/** A string token (or `null`) of the line: its bounds, quotes included; `start` is -1 while absent. */
+export class Token {
+  start = -1;
+  end = -1;
+  /** Whether the string holds an escape. */
+  escaped = false;
+
+  reset(): void {
+    this.start = -1;
+    this.escaped = false;
+  }
+
+  /**
+   * Takes the string (or, `orNull`, the `null`) at `value` and returns where it ends; -1 when a
+   * token was taken already (a repeated key) or the value is something else.
+   */
+  take(b: Buffer, value: number, end: number, orNull = false): number {
+    if (this.start >= 0) return -1;
+    const before = escapes;
+    this.start = value;
+    this.end = b[value] === QUOTE ? stringEnd(b, value, end) : orNull ? wordEnd(b, value, end, NULL) : -1;
+    this.escaped = escapes !== before;
+    return this.end;
+  }
+
+  /** `take` of a string read as text: -1 also when it holds an escape, which this reader does not decode. */
+  takePlain(b: Buffer, value: number, end: number): number {
+    const valueEnd = this.take(b, value, end);
+    return this.escaped ? -1 : valueEnd;
+  }
+
+  /** The string's text (a `takePlain` token), decoded as UTF-8. */
+  text(b: Buffer): string {
+    const from = this.start + 1;
+    const to = this.end - 1;
+    for (let i = from; i < to; i++) if ((b[i] as number) >= 0x80) return b.toString("utf8", from, to);
+    return b.toString("latin1", from, to);
+  }
+}
+
 /**
- * What `scanMessage` found, as token bounds in the line (quotes included), -1 when absent, and
- * whether the parts of a transcript line hold escapes. A
- * field that `prepareBatch` reads as "not an object" (Attributes, Sender) or "not a string"
- * (UserId) is absent here too, as it is there.
+ * What `scanMessage` found. A field that `prepareBatch` reads as "not an object" (Attributes,
+ * Sender) or "not a string" (UserId) is absent here too, as it is there.
  */
 export class MessageFields {
-  type = -1;
-  typeEnd = -1;
-  loggedAt = -1;
-  loggedAtEnd = -1;
+  readonly type = new Token();
+  readonly loggedAt = new Token();
   sawPayload = false;
-  id = -1;
-  idEnd = -1;
-  sendTime = -1;
-  sendTimeEnd = -1;
-  /** The Content token (a string or `null`). */
-  content = -1;
-  contentEnd = -1;
-  contentEscaped = false;
+  readonly id = new Token();
+  readonly sendTime = new Token();
+  /** A string or `null`. */
+  readonly content = new Token();
   sawSender = false;
   sawUserId = false;
-  userId = -1;
-  userIdEnd = -1;
-  userIdEscaped = false;
+  readonly userId = new Token();
   readonly attributes = new StringMap();
   readonly senderAttributes = new StringMap();
   sawAttributes = false;
   sawSenderAttributes = false;
 
   reset(): void {
-    this.type = this.loggedAt = this.id = this.sendTime = this.content = this.userId = -1;
+    this.type.reset();
+    this.loggedAt.reset();
+    this.id.reset();
+    this.sendTime.reset();
+    this.content.reset();
+    this.userId.reset();
     this.sawPayload = this.sawSender = this.sawUserId = this.sawAttributes = this.sawSenderAttributes = false;
-    this.contentEscaped = this.userIdEscaped = false;
     this.attributes.reset();
     this.senderAttributes.reset();
   }
@@ -281,14 +315,6 @@ function entryEnd(
   return valueEnd;
 }
 
-/** The end of a string member's value; -1 when its key was `seen` already, or it is not a string or holds an escape. */
-function plainString(b: Buffer, value: number, end: number, seen: number): number {
-  if (seen >= 0 || b[value] !== QUOTE) return -1;
-  const before = escapes;
-  const valueEnd = stringEnd(b, value, end);
-  return escapes === before ? valueEnd : -1;
-}
-
 /** Reads a member of the record (`kind` IN_RECORD), its payload or its sender into `f`. */
 function memberEnd(
   b: Buffer,
@@ -299,49 +325,18 @@ function memberEnd(
   kind: number,
   f: MessageFields,
 ): number {
-  const before = escapes;
   if (kind === IN_RECORD) {
-    if (tokenIs(b, key, keyEnd, TYPE)) {
-      const valueEnd = plainString(b, value, end, f.type);
-      if (valueEnd < 0) return -1;
-      f.type = value;
-      f.typeEnd = valueEnd;
-      return valueEnd;
-    }
-    if (tokenIs(b, key, keyEnd, EVENT_TIMESTAMP)) {
-      const valueEnd = plainString(b, value, end, f.loggedAt);
-      if (valueEnd < 0) return -1;
-      f.loggedAt = value;
-      f.loggedAtEnd = valueEnd;
-      return valueEnd;
-    }
+    if (tokenIs(b, key, keyEnd, TYPE)) return f.type.takePlain(b, value, end);
+    if (tokenIs(b, key, keyEnd, EVENT_TIMESTAMP)) return f.loggedAt.takePlain(b, value, end);
     if (tokenIs(b, key, keyEnd, PAYLOAD)) {
       if (f.sawPayload || b[value] !== OPEN) return -1;
       f.sawPayload = true;
       return objectEnd(b, value, end, IN_PAYLOAD, f);
     }
   } else if (kind === IN_PAYLOAD) {
-    if (tokenIs(b, key, keyEnd, ID)) {
-      const valueEnd = plainString(b, value, end, f.id);
-      if (valueEnd < 0) return -1;
-      f.id = value;
-      f.idEnd = valueEnd;
-      return valueEnd;
-    }
-    if (tokenIs(b, key, keyEnd, SEND_TIME)) {
-      const valueEnd = plainString(b, value, end, f.sendTime);
-      if (valueEnd < 0) return -1;
-      f.sendTime = value;
-      f.sendTimeEnd = valueEnd;
-      return valueEnd;
-    }
-    if (tokenIs(b, key, keyEnd, CONTENT)) {
-      if (f.content >= 0) return -1;
-      f.content = value;
-      f.contentEnd = b[value] === QUOTE ? stringEnd(b, value, end) : wordEnd(b, value, end, NULL);
-      f.contentEscaped = escapes !== before;
-      return f.contentEnd;
-    }
+    if (tokenIs(b, key, keyEnd, ID)) return f.id.takePlain(b, value, end);
+    if (tokenIs(b, key, keyEnd, SEND_TIME)) return f.sendTime.takePlain(b, value, end);
+    if (tokenIs(b, key, keyEnd, CONTENT)) return f.content.take(b, value, end, true);
     if (tokenIs(b, key, keyEnd, ATTRIBUTES)) {
       if (f.sawAttributes) return -1;
       f.sawAttributes = true;
@@ -358,10 +353,7 @@ function memberEnd(
       if (f.sawUserId) return -1;
       f.sawUserId = true;
       if (b[value] !== QUOTE) return valueEnd(b, value, end, 1); // not a string: null, as prepareBatch reads it
-      f.userId = value;
-      f.userIdEnd = stringEnd(b, value, end);
-      f.userIdEscaped = escapes !== before;
-      return f.userIdEnd;
+      return f.userId.take(b, value, end);
     }
     if (tokenIs(b, key, keyEnd, ATTRIBUTES)) {
       if (f.sawSenderAttributes) return -1;
@@ -389,18 +381,12 @@ export function scanMessage(b: Buffer, start: number, end: number, f: MessageFie
 
 /** True when a part of the message's transcript line holds an escape (which `writeMessage` does not decode). */
 export function cueEscaped(f: MessageFields): boolean {
-  return f.contentEscaped || f.userIdEscaped || f.attributes.usernameEscaped;
+  return f.content.escaped || f.userId.escaped || f.attributes.usernameEscaped;
 }
 
 /** True when the record's `type` is "MESSAGE". */
 export function isMessage(b: Buffer, f: MessageFields): boolean {
-  return f.type >= 0 && tokenIs(b, f.type, f.typeEnd, MESSAGE);
-}
-
-/** The text of the string token `[s, e)` (no escapes), decoded as UTF-8. */
-export function tokenText(b: Buffer, s: number, e: number): string {
-  for (let i = s + 1; i < e - 1; i++) if ((b[i] as number) >= 0x80) return b.toString("utf8", s + 1, e - 1);
-  return b.toString("latin1", s + 1, e - 1);
+  return f.type.start >= 0 && tokenIs(b, f.type.start, f.type.end, MESSAGE);
 }
 
 const SEND_TIME_FIELD = ascii('{"sendTime":');
@@ -427,20 +413,20 @@ export function writeMessage(
   // The JSON is the line's tokens and 80 bytes of keys; an escaped transcript line at most 5 bytes a byte.
   w.open(sentAt, (transcript ? 7 : 2) * lineLength + 128);
   w.field();
-  w.copy(b, f.id + 1, f.idEnd - 1);
+  w.copy(b, f.id.start + 1, f.id.end - 1);
   w.endField();
   w.field();
   if (transcript) writeCue(w, b, f);
   w.endField();
   w.copy(SEND_TIME_FIELD);
-  w.copy(b, f.sendTime, f.sendTimeEnd);
+  w.copy(b, f.sendTime.start, f.sendTime.end);
   w.copy(CONTENT_FIELD);
-  if (f.content >= 0) w.copy(b, f.content, f.contentEnd);
+  if (f.content.start >= 0) w.copy(b, f.content.start, f.content.end);
   else w.copy(NULL);
   w.copy(ATTRIBUTES_FIELD);
   writeMap(w, b, f.attributes);
   w.copy(SENDER_FIELD);
-  if (f.userId >= 0) w.copy(b, f.userId, f.userIdEnd);
+  if (f.userId.start >= 0) w.copy(b, f.userId.start, f.userId.end);
   else w.copy(NULL);
   w.copy(ATTRIBUTES_FIELD);
   writeMap(w, b, f.senderAttributes);
@@ -466,12 +452,13 @@ function writeCue(w: ItemWriter, b: Buffer, f: MessageFields): void {
   const name = map.username;
   if (name >= 0 && (map.bounds[4 * name + 3] as number) - (map.bounds[4 * name + 2] as number) > 2) {
     writeEscaped(w, b, map.bounds[4 * name + 2] as number, map.bounds[4 * name + 3] as number);
-  } else if (f.userId >= 0) {
-    writeEscaped(w, b, f.userId, f.userIdEnd);
+  } else if (f.userId.start >= 0) {
+    writeEscaped(w, b, f.userId.start, f.userId.end);
   }
   w.byte(COLON);
   w.byte(SPACE);
-  if (f.content >= 0 && b[f.content] === QUOTE) writeEscaped(w, b, f.content, f.contentEnd);
+  if (f.content.start >= 0 && b[f.content.start] === QUOTE)
+    writeEscaped(w, b, f.content.start, f.content.end);
 }
 
 /** The text of the string token `[s, e)` with `&`, `<` and `>` escaped (it holds no newline: those are escapes). */

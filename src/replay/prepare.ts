@@ -1,5 +1,5 @@
 import { isUtf8 } from "node:buffer";
-import { cueEscaped, isMessage, MessageFields, scanMessage, tokenText, writeMessage } from "./messageBytes";
+import { cueEscaped, isMessage, MessageFields, scanMessage, writeMessage } from "./messageBytes";
 import { ItemWriter } from "./runs";
 import { compareInstants, type Instant, parseInstant } from "./time";
 import type { SkipReason } from "./types";
@@ -186,12 +186,14 @@ function prepareMessageBytes(
   batch: Into,
 ): number {
   const f = scanned;
-  if (!scanMessage(b, start, end, f) || !isMessage(b, f) || f.id < 0 || f.idEnd - f.id === 2) return NOT_READ;
-  if (f.loggedAt < 0 || f.sendTime < 0 || (batch.transcript && cueEscaped(f))) return NOT_READ;
-  const loggedAt = parseInstant(tokenText(b, f.loggedAt, f.loggedAtEnd));
-  const sentAt = parseInstant(tokenText(b, f.sendTime, f.sendTimeEnd));
+  if (!scanMessage(b, start, end, f) || !isMessage(b, f)) return NOT_READ;
+  if (f.id.start < 0 || f.id.end - f.id.start === 2 || f.loggedAt.start < 0 || f.sendTime.start < 0)
+    return NOT_READ;
+  if (batch.transcript && cueEscaped(f)) return NOT_READ;
+  const loggedAt = parseInstant(f.loggedAt.text(b));
+  const sentAt = parseInstant(f.sendTime.text(b));
   if (loggedAt === undefined || sentAt === undefined) return NOT_READ;
-  batch.ids.push(tokenText(b, f.id, f.idEnd));
+  batch.ids.push(f.id.text(b));
   if (!inWindow(loggedAt, window)) return Outcome.Seen;
   writeMessage(batch.items, b, end - start, f, sentAt, batch.transcript);
   return Outcome.Message;
