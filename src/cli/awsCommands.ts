@@ -10,8 +10,6 @@ import { CHANNEL_ARN } from "../sessions/events";
 import type { ArchiveRequest } from "../sessions/model";
 import { archiveDeps } from "../wiring";
 import { operationsCommands } from "./operations";
-import { formatEnv, provision } from "./provision";
-import { start } from "./start";
 
 const ARN = { type: "string" } as const;
 
@@ -111,13 +109,16 @@ export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
     );
   },
   ...operationsCommands(() => createAwsClients(), process.stdout),
+  // provision (CloudFormation) and start (the handlers, Powertools) load only when they run.
   async provision(args) {
     parseArgs({ args, options: {} });
+    const { formatEnv, provision } = require("./provision") as typeof import("./provision");
     const env = await provision({ endpoint: process.env.AWS_ENDPOINT_URL ?? "" });
     process.stdout.write(`${formatEnv(env)}\n`);
   },
   async start(args) {
     parseArgs({ args, options: {} });
+    const { start } = require("./start") as typeof import("./start");
     await start({ out: process.stdout });
   },
 };
