@@ -15,7 +15,7 @@ import type { SweepDeps } from "./sessions/sweep";
 
 /** One chat log reader over both kinds of source. */
 export function chatLogs(readers: Record<ChatLogSource["kind"], ChatLog>): ChatLog {
-  return { read: (source, slices) => readers[source.kind].read(source, slices) };
+  return { read: (source, slices, windDown) => readers[source.kind].read(source, slices, windDown) };
 }
 
 /** What the tracking handlers need, from the environment (read once, at cold start). */

@@ -360,8 +360,10 @@ async function readOn(
   const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
   const reading = Date.now();
   const stats: RunStats = { run, pages: 0, throttles: 0, bytes: 0, unreadable: 0 };
-  // Every run takes at least one page, so a chain always moves on.
-  for await (const page of deps.chatLog.read(plan.source, slices)) {
+  // Out of time, the reads wind down: pages already asked for are taken, not paid for again by
+  // the next run. Every run takes at least one page, so a chain always moves on.
+  const windDown = () => stats.pages > 0 && lowOnTime();
+  for await (const page of deps.chatLog.read(plan.source, slices, windDown)) {
     await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
     slices[page.slice] = page.next;
     stats.pages++;
@@ -370,7 +372,6 @@ async function readOn(
       stats.unreadable++;
       log.warn(`chat log object skipped: ${page.unreadable}`, { chain, run });
     }
-    if (lowOnTime()) break;
   }
   log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
   const progressed = JSON.stringify(slices) !== before;

@@ -59,9 +59,18 @@ export interface ChatPage {
   unreadable?: string;
 }
 
-/** Reads a chat log: every slice not done, concurrently; pages of one slice come in log order. Returning from the iteration stops the reads. */
+/**
+ * Reads a chat log: every slice not done, concurrently; pages of one slice come in log order.
+ * Returning from the iteration stops the reads at once. Once `windDown()` is true no request
+ * starts, and the pages already asked for still come before the iteration ends: a run out of
+ * time keeps what its quota paid for.
+ */
 export interface ChatLog {
-  read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage>;
+  read(
+    source: ChatLogSource,
+    slices: readonly SlicePosition[],
+    windDown?: () => boolean,
+  ): AsyncIterable<ChatPage>;
 }
 
 /** Where a replay is written. */

@@ -97,7 +97,11 @@ export class RateLimiter {
 export class CloudWatchChatLog implements ChatLog {
   constructor(private readonly deps: ChatLogReaderDeps) {}
 
-  read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+  read(
+    source: ChatLogSource,
+    slices: readonly SlicePosition[],
+    windDown?: () => boolean,
+  ): AsyncIterable<ChatPage> {
     if (source.kind !== "cloudwatch") throw new TypeError(`not a CloudWatch Logs source: ${source.kind}`);
     const readTps = this.deps.readTps ?? 8;
     const limiter = new RateLimiter(readTps, this.deps.now, this.deps.sleep, BURST_SECONDS * readTps);
@@ -118,7 +122,7 @@ export class CloudWatchChatLog implements ChatLog {
           position = next.next;
         }
       },
-      { readAhead: this.deps.readAhead ?? 2 },
+      { readAhead: this.deps.readAhead ?? 2, ...(windDown && { windDown }) },
     );
   }
 
@@ -235,6 +239,8 @@ export class CloudWatchChatLog implements ChatLog {
     for (let retry = 0; ; retry++) {
       if (stopped()) return STOPPED;
       await limiter.take();
+      // The turn may come after the read was stopped: a request then would be read for nothing.
+      if (stopped()) return STOPPED;
       try {
         return await call();
       } catch (error) {

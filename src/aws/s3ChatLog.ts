@@ -87,7 +87,11 @@ const isoOf = (ms: number) =>
 export class S3ChatLog implements ChatLog {
   constructor(private readonly deps: S3ChatLogDeps) {}
 
-  read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+  read(
+    source: ChatLogSource,
+    slices: readonly SlicePosition[],
+    windDown?: () => boolean,
+  ): AsyncIterable<ChatPage> {
     if (source.kind !== "s3") throw new TypeError(`not an S3 source: ${source.kind}`);
     const range = {
       start: Math.min(...slices.map((slice) => slice.start)),
@@ -96,6 +100,7 @@ export class S3ChatLog implements ChatLog {
     return slicePages(slices, (index, from, stopped) => this.slice(source, range, index, from, stopped), {
       concurrency: this.deps.concurrency ?? 8,
       readAhead: this.deps.readAhead ?? 2,
+      ...(windDown && { windDown }),
     });
   }
 
@@ -126,6 +131,8 @@ export class S3ChatLog implements ChatLog {
         for await (const page of this.object(source, range, index, key, skip, position, body)) {
           position = page.next;
           yield page;
+          // Winding down: the rest of the object is read by the next run, from this page's line.
+          if (stopped()) return;
         }
       }
     } finally {

@@ -1,6 +1,6 @@
 import type { ChatPage, SlicePosition } from "../archive/ports";
 
-/** Reads one slice from where it stands: its pages in log order, ending when it is done or `stopped()`. */
+/** Reads one slice from where it stands: its pages in log order, asking for none once `stopped()`. */
 export type SliceReader = (
   index: number,
   from: SlicePosition,
@@ -55,7 +55,8 @@ class PageChannel {
  * The pages of every slice not done, read by `readSlice` with at most `concurrency` slices at once,
  * each at most `readAhead` pages ahead of the consumer (so memory stays bounded). Pages come in
  * the order they arrive; within a slice, in log order. The first error ends the read; returning
- * from the iteration stops every slice.
+ * from the iteration stops every slice. Once `windDown()` is true no slice asks for another page
+ * or opens, and the iteration ends after the pages already read or asked for.
  */
 export async function* slicePages(
   slices: readonly SlicePosition[],
@@ -63,7 +64,8 @@ export async function* slicePages(
   {
     concurrency = Number.POSITIVE_INFINITY,
     readAhead = 2,
-  }: { concurrency?: number; readAhead?: number } = {},
+    windDown = () => false,
+  }: { concurrency?: number; readAhead?: number; windDown?: () => boolean } = {},
 ): AsyncGenerator<ChatPage> {
   // At least one slice and one page at a time: anything less would read nothing, or wait forever.
   const slicesAtOnce = Math.max(1, concurrency);
@@ -73,11 +75,12 @@ export async function* slicePages(
   const waiting = new Map<number, () => void>();
   const stop = new AbortController();
   const stopped = () => stop.signal.aborted;
+  const winding = () => stopped() || windDown();
   const pending = [...slices.entries()].filter(([, slice]) => !slice.done);
 
   const run = async (index: number, slice: SlicePosition) => {
     let produced = 0;
-    for await (const page of readSlice(index, slice, stopped)) {
+    for await (const page of readSlice(index, slice, winding)) {
       if (stopped()) return;
       produced++;
       channel.push(page);
@@ -94,7 +97,7 @@ export async function* slicePages(
     run(...next).then(
       () => {
         // The next slice opens before this one closes, so the consumer never sees none open in between.
-        if (!stopped()) startNext();
+        if (!winding()) startNext();
         channel.close();
       },
       (error: unknown) => channel.close(error),

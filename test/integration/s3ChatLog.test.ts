@@ -232,6 +232,26 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
     expect(idsOf([...first, ...rest])).toEqual(whole);
   });
 
+  it("winds down after the page being read, mid-object, and a read from there finds the rest", async () => {
+    // Prepare
+    const { base, source } = newRoom();
+    const records = Array.from({ length: 950 }, (_, i) => chatMessage(`w${i}`, T0 + i * 4000));
+    await putIvsChatObjects(s3, base, ROOM, records, { objectMs: 10 * MINUTE });
+    const reader = new S3ChatLog({ client: s3, pageRecords: 100 });
+    const range = hourSlices(T0, T0 + 2 * HOUR);
+
+    // Act: out of time once a page has come; the iteration ends by itself
+    const first: ChatPage[] = [];
+    for await (const page of reader.read(source, range, () => first.length > 0)) first.push(page);
+    const positions = range.map((slice, i) => [...first].reverse().find((p) => p.slice === i)?.next ?? slice);
+    const rest = await readAll(source, positions, reader);
+
+    // Assess: the read stopped early, mid-object, and nothing is lost or read twice
+    expect(idsOf(first).length).toBeLessThan(records.length / 2);
+    expect(first.some((p) => !p.next.done && p.next.token?.startsWith("*:") === false)).toBe(true);
+    expect(idsOf([...first, ...rest])).toEqual(records.map((r) => idOf(r.line)));
+  });
+
   it("fails for good, naming the location, when the bucket does not exist", async () => {
     // Act
     const attempt = readAll(

@@ -195,7 +195,11 @@ class FakeChatLog implements ChatLog {
     this.crashAfter = pages;
   }
 
-  async *read(source: ChatLogSource, slices: readonly SlicePosition[]): AsyncIterable<ChatPage> {
+  async *read(
+    source: ChatLogSource,
+    slices: readonly SlicePosition[],
+    windDown: () => boolean = () => false,
+  ): AsyncIterable<ChatPage> {
     this.reads.push({ source: structuredClone(source), slices: structuredClone([...slices]) });
     const crashAfter = this.crashAfter;
     this.crashAfter = undefined;
@@ -211,7 +215,8 @@ class FakeChatLog implements ChatLog {
         yield { slice: index, seq: position.read, records: [], next: position, retries: 0 };
       return;
     }
-    for (let served = 0; ; served++) {
+    // One page asked for at a time: winding down, none is.
+    for (let served = 0; !windDown(); served++) {
       const index = this.pick(positions);
       const position = index === undefined ? undefined : positions[index];
       if (index === undefined || position === undefined) return;

@@ -392,6 +392,93 @@ describe("CloudWatchChatLog", () => {
     });
   });
 
+  describe("winding down", () => {
+    it("asks for no page once winding down, and delivers every page already asked for", async () => {
+      // Prepare: three slices of a log that never ends
+      const { cwl, chatLog } = setup({ readAhead: 2 });
+      let n = 0;
+      cwl.on(GetLogEventsCommand).callsFake((input: GetLogEventsCommandInput) => {
+        n++;
+        return page([`m${n}`], `f/${n}`, (input.startTime as number) + n);
+      });
+      const slices = planSlices(START, START + 3 * 60_000, 3);
+
+      // Act: out of time as soon as the first page is taken
+      let winding = false;
+      const pages: ChatPage[] = [];
+      for await (const p of chatLog.read(SOURCE, slices, () => winding)) {
+        pages.push(p);
+        winding = true;
+      }
+
+      // Assess: every request made came back as a page; each slice's pages follow their tokens
+      expect(pages.length).toBeGreaterThan(1);
+      expect(pages).toHaveLength(cwl.commandCalls(GetLogEventsCommand).length);
+      expect(idsOf(pages).sort()).toEqual(pages.map((_, i) => `m${i + 1}`).sort());
+      for (const [i] of slices.entries()) {
+        const own = pages.filter((p) => p.slice === i);
+        expect(own.map((p) => p.seq)).toEqual(own.map((_, k) => k));
+      }
+    });
+
+    it("does not send a request whose turn under the rate limit comes after the read winds down", async () => {
+      // Prepare: one request a second, so the second waits its turn; the read winds down meanwhile
+      const { cwl, time } = setup();
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(["m1"], "f/1"))
+        .resolves(page(["m2"], "f/2"));
+      let winding = false;
+      const reader = new CloudWatchChatLog({
+        client: cwl as never,
+        readTps: 1,
+        now: time.now,
+        sleep: async (ms) => {
+          winding = true;
+          await time.sleep(ms);
+        },
+      });
+
+      // Act
+      const pages: ChatPage[] = [];
+      for await (const p of reader.read(SOURCE, [slice()], () => winding)) pages.push(p);
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(1);
+      expect(time.sleeps).toEqual([1000]);
+    });
+
+    it("gives up a request still waiting out a throttle: it would be read for nothing", async () => {
+      // Prepare: the second request is throttled, and the read winds down while it waits
+      const { cwl, chatLog, time } = setup();
+      let winding = false;
+      const original = time.sleep;
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(["m1"], "f/1"))
+        .rejectsOnce(throttling())
+        .resolves(page(["m2"], "f/2"));
+      const reader = new CloudWatchChatLog({
+        client: cwl as never,
+        now: time.now,
+        sleep: async (ms) => {
+          winding = true;
+          await original(ms);
+        },
+        random: () => 0.5,
+      });
+
+      // Act
+      const pages: ChatPage[] = [];
+      for await (const p of reader.read(SOURCE, [slice()], () => winding)) pages.push(p);
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(2);
+    });
+  });
+
   describe("reading several slices", () => {
     it("returns the pages of every slice, each slice's in log order with seq counting its records", async () => {
       // Prepare: six slices of 100 s, five records in each, read two at a time
