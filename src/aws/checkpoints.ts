@@ -152,10 +152,10 @@ class TieredRunStore implements RunStore {
     });
   }
 
-  async *get(name: string): AsyncIterable<Buffer> {
+  async *get(name: string, chunkBytes?: number): AsyncIterable<Buffer> {
     const local = await this.local;
     if (!local.has(name)) await local.putStream(name, await this.remote.open(name));
-    yield* local.get(name);
+    yield* local.get(name, chunkBytes);
   }
 
   async persist(): Promise<void> {

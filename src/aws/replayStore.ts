@@ -26,9 +26,6 @@ const CACHE_CONTROL = "public, max-age=300";
 const PART_BYTES = 16 * 2 ** 20;
 // Segments uploaded at once while the pass goes on.
 const SEGMENTS_IN_FLIGHT = 8;
-// Parts of each streamed file uploaded at once, and the pass's output buffered ahead of them.
-const PARTS_IN_FLIGHT = 2;
-const STREAM_BUFFER_BYTES = 2 ** 20;
 
 const CONTENT_TYPES: Record<string, string> = {
   json: "application/json; charset=utf-8",
@@ -107,10 +104,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
       }
       await Promise.all(inFlight);
       if (failure !== undefined) throw failure;
-      // Both at once: the transcript's last upload overlaps replay.json's last part and completion.
-      // Should one fail, the other may still land; each file is whole either way, and a retry rewrites both.
-      for (const stored of await Promise.all(Object.values(streamed).map((upload) => upload.finish())))
-        bytes += stored;
+      // One after the other: when replay.json fails, the transcript is aborted (below), not left to land.
+      for (const upload of Object.values(streamed)) bytes += await upload.finish();
       // The index names the segments: it lands last, so it never names one that is not there.
       if (index === undefined) throw new Error("replayFiles ended without index.json");
       await put(`${folder}${REPLAY_FILES.index}`, index);
@@ -129,8 +124,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
    */
   private streamUpload(bucket: string, key: string) {
     let bytes = 0;
-    // A small buffer between the pass and lib-storage, which holds the parts itself.
-    const body = new PassThrough({ highWaterMark: STREAM_BUFFER_BYTES });
+    // The pass writes on while a part is uploaded: lib-storage reads the next part only once it is sent.
+    const body = new PassThrough({ highWaterMark: this.partBytes });
     const done = new Upload({
       client: this.client,
       params: {
@@ -144,9 +139,8 @@ export class ReplayStore implements ReplayWriter, RecordingMetadata {
         // Without one asked for, moto computes a CRC64NVME of the whole object, in Python, on completion.
         ChecksumAlgorithm: "CRC32",
       },
-      // Two parts in flight while the pass fills the next: what is left once it ends goes up sooner.
-      // Each part is held in memory until it is sent.
-      queueSize: PARTS_IN_FLIGHT,
+      // One part at a time: a part is held in memory until it is sent.
+      queueSize: 1,
       partSize: this.partBytes,
       leavePartsOnError: false,
     }).done();

@@ -17,6 +17,9 @@ import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { OutputError } from "../errors";
 
+// Bytes of `--out` buffered while earlier ones are written.
+const OUT_BUFFER_BYTES = 4 * 2 ** 20;
+
 /**
  * Where `--out PATH` writes. A regular file (or none yet) is replaced atomically: written beside
  * its real path (a symbolic link is written through, and stays a link) and renamed over it, so a
@@ -150,7 +153,8 @@ export async function writeOut(target: OutTarget, chunks: AsyncIterable<Buffer>)
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
   try {
-    const stream = createWriteStream(temporary, { flags: "wx" });
+    // Room for a few chunks: the replay goes on while one is written (16 KiB, the default, made it wait on each).
+    const stream = createWriteStream(temporary, { flags: "wx", highWaterMark: OUT_BUFFER_BYTES });
     stream.on("error", () => undefined);
     try {
       for await (const chunk of chunks) await send(stream, chunk);

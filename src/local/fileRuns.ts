@@ -6,6 +6,8 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { RunStore } from "../replay";
 
+const DEFAULT_CHUNK_BYTES = 2 ** 20;
+
 /** Sorted runs in a temporary directory of the local disk (the offline command, Lambda's /tmp), removed by `close`. */
 export class FileRunStore implements RunStore {
   private readonly names = new Set<string>();
@@ -31,9 +33,8 @@ export class FileRunStore implements RunStore {
     this.names.add(name);
   }
 
-  get(name: string): Readable {
-    // Small reads: the merge holds one buffer per run, and a long chat has many runs.
-    return createReadStream(join(this.dir, name), { highWaterMark: 1 << 17 });
+  get(name: string, chunkBytes = DEFAULT_CHUNK_BYTES): Readable {
+    return createReadStream(join(this.dir, name), { highWaterMark: chunkBytes });
   }
 
   async close(): Promise<void> {

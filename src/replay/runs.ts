@@ -25,8 +25,11 @@ export interface KeptItem {
 export interface RunStore {
   /** Stores the bytes under `name`; resolves once they can be read back. */
   put(name: string, chunks: Iterable<Buffer>): Promise<void>;
-  /** The bytes stored under `name`, in chunks; fails with CheckpointError when there are none. */
-  get(name: string): AsyncIterable<Buffer>;
+  /**
+   * The bytes stored under `name`, in chunks (of about `chunkBytes`, where the store reads in
+   * chunks it chooses); fails with CheckpointError when there are none.
+   */
+  get(name: string, chunkBytes?: number): AsyncIterable<Buffer>;
   /** Resolves once everything put is durable for later runs (a store that stages locally first). */
   persist?(): Promise<void>;
   /** Lets go of local copies and stops copying; what is durable stays. */

@@ -451,7 +451,7 @@ describe("CloudWatchChatLog", () => {
 
     it("gives up a request still waiting out a throttle: it would be read for nothing", async () => {
       // Prepare: the second request is throttled, and the read winds down while it waits
-      const { cwl, chatLog, time } = setup();
+      const { cwl, time } = setup();
       let winding = false;
       const original = time.sleep;
       cwl
