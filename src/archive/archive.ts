@@ -357,13 +357,19 @@ async function readOn(
   const { chain, run, engine, slices, range, owner } = at;
   const before = JSON.stringify(slices);
   const margin = deps.marginMs ?? 60_000;
-  const lowOnTime = () => (deps.remainingMs?.() ?? Number.POSITIVE_INFINITY) < margin;
+  const remaining = () => deps.remainingMs?.() ?? Number.POSITIVE_INFINITY;
   const reading = Date.now();
   const stats: RunStats = { run, pages: 0, throttles: 0, bytes: 0, unreadable: 0 };
-  // Out of time, the reads wind down: pages already asked for are taken, not paid for again by
-  // the next run. Every run takes at least one page, so a chain always moves on.
-  const windDown = () => stats.pages > 0 && lowOnTime();
-  for await (const page of deps.chatLog.read(plan.source, slices, windDown)) {
+  // Within the margin the reads wind down: the pages already asked for are taken, not paid for
+  // again by the next run. Within half of it the run stops waiting for them: a request that hangs
+  // must not take the time the checkpoint needs. Every run takes at least one page, so a chain
+  // always moves on.
+  let low = false;
+  const pages = untilGivenUp(
+    deps.chatLog.read(plan.source, slices, () => low),
+    () => stats.pages > 0 && remaining() < margin / 2,
+  );
+  for await (const page of pages) {
     await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
     slices[page.slice] = page.next;
     stats.pages++;
@@ -372,6 +378,9 @@ async function readOn(
       stats.unreadable++;
       log.warn(`chat log object skipped: ${page.unreadable}`, { chain, run });
     }
+    const left = remaining();
+    low = left < margin;
+    if (left < margin / 2) break;
   }
   log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
   const progressed = JSON.stringify(slices) !== before;
@@ -405,6 +414,43 @@ async function readOn(
   log.info("checkpoint saved", { chain, run, records: engine.recordsRead, bytes, ms: Date.now() - saving });
   const next = { ...request, chain, run: run + 1 };
   return { status: "continuing", request: next, records: engine.recordsRead, stats };
+}
+
+// How often a run that waits for a page checks whether it still has the time to.
+const WAIT_CHECK_MS = 500;
+const GAVE_UP = Symbol("gave up");
+
+/**
+ * The items of `source` until it ends, or until `giveUp()` (asked every WAIT_CHECK_MS while an
+ * item is awaited) says to stop waiting: the item awaited then is dropped when it comes, and the
+ * source is stopped once it has.
+ */
+async function* untilGivenUp<T>(source: AsyncIterable<T>, giveUp: () => boolean): AsyncGenerator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<T>> | undefined;
+  let stopWaiting: (value: typeof GAVE_UP) => void = () => undefined;
+  const gaveUp = new Promise<typeof GAVE_UP>((resolve) => {
+    stopWaiting = resolve;
+  });
+  const timer = setInterval(() => giveUp() && stopWaiting(GAVE_UP), WAIT_CHECK_MS);
+  try {
+    for (;;) {
+      pending = iterator.next();
+      const next = await Promise.race([pending, gaveUp]);
+      if (next === GAVE_UP) return;
+      pending = undefined;
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    clearInterval(timer);
+    if (pending === undefined) await iterator.return?.();
+    else {
+      // What it brings, or its failure, comes too late for this run; the source stops after it.
+      pending.catch(() => undefined);
+      iterator.return?.().catch(() => undefined);
+    }
+  }
 }
 
 /** The chain's checkpoint when this run may continue it; a bad one is logged, removed and ignored. */

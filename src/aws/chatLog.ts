@@ -246,6 +246,8 @@ export class CloudWatchChatLog implements ChatLog {
       } catch (error) {
         if (!isRetryable(error)) throw error;
         retries.count++;
+        // Winding down, the page is left to the next run rather than waited for (or failed on).
+        if (stopped()) return STOPPED;
         // Full jitter: the read quota is shared by the whole account, so retries must spread out.
         const wait = Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry));
         if (now() - started + wait > budget) {

@@ -119,21 +119,24 @@ export class S3ChatLog implements ChatLog {
       (key) => atKey === undefined || key > atKey || (key === atKey && atLine !== WHOLE),
     );
     let position = from;
-    // The next object's request goes out while this one is read.
+    if (stopped()) return;
+    // The next object's request goes out while this one is read (unless the read winds down).
     let next = todo[0] === undefined ? undefined : this.prefetch(source, todo[0]);
     try {
       for (const [i, key] of todo.entries()) {
         if (stopped()) return;
         const body = next;
         const following = todo[i + 1];
-        next = following === undefined ? undefined : this.prefetch(source, following);
+        next = following === undefined || stopped() ? undefined : this.prefetch(source, following);
         const skip = key === atKey ? Number(atLine) : 0;
-        for await (const page of this.object(source, range, index, key, skip, position, body)) {
+        for await (const page of this.object(source, range, index, key, skip, position, stopped, body)) {
           position = page.next;
           yield page;
           // Winding down: the rest of the object is read by the next run, from this page's line.
           if (stopped()) return;
         }
+        // An object left part-read (its body broke off while winding down) is not done either.
+        if (stopped()) return;
       }
     } finally {
       // A request made ahead and never read: its connection goes back.
@@ -160,6 +163,7 @@ export class S3ChatLog implements ChatLog {
     key: string,
     skip: number,
     from: SlicePosition,
+    stopped: () => boolean,
     requested?: Promise<Body | undefined>,
   ): AsyncGenerator<ChatPage> {
     const pageRecords = this.deps.pageRecords ?? 10_000;
@@ -187,7 +191,8 @@ export class S3ChatLog implements ChatLog {
     };
     for (let attempt = 1; ; attempt++) {
       // The request itself is retried by the SDK; a body that breaks off is read again from its start,
-      // passing over the lines already paged.
+      // passing over the lines already paged (winding down, the next run does that).
+      if (attempt > 1 && stopped()) return;
       const body = await (attempt === 1 && requested !== undefined ? requested : this.get(source, key));
       if (body === undefined) {
         yield page(`${WHOLE}:${key}`, "gone before it could be read");

@@ -94,14 +94,15 @@ export async function* slicePages(
     const next = pending.shift();
     if (next === undefined) return;
     channel.producer();
-    run(...next).then(
-      () => {
+    run(...next)
+      .then(() => {
         // The next slice opens before this one closes, so the consumer never sees none open in between.
         if (!winding()) startNext();
-        channel.close();
-      },
-      (error: unknown) => channel.close(error),
-    );
+      })
+      .then(
+        () => channel.close(),
+        (error: unknown) => channel.close(error),
+      );
   };
   const first = Math.min(slicesAtOnce, pending.length);
   for (let i = 0; i < first; i++) startNext();

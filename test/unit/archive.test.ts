@@ -1090,6 +1090,36 @@ describe("archiveBroadcast interrupted and run again", () => {
     ]);
   });
 
+  it("stops waiting for a page that never comes once half its margin is left, and the next run reads on", async () => {
+    // Prepare: the first run's second page never comes, and time runs short while it waits
+    const world = new World();
+    const chatLog = new FakeChatLog();
+    let waiting = false;
+    const stalling: ChatLog = {
+      async *read(source, slices) {
+        for await (const page of chatLog.read(source, slices)) {
+          yield page;
+          waiting = true;
+          await new Promise(() => undefined);
+        }
+      },
+    };
+
+    // Act
+    const first = await archiveBroadcast(
+      BY_STREAM,
+      world.deps(stalling, { marginMs: 60_000, remainingMs: () => (waiting ? 10_000 : 45_000) }),
+    );
+    const next = first.status === "continuing" ? first.request : BY_STREAM;
+    const { result } = await runChain(next, () => world.deps(chatLog));
+
+    // Assess
+    expect(first).toMatchObject({ status: "continuing" });
+    expect(chatLog.reads[1]?.slices.map((slice) => slice.read)).toEqual([2, 0, 0]);
+    expect(result).toMatchObject({ status: "archived" });
+    expect(world.writer.last).toBe(await expectedUntil(END + HOUR));
+  });
+
   it("gives the uninterrupted replay when the chat log fails in the middle of every run's first attempt", async () => {
     // Prepare
     const world = new World();

@@ -449,6 +449,35 @@ describe("CloudWatchChatLog", () => {
       expect(time.sleeps).toEqual([1000]);
     });
 
+    it("leaves a page throttled while winding down to the next run: no backoff, no failure on a spent budget", async () => {
+      // Prepare: the second request is throttled, and the read is winding down by then
+      const { cwl, time } = setup();
+      let winding = false;
+      cwl
+        .on(GetLogEventsCommand)
+        .resolvesOnce(page(["m1"], "f/1"))
+        .callsFake(() => {
+          winding = true;
+          throw throttling();
+        });
+      const reader = new CloudWatchChatLog({
+        client: cwl as never,
+        now: time.now,
+        sleep: time.sleep,
+        random: () => 0.5,
+        retryBudgetMs: 1,
+      });
+
+      // Act
+      const pages: ChatPage[] = [];
+      for await (const p of reader.read(SOURCE, [slice()], () => winding)) pages.push(p);
+
+      // Assess
+      expect(idsOf(pages)).toEqual(["m1"]);
+      expect(cwl.commandCalls(GetLogEventsCommand)).toHaveLength(2);
+      expect(time.sleeps).toEqual([]);
+    });
+
     it("gives up a request still waiting out a throttle: it would be read for nothing", async () => {
       // Prepare: the second request is throttled, and the read winds down while it waits
       const { cwl, time } = setup();
