@@ -1,7 +1,7 @@
 import { isUtf8 } from "node:buffer";
 import { cueEscaped, isMessage, MessageFields, scanMessage, writeMessage } from "./messageBytes";
 import { ItemWriter } from "./runs";
-import { compareInstants, type Instant, parseInstant, parseInstantBytes } from "./time";
+import { compareInstants, type Instant, parseInstant } from "./time";
 import type { SkipReason } from "./types";
 
 /**
@@ -190,8 +190,8 @@ function prepareMessageBytes(
   if (f.id.start < 0 || f.id.end - f.id.start === 2 || f.loggedAt.start < 0 || f.sendTime.start < 0)
     return NOT_READ;
   if (batch.transcript && cueEscaped(f)) return NOT_READ;
-  const loggedAt = parseInstantBytes(b, f.loggedAt.start + 1, f.loggedAt.end - 1);
-  const sentAt = parseInstantBytes(b, f.sendTime.start + 1, f.sendTime.end - 1);
+  const loggedAt = parseInstant(f.loggedAt.text(b));
+  const sentAt = parseInstant(f.sendTime.text(b));
   if (loggedAt === undefined || sentAt === undefined) return NOT_READ;
   batch.ids.push(f.id.text(b));
   if (!inWindow(loggedAt, window)) return Outcome.Seen;

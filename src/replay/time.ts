@@ -108,46 +108,6 @@ export function parseInstant(text: unknown): Instant | undefined {
   return { ms: seconds * 1000 + millis, sub };
 }
 
-// The minute parseInstantBytes saw last, as its bytes (`2024-01-05T14:33`) and its epoch ms: a
-// chat log's times share their minute with the record before, nearly always.
-const minuteBytes = Buffer.alloc(16);
-let minuteMs = Number.NaN;
-
-/**
- * `parseInstant` of the UTF-8 bytes `b[from, to)`, the same in every case. A time in UTC (`Z`)
- * whose minute is the one parsed last is read from the bytes, without a string or the calendar;
- * any other goes through `parseInstant`.
- */
-export function parseInstantBytes(b: Buffer, from: number, to: number): Instant | undefined {
-  if (to - from < 20) return undefined;
-  const last = b[to - 1];
-  if ((last !== 0x5a && last !== 0x7a) || b[from + 16] !== 0x3a)
-    return parseInstant(b.toString("utf8", from, to));
-  if (Number.isNaN(minuteMs) || b.compare(minuteBytes, 0, 16, from, from + 16) !== 0) {
-    // Another minute: the calendar once, for a whole time (with seconds and zone) so it is checked as one.
-    const minute = parseInstant(`${b.toString("utf8", from, from + 16)}:00Z`);
-    if (minute === undefined) return parseInstant(b.toString("utf8", from, to));
-    b.copy(minuteBytes, 0, from, from + 16);
-    minuteMs = minute.ms;
-  }
-  const tens = (b[from + 17] as number) - 0x30;
-  const ones = (b[from + 18] as number) - 0x30;
-  if (tens < 0 || tens > 5 || ones < 0 || ones > 9) return parseInstant(b.toString("utf8", from, to));
-  let ms = minuteMs + (tens * 10 + ones) * 1000;
-  const dot = from + 19;
-  if (dot === to - 1) return { ms, sub: "" };
-  if (b[dot] !== 0x2e || dot + 1 === to - 1) return parseInstant(b.toString("utf8", from, to));
-  // The fraction: milliseconds from its first three digits, the rest (trailing zeros dropped) as `sub`.
-  let subEnd = dot + 4;
-  for (let i = dot + 1, scale = 100; i < to - 1; i++, scale /= 10) {
-    const digit = (b[i] as number) - 0x30;
-    if (digit < 0 || digit > 9) return parseInstant(b.toString("utf8", from, to));
-    if (scale >= 1) ms += digit * scale;
-    else if (digit !== 0) subEnd = i + 1;
-  }
-  return { ms, sub: subEnd > dot + 4 ? b.toString("latin1", dot + 4, subEnd) : "" };
-}
-
 /** Orders two instants exactly; negative when `a` is earlier. */
 export function compareInstants(a: Instant, b: Instant): number {
   if (a.ms !== b.ms) return a.ms - b.ms;

@@ -1,7 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mulberry32 } from "../../src/cli/synthetic";
 import { buildReplay, parseInstant, type ReplayOptions, replayFiles } from "../../src/replay";
-import { parseInstantBytes } from "../../src/replay/time";
 
 interface MessageInput {
   id: string;
@@ -519,54 +517,5 @@ describe("parseInstant", () => {
     "2023-02-29T00:00:00Z",
   ])("rejects %j", (text) => {
     expect(parseInstant(text)).toBeUndefined();
-  });
-});
-
-describe("parseInstantBytes", () => {
-  /** Times as logs write them, then mangled at one character (or cut short, or offset), in runs sharing a minute. */
-  function hostileTimes(seed: number): string[] {
-    const random = mulberry32(seed);
-    const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)] as T;
-    const characters = ["0", "5", "9", ".", ":", "-", "T", "t", " ", "Z", "z", "+", "é", "\uFFFD", "\u0000"];
-    const times: string[] = [];
-    let base = Date.UTC(2024, 0, 5, 14, 33) + Math.floor(random() * 1e12);
-    for (let i = 0; i < 400; i++) {
-      if (random() < 0.1) base += Math.floor(random() * 3) * 60_000;
-      const iso = new Date(base + Math.floor(random() * 60_000)).toISOString();
-      let text =
-        iso.slice(0, 19) +
-        pick(["", ".", ".8", ".89", ".894", ".8940", ".894089757", ".894089750", ".000000"]) +
-        pick(["Z", "Z", "z", "+01:30", "-00:00", ""]);
-      if (random() < 0.3) {
-        const at = Math.floor(random() * text.length);
-        const by = pick(characters);
-        text =
-          random() < 0.5
-            ? text.slice(0, at) + by + text.slice(at + 1)
-            : text.slice(0, at) + by + text.slice(at);
-      }
-      if (random() < 0.05) text = text.slice(0, Math.floor(random() * text.length));
-      if (random() < 0.05) text = `2023-02-29T${text.slice(11)}`;
-      times.push(text);
-    }
-    return times;
-  }
-
-  it("reads every time as parseInstant does, in any order of minutes, at any place in a buffer", () => {
-    for (let seed = 1; seed <= 50; seed++) {
-      for (const text of hostileTimes(seed)) {
-        const bytes = Buffer.from(`"x":"${text}",`);
-        expect(parseInstantBytes(bytes, 5, bytes.length - 2), text).toEqual(parseInstant(text));
-      }
-    }
-  });
-
-  it("does not take a minute it saw for one whose bytes differ", () => {
-    const seen = Buffer.from("2024-01-05T14:33:32.894Z");
-    expect(parseInstantBytes(seen, 0, seen.length)).toEqual(parseInstant(seen.toString()));
-    for (const text of ["2024-01-05T14:34:32.894Z", "2024-01-05 14:33:32.894Z", "2024-01-05T14:33:60.000Z"]) {
-      const bytes = Buffer.from(text);
-      expect(parseInstantBytes(bytes, 0, bytes.length), text).toEqual(parseInstant(text));
-    }
   });
 });
