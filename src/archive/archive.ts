@@ -428,22 +428,27 @@ const GAVE_UP = Symbol("gave up");
 async function* untilGivenUp<T>(source: AsyncIterable<T>, giveUp: () => boolean): AsyncGenerator<T> {
   const iterator = source[Symbol.asyncIterator]();
   let pending: Promise<IteratorResult<T>> | undefined;
-  let stopWaiting: (value: typeof GAVE_UP) => void = () => undefined;
-  const gaveUp = new Promise<typeof GAVE_UP>((resolve) => {
-    stopWaiting = resolve;
-  });
-  const timer = setInterval(() => giveUp() && stopWaiting(GAVE_UP), WAIT_CHECK_MS);
+  // A wait of its own for each item: racing every item against one promise that lives as long as
+  // the read would keep each item (a page of records) reachable from it to the end.
+  const waitFor = (item: Promise<IteratorResult<T>>) =>
+    new Promise<IteratorResult<T> | typeof GAVE_UP>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (!giveUp()) return;
+        clearInterval(timer);
+        resolve(GAVE_UP);
+      }, WAIT_CHECK_MS);
+      item.then(resolve, reject).finally(() => clearInterval(timer));
+    });
   try {
     for (;;) {
       pending = iterator.next();
-      const next = await Promise.race([pending, gaveUp]);
+      const next = await waitFor(pending);
       if (next === GAVE_UP) return;
       pending = undefined;
       if (next.done) return;
       yield next.value;
     }
   } finally {
-    clearInterval(timer);
     if (pending === undefined) await iterator.return?.();
     else {
       // What it brings, or its failure, comes too late for this run; the source stops after it.
