@@ -68,13 +68,13 @@ export function parseEngineState(value: unknown): EngineState {
 // Runs of 32 MiB: memory stays flat whatever the chat's size; more runs cost the merge little.
 const DEFAULT_SPILL_BYTES = 32 * 2 ** 20;
 // The final merge stalls whenever a run's next chunk is not read yet, so it reads large chunks (1 MiB
-// reads took 0.2-0.4 s off the merge of 1 M records, against 128 KiB), within a budget: it holds
-// about two chunks a run, and a 48-hour chat has some 110 runs.
-const MERGE_READ_BUDGET = 64 * 2 ** 20;
+// reads took 0.2-0.4 s off the merge of 1 M records, against 128 KiB), within a budget that keeps
+// memory from growing with the runs: it holds about two chunks of each (messages and events).
+const MERGE_READ_BUDGET = 32 * 2 ** 20;
 
 /** Bytes to read from each of `runs` runs at a time in the final merge. */
 function mergeReadBytes(runs: number): number {
-  return Math.min(2 ** 20, Math.max(2 ** 17, Math.floor(MERGE_READ_BUDGET / (2 * Math.max(1, runs)))));
+  return Math.min(2 ** 20, Math.max(2 ** 17, Math.floor(MERGE_READ_BUDGET / (4 * Math.max(1, runs)))));
 }
 
 /**
