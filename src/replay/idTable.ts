@@ -4,6 +4,8 @@ const PAGE_SPAN = 2 ** PAGE_BITS;
 const MAX_PAGES = 255;
 const FIRST_PAGE_BYTES = 1 << 16;
 const LONG_ID = 0xff;
+// A restore sorts entries on this many top bits of their home slot before placing them.
+const SORT_BITS = 10;
 
 /**
  * An exact table of chat ids with a tag and a few fixed bytes of values per id, kept in typed
@@ -274,13 +276,45 @@ export class IdTable {
     this.hashes = hashes;
   }
 
-  /** Places every entry of the pages in slots of `capacity` (a restored table). */
+  /**
+   * Places every entry of the pages in slots of `capacity` (a restored table), in the order of
+   * their home slots: a counting sort on the slot's top bits first, so the placing sweeps the slots
+   * once. Placed in page order, each entry landed anywhere in hundreds of MiB of slots, and a
+   * checkpoint of 16 M records took 5.6-7.5 s to restore, against 3.8 s now (`npm run bench -- engine`).
+   */
   private rehash(capacity: number): void {
     const slots = new Uint32Array(capacity);
     const hashes = new Uint32Array(capacity);
     const mask = capacity - 1;
+    const shift = Math.max(0, Math.log2(capacity) - SORT_BITS);
+    const starts = new Uint32Array((capacity >>> shift) + 1);
+    this.eachId((h) => {
+      const b = ((h & mask) >>> shift) + 1;
+      starts[b] = (starts[b] as number) + 1;
+    });
+    for (let b = 1; b < starts.length; b++) starts[b] = (starts[b] as number) + (starts[b - 1] as number);
+    const sortedHandles = new Uint32Array(this.size);
+    const sortedHashes = new Uint32Array(this.size);
+    this.eachId((h, handle) => {
+      const i = starts[(h & mask) >>> shift] as number;
+      starts[(h & mask) >>> shift] = i + 1;
+      sortedHandles[i] = handle;
+      sortedHashes[i] = h;
+    });
+    for (let i = 0; i < sortedHashes.length; i++) {
+      const h = sortedHashes[i] as number;
+      let slot = h & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = (sortedHandles[i] as number) + 1;
+      hashes[slot] = h;
+    }
+    this.slots = slots;
+    this.hashes = hashes;
+  }
+
+  /** Calls `visit` with each entry's id hash and handle, walking the pages directly (no object per entry). */
+  private eachId(visit: (h: number, handle: number) => void): void {
     const values = this.valueBytes;
-    // The pages are walked directly (no object per entry): a restore rehashes millions of ids.
     this.pages.forEach((page, p) => {
       const end = this.ends[p] as number;
       for (let at = 0; at < end; ) {
@@ -291,16 +325,10 @@ export class IdTable {
           length = page.readUInt32LE(lengthAt + 1);
           start = lengthAt + 5;
         }
-        const h = hash(page, length, start);
-        let slot = h & mask;
-        while (slots[slot] !== 0) slot = (slot + 1) & mask;
-        slots[slot] = p * PAGE_SPAN + at + 1;
-        hashes[slot] = h;
+        visit(hash(page, length, start), p * PAGE_SPAN + at);
         at = start + length;
       }
     });
-    this.slots = slots;
-    this.hashes = hashes;
   }
 }
 
