@@ -44,9 +44,10 @@ describe("ReplayStore.write when an upload fails", () => {
 
 describe("ReplayStore.write while a part of replay.json is uploaded", () => {
   it("goes on with the pass (the next segments) instead of waiting for the part", async () => {
-    // Prepare: 20 minutes of messages that hardly compress (replay.json over one 5 MiB part, gzipped),
-    // and an S3 whose first part of replay.json lands only once a segment was put after it started
-    const lines = incompressibleMessages(6_000, "2024-01-05T14:00:00Z", "m");
+    // Prepare: an hour of messages that hardly compress (replay.json over three 5 MiB parts, gzipped:
+    // more than the pass can hold ahead of the first part, so the pass cannot be over when that part
+    // starts), and an S3 whose first part of replay.json lands only once a segment was put after it started
+    const lines = incompressibleMessages(18_000, "2024-01-05T14:00:00Z", "m");
     const segments: string[] = [];
     let segmentsAfterPart: number | undefined;
     s3.on(PutObjectCommand).callsFake(async (input: { Key: string }) => {
