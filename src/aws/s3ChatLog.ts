@@ -119,15 +119,15 @@ export class S3ChatLog implements ChatLog {
       (key) => atKey === undefined || key > atKey || (key === atKey && atLine !== WHOLE),
     );
     let position = from;
-    if (stopped()) return;
-    // The next object's request goes out while this one is read (unless the read winds down).
-    let next = todo[0] === undefined ? undefined : this.prefetch(source, todo[0]);
+    // The next object's request goes out while this one is read; winding down, none goes out.
+    const ahead = (key: string | undefined) =>
+      key === undefined || stopped() ? undefined : this.prefetch(source, key);
+    let next = ahead(todo[0]);
     try {
       for (const [i, key] of todo.entries()) {
         if (stopped()) return;
         const body = next;
-        const following = todo[i + 1];
-        next = following === undefined || stopped() ? undefined : this.prefetch(source, following);
+        next = ahead(todo[i + 1]);
         const skip = key === atKey ? Number(atLine) : 0;
         for await (const page of this.object(source, range, index, key, skip, position, stopped, body)) {
           position = page.next;
@@ -135,8 +135,6 @@ export class S3ChatLog implements ChatLog {
           // Winding down: the rest of the object is read by the next run, from this page's line.
           if (stopped()) return;
         }
-        // An object left part-read (its body broke off while winding down) is not done either.
-        if (stopped()) return;
       }
     } finally {
       // A request made ahead and never read: its connection goes back.
@@ -145,6 +143,8 @@ export class S3ChatLog implements ChatLog {
         () => undefined,
       );
     }
+    // An object left part-read (its body broke off while winding down) leaves the slice not done.
+    if (stopped()) return;
     yield { slice: index, seq: position.read, records: [], next: { ...position, done: true }, retries: 0 };
   }
 
