@@ -1,4 +1,3 @@
-import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
@@ -119,7 +118,7 @@ export type RecordBatch = { lines: Uint8Array } | { records: string[] };
  * Firehose) or the JSON that `aws logs get-log-events` / `filter-log-events` print, plain or
  * gzip. Yields batches; a read or gzip error becomes an InputError naming the source.
  */
-async function* readRecords(source: InputSource, seen: InputNotes): AsyncGenerator<RecordBatch> {
+async function* readRecords(source: InputSource): AsyncGenerator<RecordBatch> {
   try {
     const chunks = maybeGunzipped(source.open());
     const first = await chunks.next();
@@ -137,10 +136,8 @@ async function* readRecords(source: InputSource, seen: InputNotes): AsyncGenerat
       yield first.value;
       yield* chunks;
     })();
-    for await (const lines of wholeLines(rest)) {
-      if (!isUtf8(lines)) seen.invalidUtf8 += invalidLines(lines);
-      yield { lines };
-    }
+    // Lines that are not UTF-8 are found (and counted) where they are read, in the workers.
+    for await (const lines of wholeLines(rest)) yield { lines };
   } catch (error) {
     if (error instanceof InputError) throw error;
     throw new InputError(`cannot read ${source.name}: ${describe(error)}`, { cause: error });
@@ -148,27 +145,6 @@ async function* readRecords(source: InputSource, seen: InputNotes): AsyncGenerat
 }
 
 /** Batches of several sources, one after the other in the order given. */
-export async function* readAll(
-  sources: readonly InputSource[],
-  seen: InputNotes,
-): AsyncGenerator<RecordBatch> {
-  for (const source of sources) yield* readRecords(source, seen);
-}
-
-/** What reading noticed about the input beyond its records: lines that are not valid UTF-8. */
-export interface InputNotes {
-  invalidUtf8: number;
-}
-
-/** Lines of a batch that are not valid UTF-8 (they are read with U+FFFD in place of the bad bytes). */
-function invalidLines(bytes: Uint8Array): number {
-  let count = 0;
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let start = 0; start < buffer.length; ) {
-    const newline = buffer.indexOf(0x0a, start);
-    const end = newline < 0 ? buffer.length : newline;
-    if (!isUtf8(buffer.subarray(start, end))) count++;
-    start = end + 1;
-  }
-  return count;
+export async function* readAll(sources: readonly InputSource[]): AsyncGenerator<RecordBatch> {
+  for (const source of sources) yield* readRecords(source);
 }

@@ -20,7 +20,7 @@ import {
   timelineFromPlaylist,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
-import { describe, fileSources, type InputNotes, type RecordBatch, readAll, stdinSource } from "./input";
+import { describe, fileSources, type RecordBatch, readAll, stdinSource } from "./input";
 import { close, outDirectory, outTarget, send, whyNot, writeOut } from "./output";
 import { PreparePool } from "./preparePool";
 
@@ -147,14 +147,17 @@ async function buildInParallel(
   options: ReplayOptions,
   store: RunStore,
   transcript: boolean,
-): Promise<Replay> {
+): Promise<{ replay: Replay; notUtf8: number }> {
   const engine = new ReplayEngine(options, store, { transcript });
+  let notUtf8 = 0;
   const pool = new PreparePool(options.window, transcript);
   // Results are applied in input order; a bounded number in flight bounds memory.
   const inFlight: Promise<PreparedBatch>[] = [];
   const applyOldest = async () => {
     const batch = await inFlight.shift();
-    if (batch !== undefined) await engine.add(batch);
+    if (batch === undefined) return;
+    notUtf8 += batch.notUtf8;
+    await engine.add(batch);
   };
   try {
     for await (const batch of batches) {
@@ -169,7 +172,7 @@ async function buildInParallel(
   } finally {
     await pool.close();
   }
-  return engine.finish();
+  return { replay: engine.finish(), notUtf8 };
 }
 
 /** One line for standard error: what was read, written and left out. */
@@ -206,10 +209,9 @@ export async function replayCommand(
     command.files.length > 0 ? await fileSources(command.files, io.stdin) : [stdinSource(io.stdin)];
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
   const store = await FileRunStore.create();
-  const notes: InputNotes = { invalidUtf8: 0 };
   try {
-    const replay = await buildInParallel(
-      readAll(sources, notes),
+    const { replay, notUtf8 } = await buildInParallel(
+      readAll(sources),
       { window: { start, end }, offsetBase: base ?? start, ...(timeline && { timeline }) },
       store,
       command.outDir !== undefined,
@@ -218,9 +220,9 @@ export async function replayCommand(
     else if (target === undefined) await writeStdout(replay, io.stdout);
     else await writeOut(target, replay.chunks());
     const invalid =
-      notes.invalidUtf8 === 0
+      notUtf8 === 0
         ? ""
-        : `; ${notes.invalidUtf8} lines were not valid UTF-8 (read with U+FFFD in place of the bad bytes)`;
+        : `; ${notUtf8} lines were not valid UTF-8 (read with U+FFFD in place of the bad bytes)`;
     io.stderr.write(`${summary(replay.counts, replay.skipReasons)}${invalid}\n`);
   } finally {
     await store.close();

@@ -40,6 +40,8 @@ export interface PreparedBatch {
   itemEnds: Int32Array;
   /** One per Delete record, in order: the message id it names ("" when none). */
   targets: string[];
+  /** Lines that were not UTF-8, read with U+FFFD in place of the bad bytes (0 for records given as strings). */
+  notUtf8: number;
 }
 
 /** The window a record must fall in; `null` ends are unbounded. */
@@ -107,6 +109,7 @@ class BatchBuilder {
   private readonly outcomes: number[] = [];
   private readonly idEnds: number[] = [];
   private idLength = 0;
+  notUtf8 = 0;
 
   constructor(transcript: boolean, capacity?: number) {
     this.into = { ids: [], items: new ItemWriter(capacity), targets: [], transcript };
@@ -128,6 +131,7 @@ class BatchBuilder {
       items: bytes,
       itemEnds: ends,
       targets: this.into.targets,
+      notUtf8: this.notUtf8,
     };
   }
 }
@@ -162,6 +166,7 @@ export function prepareLines(bytes: Buffer, window: PrepareWindow, transcript: b
     const end = newline < 0 ? bytes.length : newline;
     if (end > start) {
       const readable = allUtf8 || isUtf8(bytes.subarray(start, end));
+      if (!readable) batch.notUtf8++;
       const outcome = readable ? prepareMessageBytes(bytes, start, end, window, batch.into) : NOT_READ;
       if (outcome !== NOT_READ) batch.add(outcome);
       else {

@@ -211,10 +211,14 @@ describe("prepareLines", () => {
     ]);
     const lines = bad.toString("utf8").split("\n");
     for (const transcript of [true, false]) {
-      expect(columns(prepareLines(bad, WINDOWS[0] as PrepareWindow, transcript))).toEqual(
-        parsed(lines, WINDOWS[0] as PrepareWindow, transcript),
-      );
+      const batch = prepareLines(bad, WINDOWS[0] as PrepareWindow, transcript);
+      expect(columns(batch)).toEqual(parsed(lines, WINDOWS[0] as PrepareWindow, transcript));
+      // The first line is not UTF-8, the second is: the count is of lines, not of bad bytes.
+      expect(batch.notUtf8).toBe(1);
     }
+    expect(
+      prepareLines(Buffer.from(`${IVS_LINE}\n${IVS_LINE}`), WINDOWS[0] as PrepareWindow, false).notUtf8,
+    ).toBe(0);
   });
 });
 
