@@ -183,7 +183,9 @@ export class S3ChatLog implements ChatLog {
       bytes = 0;
       return out;
     };
-    const take = (text: string) => {
+    const take = (raw: string) => {
+      // A byte order mark starts the object, not its first record (as the offline command reads it).
+      const text = line === 0 && raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw;
       if (line++ < paged || text.trim() === "") return;
       if (!inRange(text, bounds)) return;
       records.push(text);

@@ -66,9 +66,15 @@ export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
         force: { type: "boolean" },
       },
     });
-    if (values["recording-session-id"] === undefined && values["channel-arn"] === undefined) {
+    const byStream = values["channel-arn"] !== undefined || values["stream-id"] !== undefined;
+    if (values["recording-session-id"] === undefined && !byStream) {
       throw new ValidationError(
         "archive needs --channel-arn ARN --stream-id ID, or --recording-session-id ID",
+      );
+    }
+    if (values["recording-session-id"] !== undefined && byStream) {
+      throw new ValidationError(
+        "archive takes --channel-arn ARN --stream-id ID or --recording-session-id ID: not both",
       );
     }
     const force = values.force ? { force: true } : {};

@@ -19,7 +19,7 @@ Commands:
       --start, else the earliest sendTime written). --timeline FILE (a JSON list of pieces
       {start, end, mediaMs}) or --playlist FILE (an HLS media playlist with program dates) give
       the recording's timeline: offsets are then in its media time, across reconnect gaps.
-      Writes to --out or standard output; --out-dir DIR writes replay.json, index.json,
+      Writes to --out or standard output (also as --out -); --out-dir DIR writes replay.json, index.json,
       segments/<startMs>.json (60 s each) and the replay.vtt transcript there instead. A summary
       of counts goes to standard error.
   archive (--channel-arn ARN --stream-id ID | --recording-session-id ID) [--max-run-seconds N] [--force]

@@ -137,6 +137,11 @@ export function operationsCommands(makeClients: () => AwsClients, out: Writable,
           "redrive needs --failed, or --channel-arn ARN --stream-id ID, or --recording-session-id ID",
         );
       }
+      if (values["recording-session-id"] !== undefined && values["stream-id"] !== undefined) {
+        throw new ValidationError(
+          "redrive takes --channel-arn ARN --stream-id ID or --recording-session-id ID: not both",
+        );
+      }
       const requests: ArchiveRequest[] = [];
       if (one) {
         const key =

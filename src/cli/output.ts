@@ -145,13 +145,7 @@ export async function writeOut(target: OutTarget, chunks: AsyncIterable<Buffer>)
   }
   // A name of its own (a leftover of a killed run, or a run beside it, is never this one's).
   const temporary = join(dirname(target.real), `.${basename(target.real)}.${randomUUID()}.tmp`);
-  // Interrupted (Ctrl-C, a kill), the run removes its temporary file before it goes.
-  const interrupted = (signal: NodeJS.Signals) => {
-    rmSync(temporary, { force: true });
-    process.exit(signal === "SIGINT" ? 130 : 143);
-  };
-  process.once("SIGINT", interrupted);
-  process.once("SIGTERM", interrupted);
+  const forget = removedIfInterrupted(temporary);
   try {
     // Room for a few chunks: the replay goes on while one is written (16 KiB, the default, made it wait on each).
     const stream = createWriteStream(temporary, { flags: "wx", highWaterMark: OUT_BUFFER_BYTES });
@@ -169,9 +163,34 @@ export async function writeOut(target: OutTarget, chunks: AsyncIterable<Buffer>)
     await rm(temporary, { force: true });
     throw fail(error);
   } finally {
+    forget();
+  }
+}
+
+// What an interrupted run removes before it goes.
+const leftovers = new Set<string>();
+
+function interrupted(signal: NodeJS.Signals): void {
+  for (const path of leftovers) rmSync(path, { recursive: true, force: true });
+  process.exit(signal === "SIGINT" ? 130 : 143);
+}
+
+/**
+ * Removes `path` (a temporary file or folder) if the run is interrupted (Ctrl-C, a kill) before
+ * the function returned is called.
+ */
+export function removedIfInterrupted(path: string): () => void {
+  if (leftovers.size === 0) {
+    process.on("SIGINT", interrupted);
+    process.on("SIGTERM", interrupted);
+  }
+  leftovers.add(path);
+  return () => {
+    leftovers.delete(path);
+    if (leftovers.size > 0) return;
     process.off("SIGINT", interrupted);
     process.off("SIGTERM", interrupted);
-  }
+  };
 }
 
 /** Creates `--out-dir DIR` (and its parents) or checks it is a folder that takes files. */

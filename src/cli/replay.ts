@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { InputError, OutputError, ValidationError } from "../errors";
@@ -9,6 +9,7 @@ import {
   type Instant,
   parseInstant,
   parseTimeline,
+  playlistProblem,
   REPLAY_FILES,
   type Replay,
   type ReplayCounts,
@@ -21,7 +22,7 @@ import {
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
 import { describe, fileSources, type RecordBatch, readAll, stdinSource } from "./input";
-import { close, outDirectory, outTarget, send, whyNot, writeOut } from "./output";
+import { close, outDirectory, outTarget, removedIfInterrupted, send, whyNot, writeOut } from "./output";
 import { PreparePool } from "./preparePool";
 
 /** Options of `replay`, as parsed from the command line. */
@@ -36,7 +37,7 @@ export interface ReplayCommand {
   outDir?: string;
 }
 
-/** Parses a time option to the millisecond the replay writes it with. */
+/** Parses a time option; the replay writes it to the millisecond, so it may not be finer. */
 function timeOption(flag: string, value: string | undefined): Instant | null {
   if (value === undefined) return null;
   const at = parseInstant(value);
@@ -44,6 +45,9 @@ function timeOption(flag: string, value: string | undefined): Instant | null {
     throw new ValidationError(
       `--${flag} "${value}" is not an ISO 8601 time with a zone, such as 2024-01-05T14:30:00Z`,
     );
+  }
+  if (at.sub !== "") {
+    throw new ValidationError(`--${flag} "${value}" is finer than a millisecond: give it to the millisecond`);
   }
   return { ms: at.ms, sub: "" };
 }
@@ -92,7 +96,10 @@ async function timelineOption(command: ReplayCommand): Promise<TimelinePiece[] |
     return pieces;
   }
   if (command.playlist !== undefined) {
-    const pieces = timelineFromPlaylist(await readText("playlist", command.playlist));
+    const text = await readText("playlist", command.playlist);
+    const problem = playlistProblem(text);
+    if (problem !== undefined) throw new ValidationError(`--playlist ${command.playlist} ${problem}`);
+    const pieces = timelineFromPlaylist(text);
     if (pieces === undefined) {
       throw new ValidationError(
         `--playlist ${command.playlist} has no #EXT-X-PROGRAM-DATE-TIME: its media times cannot be placed in wall-clock time`,
@@ -105,14 +112,14 @@ async function timelineOption(command: ReplayCommand): Promise<TimelinePiece[] |
 
 /**
  * Writes every file of SPEC sections 3 and 4 into `dir` (created if missing): staged in a hidden
- * folder beside them, then moved in, segments first and `index.json` last, so a failed run leaves
- * what was there untouched.
+ * folder beside them, then swapped in. The old index goes aside first and the new one comes in
+ * last, so no index ever names a segment of another run; a failed swap puts the old files back.
  */
 async function writeDirectory(replay: Replay, dir: string): Promise<void> {
   const staging = await mkdtemp(join(dir, ".replay-")).catch((error) => {
     throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   });
-  const trash = join(staging, "old-segments");
+  const forget = removedIfInterrupted(staging);
   try {
     await mkdir(join(staging, "segments"));
     const streams = {
@@ -125,19 +132,54 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
       else await send(streams[part.file], part.chunk);
     }
     for (const stream of Object.values(streams)) await close(stream);
-    // Segments of an earlier replay in this folder go; the index that named them is replaced last.
-    await rename(join(dir, "segments"), trash).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "ENOENT") throw error;
-    });
-    await rename(join(staging, "segments"), join(dir, "segments"));
-    for (const file of [REPLAY_FILES.transcript, REPLAY_FILES.replay, REPLAY_FILES.index]) {
-      await rename(join(staging, file), join(dir, file));
-    }
+    await swapIn(staging, dir);
   } catch (error) {
     if (error instanceof OutputError) throw error;
     throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   } finally {
     await rm(staging, { recursive: true, force: true });
+    forget();
+  }
+}
+
+/** Moves the files staged in `staging` into `dir`, and the ones they replace into `staging/old`. */
+async function swapIn(staging: string, dir: string): Promise<void> {
+  const { index, replay: json, transcript } = REPLAY_FILES;
+  // Only a replay's own files are replaced: a folder named replay.json, say, is not ours to remove.
+  for (const [name, folder] of [
+    [index, false],
+    [json, false],
+    [transcript, false],
+    ["segments", true],
+  ] as const) {
+    const info = await lstat(join(dir, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (info !== undefined && info.isDirectory() !== folder) {
+      throw new OutputError(
+        `cannot write --out-dir ${dir}: its ${name} is ${folder ? "not a folder" : "a folder"}, not a replay's: it is left as it is`,
+      );
+    }
+  }
+  const old = join(staging, "old");
+  await mkdir(old);
+  const done: { from: string; to: string }[] = [];
+  const move = async (from: string, to: string) => {
+    try {
+      await rename(from, to);
+      done.push({ from, to });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || from.startsWith(staging)) throw error;
+    }
+  };
+  try {
+    for (const name of [index, "segments", transcript, json]) await move(join(dir, name), join(old, name));
+    for (const name of ["segments", transcript, json, index])
+      await move(join(staging, name), join(dir, name));
+  } catch (error) {
+    for (const { from, to } of done.reverse()) await rename(to, from).catch(() => undefined);
+    throw error;
   }
 }
 
@@ -202,13 +244,16 @@ export async function replayCommand(
     throw new ValidationError("--out and --out-dir both say where to write: use one");
   }
   const timeline = await timelineOption(command);
-  // Where the output goes is checked before any work, so a bad path costs nothing and writes nothing.
-  const target = command.out === undefined ? undefined : await outTarget(command.out);
-  if (command.outDir !== undefined) await outDirectory(command.outDir);
   const sources =
     command.files.length > 0 ? await fileSources(command.files, io.stdin) : [stdinSource(io.stdin)];
+  // Where the output goes is checked before any work, so a bad path costs nothing and writes
+  // nothing; `--out -` is standard output, as `-` is standard input.
+  const toFile = command.out !== undefined && command.out !== "-";
+  const target = toFile ? await outTarget(command.out as string) : undefined;
+  if (command.outDir !== undefined) await outDirectory(command.outDir);
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
   const store = await FileRunStore.create();
+  const forget = removedIfInterrupted(store.dir);
   try {
     const { replay, notUtf8 } = await buildInParallel(
       readAll(sources),
@@ -226,5 +271,6 @@ export async function replayCommand(
     io.stderr.write(`${summary(replay.counts, replay.skipReasons)}${invalid}\n`);
   } finally {
     await store.close();
+    forget();
   }
 }

@@ -12,6 +12,7 @@ export {
 export {
   MediaClock,
   parseTimeline,
+  playlistProblem,
   type TimelineJson,
   type TimelinePiece,
   timelineFromPlaylist,

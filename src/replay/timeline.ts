@@ -117,22 +117,27 @@ interface Segment {
 }
 
 /**
- * The timeline of an HLS media playlist with `#EXT-X-PROGRAM-DATE-TIME` (rule 8 (a)): a new piece
- * at the first segment, after each `#EXT-X-DISCONTINUITY`, and where a segment's date differs from
- * the previous segment's date plus its `#EXTINF` by more than 1 s; `mediaMs` is the sum of the
- * earlier durations, floored to the millisecond. `undefined` when the playlist carries no date.
+ * A media playlist's segments, with the first tag it could not read (by line number): a segment
+ * is then read as if the tag were not there (no date; a duration of 0).
  */
-export function timelineFromPlaylist(text: string): TimelinePiece[] | undefined {
+function readPlaylist(text: string): { segments: Segment[]; problem?: string } {
   const segments: Segment[] = [];
+  let problem: string | undefined;
   let pending: Partial<Segment> = {};
-  for (const raw of text.split(/\r?\n/)) {
+  for (const [i, raw] of text.split(/\r?\n/).entries()) {
     const line = raw.trim();
     if (line === "") continue;
     if (line.startsWith("#EXTINF:")) {
-      pending.durationUs = durationUs(line.slice("#EXTINF:".length).split(",")[0] ?? "");
+      const value = line.slice("#EXTINF:".length).split(",")[0] ?? "";
+      pending.durationUs = durationUs(value);
+      if (pending.durationUs === undefined)
+        problem ??= `line ${i + 1}: #EXTINF "${value}" is not a duration in seconds`;
     } else if (line.startsWith("#EXT-X-PROGRAM-DATE-TIME:")) {
-      const at = parseInstant(line.slice("#EXT-X-PROGRAM-DATE-TIME:".length));
+      const value = line.slice("#EXT-X-PROGRAM-DATE-TIME:".length);
+      const at = parseInstant(value);
       if (at !== undefined) pending.dateUs = toUs(at);
+      else
+        problem ??= `line ${i + 1}: #EXT-X-PROGRAM-DATE-TIME "${value}" is not an ISO 8601 time with a zone`;
     } else if (line === "#EXT-X-DISCONTINUITY") {
       pending.discontinuity = true;
     } else if (!line.startsWith("#")) {
@@ -145,6 +150,26 @@ export function timelineFromPlaylist(text: string): TimelinePiece[] | undefined 
       pending = {};
     }
   }
+  return problem === undefined ? { segments } : { segments, problem };
+}
+
+/**
+ * What is wrong with a media playlist given offline (`--playlist`): its first `#EXTINF` or
+ * `#EXT-X-PROGRAM-DATE-TIME` that cannot be read, which `timelineFromPlaylist` would pass over
+ * (the archive reads playlists IVS wrote); undefined when there is none.
+ */
+export function playlistProblem(text: string): string | undefined {
+  return readPlaylist(text).problem;
+}
+
+/**
+ * The timeline of an HLS media playlist with `#EXT-X-PROGRAM-DATE-TIME` (rule 8 (a)): a new piece
+ * at the first segment, after each `#EXT-X-DISCONTINUITY`, and where a segment's date differs from
+ * the previous segment's date plus its `#EXTINF` by more than 1 s; `mediaMs` is the sum of the
+ * earlier durations, floored to the millisecond. `undefined` when the playlist carries no date.
+ */
+export function timelineFromPlaylist(text: string): TimelinePiece[] | undefined {
+  const { segments } = readPlaylist(text);
   const firstDated = segments.findIndex((segment) => segment.dateUs !== undefined);
   if (firstDated < 0) return undefined;
   // A segment without a date of its own follows the one before it (or precedes the first dated one).

@@ -196,6 +196,20 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
     expect(idsOf(pages)).toEqual(["plain"]);
   });
 
+  it("reads an object that starts with a byte order mark and ends its lines with CRLF as the offline command does", async () => {
+    // Prepare
+    const { base, source } = newRoom();
+    const folder = hourFolder(ivsS3Folder(base, ROOM).prefix, T0);
+    const lines = [chatMessage("first", T0 + MINUTE).line, chatMessage("second", T0 + 2 * MINUTE).line];
+    await put(`${folder}bom-1`, `\uFEFF${lines.join("\r\n")}\r\n`);
+
+    // Act
+    const pages = await readAll(source, hourSlices(T0, T0 + 10 * MINUTE));
+
+    // Assess
+    expect(idsOf(pages)).toEqual(["first", "second"]);
+  });
+
   it("reads a room nobody chatted in (no objects at all) as an empty log", async () => {
     // Prepare
     const { source } = newRoom();

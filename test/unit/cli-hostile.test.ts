@@ -7,6 +7,7 @@ import {
   mkdtempSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
@@ -160,6 +161,132 @@ describe("npm run cli -- replay against hostile output paths", () => {
     expect(code).toBe(2);
     expect(oneLine(stderr)).toEqual([
       "replay: standard output was closed before the whole replay was written",
+    ]);
+  });
+});
+
+describe("npm run cli -- replay --out-dir over an earlier replay", () => {
+  /** Every file below `dir` (paths relative to it) with its contents; a folder as "(folder)". */
+  function snapshot(dir: string, under = ""): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const name of readdirNames(join(dir, under)).filter((n) => n !== "")) {
+      const path = join(under, name);
+      if (lstatSync(join(dir, path)).isDirectory()) {
+        files[path] = "(folder)";
+        Object.assign(files, snapshot(dir, path));
+      } else files[path] = readFileSync(join(dir, path), "utf8");
+    }
+    return files;
+  }
+
+  it("refuses, in one line, to replace what is not a replay's file, and leaves every earlier file as it was", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    expect(cli(["replay", RECORDS, "--out-dir", dir]).code).toBe(0);
+    rmSync(join(dir, "replay.json"));
+    mkdirSync(join(dir, "replay.json"));
+    writeFileSync(join(dir, "replay.json", "mine.txt"), "keep");
+    const before = snapshot(dir);
+
+    const { code, stderr } = cli(["replay", RECORDS, "--out-dir", dir]);
+
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toEqual([
+      `replay: cannot write --out-dir ${dir}: its replay.json is a folder, not a replay's: it is left as it is`,
+    ]);
+    expect(snapshot(dir)).toEqual(before);
+    expect(Object.keys(before)).toContain(join("segments", "0.json"));
+  });
+
+  it("creates no --out-dir when the input cannot be read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+
+    const { code } = cli(["replay", join(dir, "no-such.ndjson"), "--out-dir", join(dir, "made", "here")]);
+
+    expect(code).toBe(2);
+    expect(existsSync(join(dir, "made"))).toBe(false);
+  });
+
+  it("removes its staging folder and its runs when interrupted (Ctrl-C)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const temp = mkdtempSync(join(tmpdir(), "hostile-tmp-"));
+    const big = join(dir, "big.ndjson");
+    const start = Date.parse("2024-01-05T14:30:00Z");
+    const many = Array.from({ length: 60_000 }, (_, i) => chatMessage(`m${i}`, start + i * 10).line);
+    writeFileSync(big, `${many.join("\n")}\n`);
+    const out = join(dir, "out");
+    mkdirSync(out);
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "replay", big, "--out-dir", out],
+      {
+        cwd: ROOT,
+        env: { ...process.env, TMPDIR: temp },
+      },
+    );
+    const exited = new Promise((resolve) => child.on("close", (code, signal) => resolve(code ?? signal)));
+    const seen = { runs: false, staging: false };
+    // Interrupted once both the run store (made first) and the staging folder (made to write) are there.
+    for (let waited = 0; !seen.staging && waited < 60_000; waited += 10) {
+      seen.runs ||= readdirNames(temp).some((name) => name.startsWith("ivs-chat-runs-"));
+      seen.staging = readdirNames(out).some((name) => name.startsWith(".replay-"));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    child.kill("SIGINT");
+
+    expect(seen).toEqual({ runs: true, staging: true });
+    expect(await exited).toBe(130);
+    expect(readdirNames(out)).toEqual([""]);
+    expect(readdirNames(temp).filter((name) => name.startsWith("ivs-chat-runs-"))).toEqual([]);
+  });
+});
+
+describe("npm run cli -- replay, options a user may get wrong", () => {
+  it("writes to standard output with --out -, as - reads standard input", () => {
+    const { code, stdout } = cli(["replay", RECORDS, "--out", "-"]);
+
+    expect(code).toBe(0);
+    expect(stdout).toBe(EXPECTED_UNBOUNDED());
+    expect(existsSync(join(ROOT, "-"))).toBe(false);
+  });
+
+  it("refuses a --start or --end finer than the millisecond, which the replay could not keep", () => {
+    const { code, stdout, stderr } = cli(["replay", RECORDS, "--end", "2024-01-05T14:30:01.000000001Z"]);
+
+    expect(code).toBe(2);
+    expect(stdout).toBe("");
+    expect(oneLine(stderr)).toEqual([
+      'replay: --end "2024-01-05T14:30:01.000000001Z" is finer than a millisecond: give it to the millisecond',
+    ]);
+    expect(cli(["replay", RECORDS, "--end", "2024-01-05T14:30:01.000000Z"]).code).toBe(0);
+  });
+
+  it("names the line of a --playlist tag it cannot read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    const file = join(dir, "playlist.m3u8");
+    writeFileSync(file, "#EXTM3U\n#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:30:00Z\n#EXTINF:abc,\n0.ts\n");
+
+    const { code, stderr } = cli(["replay", RECORDS, "--playlist", file]);
+
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toEqual([
+      `replay: --playlist ${file} line 3: #EXTINF "abc" is not a duration in seconds`,
+    ]);
+  });
+
+  it("refuses an archive named both by stream and by recording session", () => {
+    const { code, stderr } = cli([
+      "archive",
+      "--channel-arn",
+      "arn:aws:ivs:us-east-1:123456789012:channel/AbCdef1G2hij",
+      "--stream-id",
+      "st-1A2b3c4D5e6F78ghij9Klmn",
+      "--recording-session-id",
+      "a6RfV23ES97iyfoQ",
+    ]);
+
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toEqual([
+      "archive: archive takes --channel-arn ARN --stream-id ID or --recording-session-id ID: not both",
     ]);
   });
 });
