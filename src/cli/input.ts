@@ -88,26 +88,147 @@ async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Uint8A
   if (carry.length > 0) yield carry;
 }
 
-function cliDocumentMessages(name: string, text: string): string[] {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch (error) {
-    throw new InputError(`cannot read ${name}: looks like aws logs JSON output but is not valid JSON`, {
-      cause: error,
-    });
+const OPEN = 0x7b;
+const CLOSE = 0x7d;
+const OPEN_LIST = 0x5b;
+const CLOSE_LIST = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+
+/**
+ * The `events` of the JSON document `aws logs get-log-events` / `filter-log-events` print, read
+ * as its bytes come, one event at a time: memory holds the event being read, whatever the
+ * document's size. Each event becomes its `message` (another value as its JSON), as JSON.parse
+ * of the whole document would give them. Only the root object's members are told apart; the
+ * bytes between them are only followed (strings, nesting), and each event is parsed on its own.
+ */
+export class DocumentEvents {
+  /** The brackets open (`{` or `[`), innermost last. */
+  private readonly open: number[] = [];
+  private inString = false;
+  private escaped = false;
+  /** In the root object: the next string is a member's key. */
+  private atKey = false;
+  private key = "";
+  /** What the root's `events` member was: not there yet, a list, or this other value's JSON. */
+  private events: "none" | "list" | { other: string } = "none";
+  /** Bytes being kept: a member's key, the `events` value, or one event. */
+  private capture: "key" | "value" | "event" | undefined;
+  private parts: Buffer[] = [];
+  private from = 0;
+  private closed = false;
+
+  constructor(private readonly name: string) {}
+
+  private get depth(): number {
+    return this.open.length;
   }
-  const events = (document as { events?: unknown } | null)?.events;
-  if (!Array.isArray(events)) {
+
+  private invalid(): InputError {
+    return new InputError(`cannot read ${this.name}: looks like aws logs JSON output but is not valid JSON`);
+  }
+
+  private start(kind: "key" | "value" | "event", at: number): void {
+    this.capture = kind;
+    this.parts = [];
+    this.from = at;
+  }
+
+  /** The bytes kept, up to `at` of `chunk`, as text. */
+  private finish(chunk: Buffer, at: number): string {
+    this.parts.push(chunk.subarray(this.from, at));
+    this.capture = undefined;
+    return Buffer.concat(this.parts).toString("utf8");
+  }
+
+  private event(text: string, into: string[]): void {
+    if (text.trim() === "") return;
+    let event: unknown;
+    try {
+      event = JSON.parse(text);
+    } catch {
+      throw this.invalid();
+    }
+    const message = (event as { message?: unknown } | null)?.message;
+    into.push(typeof message === "string" ? message : JSON.stringify(message ?? null));
+  }
+
+  /** The messages of the events that end in `chunk`. */
+  push(chunk: Buffer): string[] {
+    const messages: string[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i] as number;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === BACKSLASH) this.escaped = true;
+        else if (c === QUOTE) {
+          this.inString = false;
+          if (this.capture === "key") this.key = this.finish(chunk, i);
+        }
+        continue;
+      }
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
+      if (this.closed) throw this.invalid(); // something after the document
+      const inList = this.depth === 2 && this.events === "list" && this.capture === "event";
+      if (c === QUOTE) {
+        this.inString = true;
+        if (this.depth === 1 && this.atKey) {
+          this.atKey = false;
+          this.start("key", i + 1);
+        }
+      } else if (c === OPEN || c === OPEN_LIST) {
+        if (this.depth === 0 && c !== OPEN) throw this.invalid();
+        if (this.depth === 1 && this.capture === "value" && c === OPEN_LIST) {
+          const before = this.finish(chunk, i);
+          if (before.trim() !== "") throw this.invalid();
+          this.events = "list";
+          this.start("event", i + 1);
+        }
+        this.open.push(c);
+        if (this.depth === 1) this.atKey = true;
+      } else if (c === CLOSE || c === CLOSE_LIST) {
+        if (inList && c === CLOSE_LIST) this.event(this.finish(chunk, i), messages);
+        if (this.depth === 1 && this.capture === "value") this.events = { other: this.finish(chunk, i) };
+        if (this.open.pop() !== (c === CLOSE ? OPEN : OPEN_LIST)) throw this.invalid();
+        if (this.depth === 0) this.closed = true;
+      } else if (c === COMMA) {
+        if (inList) {
+          this.event(this.finish(chunk, i), messages);
+          this.start("event", i + 1);
+        } else if (this.depth === 1) {
+          if (this.capture === "value") this.events = { other: this.finish(chunk, i) };
+          this.atKey = true;
+        }
+      } else if (c === COLON && this.depth === 1 && this.key === "events" && this.capture === undefined) {
+        this.start("value", i + 1);
+      }
+    }
+    if (this.capture !== undefined) {
+      this.parts.push(chunk.subarray(this.from));
+      this.from = 0;
+    }
+    return messages;
+  }
+
+  /** Checks that the document ended whole and had an `events` list. */
+  end(): void {
+    if (!this.closed || this.inString) throw this.invalid();
+    if (this.events === "list") return;
+    let has = "none";
+    if (this.events !== "none") {
+      try {
+        has = JSON.stringify(JSON.parse(this.events.other)).slice(0, 40);
+      } catch {
+        throw this.invalid();
+      }
+    }
     // A document of another shape (`{"nextToken":...}` alone, `"events": null`) is not an empty log: say so.
     throw new InputError(
-      `cannot read ${name}: an aws logs JSON document needs an "events" list; it has ${events === undefined ? "none" : JSON.stringify(events).slice(0, 40)}`,
+      `cannot read ${this.name}: an aws logs JSON document needs an "events" list; it has ${has}`,
     );
   }
-  return events.map((event: unknown) => {
-    const message = (event as { message?: unknown } | null)?.message;
-    return typeof message === "string" ? message : JSON.stringify(message ?? null);
-  });
 }
 
 /** A batch of input: whole newline-delimited lines as UTF-8 bytes, or records already split out. */
@@ -126,10 +247,15 @@ async function* readRecords(source: InputSource): AsyncGenerator<RecordBatch> {
     // A byte order mark starts the file, not its first record.
     if (first.value.subarray(0, 3).equals(BYTE_ORDER_MARK)) first.value = first.value.subarray(3);
     if (CLI_DOCUMENT.test(first.value.subarray(0, 4096).toString("utf8"))) {
-      // The CLI prints a single (pretty-printed) document; it must be parsed whole.
-      const parts = [first.value];
-      for await (const more of chunks) parts.push(more);
-      yield { records: cliDocumentMessages(source.name, Buffer.concat(parts).toString("utf8")) };
+      // The CLI prints a single (pretty-printed) document: its events are read one by one.
+      const document = new DocumentEvents(source.name);
+      const records = document.push(first.value);
+      if (records.length > 0) yield { records };
+      for await (const more of chunks) {
+        const records = document.push(more);
+        if (records.length > 0) yield { records };
+      }
+      document.end();
       return;
     }
     const rest = (async function* () {

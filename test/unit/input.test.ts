@@ -1,0 +1,89 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DocumentEvents } from "../../src/cli/input";
+
+const FIXTURES = join(__dirname, "..", "fixtures", "chat");
+
+/** The messages as JSON.parse of the whole document gives them. */
+function parsedWhole(text: string): string[] {
+  const { events } = JSON.parse(text) as { events: unknown[] };
+  return events.map((event) => {
+    const message = (event as { message?: unknown } | null)?.message;
+    return typeof message === "string" ? message : JSON.stringify(message ?? null);
+  });
+}
+
+/** The messages `DocumentEvents` reads from `text` cut into the given pieces. */
+function streamed(text: string, cuts: number[]): string[] {
+  const bytes = Buffer.from(text);
+  const reader = new DocumentEvents("doc.json");
+  const messages: string[] = [];
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    messages.push(...reader.push(bytes.subarray(from, cut)));
+    from = cut;
+  }
+  reader.end();
+  return messages;
+}
+
+describe("DocumentEvents: the events of an aws logs JSON document, read as its bytes come", () => {
+  const odd = JSON.stringify(
+    {
+      nextToken: "t,[{}]",
+      searchedLogStreams: [{ logStreamName: "events", searchedCompletely: true }],
+      events: [
+        { message: 'say "hi", [then] {leave}\\\\', eventId: "1" },
+        { message: { not: "a string" } },
+        null,
+        7,
+        "text",
+        [1, { message: "inner" }],
+        { message: "naïve 🔥" },
+      ],
+      events2: [{ message: "not these" }],
+    },
+    null,
+    2,
+  );
+
+  it.each([
+    ["get-log-events.json", readFileSync(join(FIXTURES, "get-log-events.json"), "utf8")],
+    ["filter-log-events.json", readFileSync(join(FIXTURES, "filter-log-events.json"), "utf8")],
+    ["a document of odd events and members", odd],
+  ])("gives %s's messages as parsing it whole does, however its bytes are cut", (_, text) => {
+    const whole = parsedWhole(text);
+    expect(whole.length).toBeGreaterThan(0);
+    const length = Buffer.byteLength(text);
+    for (let cut = 0; cut <= length; cut++) expect(streamed(text, [cut]), `cut at ${cut}`).toEqual(whole);
+    expect(
+      streamed(
+        text,
+        Array.from({ length }, (_, i) => i),
+      ),
+    ).toEqual(whole);
+  });
+
+  it("hands out each event once its bytes are in, before the document ends", () => {
+    const reader = new DocumentEvents("doc.json");
+
+    const first = reader.push(Buffer.from('{"events": [{"message": "a"}, {"message": "b"}, {"mess'));
+
+    expect(first).toEqual(["a", "b"]);
+    expect(reader.push(Buffer.from('age": "c"}]}'))).toEqual(["c"]);
+    expect(() => reader.end()).not.toThrow();
+  });
+
+  it.each([
+    ["cut short", '{"events": [{"message": "a"}'],
+    ["followed by more", '{"events": [{"message": "a"}]} {}'],
+    ["with an event that is not JSON", '{"events": [{"message": a}]}'],
+    ["with a bracket that closes none", '{"events": [{"message": "a"}]]'],
+    ["with brackets that do not match", '{"events": [{"message": "a"}}}'],
+  ])("refuses a document %s, in one line", (_, text) => {
+    expect(() => streamed(text, [])).toThrow(
+      "cannot read doc.json: looks like aws logs JSON output but is not valid JSON",
+    );
+  });
+});
