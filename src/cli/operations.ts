@@ -52,7 +52,7 @@ export function statusLine(broadcast: BroadcastStatus): string {
     const summary =
       counts === undefined
         ? ""
-        : ` ${counts.messages} messages, ${counts.events} events, ${counts.deleted} deleted, ${counts.skipped} skipped;`;
+        : ` ${counts.records} records: ${counts.messages} messages, ${counts.events} events, ${counts.deleted} deleted, ${counts.duplicates} duplicates, ${counts.skipped} skipped;`;
     state = `archived ${archive.at}:${summary}${where}`;
   } else if (archive?.status === "failed") {
     state = `FAILED ${archive.at}: ${archive.reason ?? "no reason recorded"}`;

@@ -139,7 +139,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
     expect(lines[2]).toContain("recording OpsRec1  channel OpsCh1G2hij");
     expect(lines[2]).toContain("archived");
     expect(lines[2]).toContain(
-      "7 messages, 1 events, 1 deleted, 0 skipped; s3://recs/ivs/v1/ops/chat/replay.json",
+      "10 records: 7 messages, 1 events, 1 deleted, 1 duplicates, 0 skipped; s3://recs/ivs/v1/ops/chat/replay.json",
     );
     expect(lines[3]).toMatch(/^3 broadcasts updated since \d{4}-/);
   });
