@@ -97,60 +97,61 @@ const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 
+const JSON_BLANK = /^[ \t\n\r]*$/;
+
 /**
  * The `events` of the JSON document `aws logs get-log-events` / `filter-log-events` print, read
  * as its bytes come, one event at a time: memory holds the event being read, whatever the
  * document's size. Each event becomes its `message` (another value as its JSON), as JSON.parse
- * of the whole document would give them. Only the root object's members are told apart; the
- * bytes between them are only followed (strings, nesting), and each event is parsed on its own.
+ * of the whole document would give them. The bytes are followed (strings, nesting, the root
+ * object's keys); each event is parsed on its own, and the rest of the document (the root object
+ * with an empty `events` list) is kept and parsed at the end, so what JSON.parse refuses is refused.
  */
 export class DocumentEvents {
   /** The brackets open (`{` or `[`), innermost last. */
   private readonly open: number[] = [];
   private inString = false;
   private escaped = false;
-  /** In the root object: the next string is a member's key. */
+  /** In the root object: the next string is a member's key, as this text is (undecoded). */
   private atKey = false;
-  private key = "";
-  /** What the root's `events` member was: not there yet, a list, or this other value's JSON. */
-  private events: "none" | "list" | { other: string } = "none";
-  /** Bytes being kept: a member's key, the `events` value, or one event. */
-  private capture: "key" | "value" | "event" | undefined;
-  private parts: Buffer[] = [];
-  private from = 0;
-  private closed = false;
+  private key: Buffer[] | undefined;
+  private keyFrom = 0;
+  private keyWasEvents = false;
+  /** After the `:` of the root's `events`: a list there is read event by event. */
+  private eventsNext = false;
+  private eventsMembers = 0;
+  /** In the root's `events` list: the bytes of the event being read, and how many were read. */
+  private event: Buffer[] | undefined;
+  private eventFrom = 0;
+  private events = 0;
+  /** The document without its events, for JSON.parse at the end; `skeletonFrom` is where in the chunk it goes on. */
+  private readonly skeleton: Buffer[] = [];
+  private skeletonFrom = 0;
 
   constructor(private readonly name: string) {}
-
-  private get depth(): number {
-    return this.open.length;
-  }
 
   private invalid(): InputError {
     return new InputError(`cannot read ${this.name}: looks like aws logs JSON output but is not valid JSON`);
   }
 
-  private start(kind: "key" | "value" | "event", at: number): void {
-    this.capture = kind;
-    this.parts = [];
-    this.from = at;
-  }
-
-  /** The bytes kept, up to `at` of `chunk`, as text. */
-  private finish(chunk: Buffer, at: number): string {
-    this.parts.push(chunk.subarray(this.from, at));
-    this.capture = undefined;
-    return Buffer.concat(this.parts).toString("utf8");
-  }
-
-  private event(text: string, into: string[]): void {
-    if (text.trim() === "") return;
+  /** Ends the event being read at `at` of `chunk`: its message, or nothing for the blank of an empty list. */
+  private endEvent(chunk: Buffer, at: number, last: boolean, into: string[]): void {
+    const parts = this.event ?? [];
+    parts.push(chunk.subarray(this.eventFrom, at));
+    const text = Buffer.concat(parts).toString("utf8");
+    this.event = undefined;
+    if (JSON_BLANK.test(text)) {
+      // Only `[]` has no event in it: `[,` and `,,` and `,]` are not JSON.
+      if (last && this.events === 0) return;
+      throw this.invalid();
+    }
     let event: unknown;
     try {
       event = JSON.parse(text);
     } catch {
       throw this.invalid();
     }
+    this.events++;
     const message = (event as { message?: unknown } | null)?.message;
     into.push(typeof message === "string" ? message : JSON.stringify(message ?? null));
   }
@@ -158,6 +159,9 @@ export class DocumentEvents {
   /** The messages of the events that end in `chunk`. */
   push(chunk: Buffer): string[] {
     const messages: string[] = [];
+    this.skeletonFrom = 0;
+    this.keyFrom = 0;
+    this.eventFrom = 0;
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i] as number;
       if (this.inString) {
@@ -165,69 +169,91 @@ export class DocumentEvents {
         else if (c === BACKSLASH) this.escaped = true;
         else if (c === QUOTE) {
           this.inString = false;
-          if (this.capture === "key") this.key = this.finish(chunk, i);
+          if (this.key !== undefined) {
+            this.key.push(chunk.subarray(this.keyFrom, i));
+            this.keyIsEvents(Buffer.concat(this.key).toString("utf8"));
+            this.key = undefined;
+          }
         }
         continue;
       }
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
-      if (this.closed) throw this.invalid(); // something after the document
-      const inList = this.depth === 2 && this.events === "list" && this.capture === "event";
+      const listNext = this.eventsNext;
+      this.eventsNext = false;
+      const inEvents = this.event !== undefined && this.open.length === 2;
       if (c === QUOTE) {
         this.inString = true;
-        if (this.depth === 1 && this.atKey) {
+        if (this.open.length === 1 && this.atKey) {
           this.atKey = false;
-          this.start("key", i + 1);
+          this.key = [];
+          this.keyFrom = i + 1;
         }
       } else if (c === OPEN || c === OPEN_LIST) {
-        if (this.depth === 0 && c !== OPEN) throw this.invalid();
-        if (this.depth === 1 && this.capture === "value" && c === OPEN_LIST) {
-          const before = this.finish(chunk, i);
-          if (before.trim() !== "") throw this.invalid();
-          this.events = "list";
-          this.start("event", i + 1);
-        }
         this.open.push(c);
-        if (this.depth === 1) this.atKey = true;
-      } else if (c === CLOSE || c === CLOSE_LIST) {
-        if (inList && c === CLOSE_LIST) this.event(this.finish(chunk, i), messages);
-        if (this.depth === 1 && this.capture === "value") this.events = { other: this.finish(chunk, i) };
-        if (this.open.pop() !== (c === CLOSE ? OPEN : OPEN_LIST)) throw this.invalid();
-        if (this.depth === 0) this.closed = true;
-      } else if (c === COMMA) {
-        if (inList) {
-          this.event(this.finish(chunk, i), messages);
-          this.start("event", i + 1);
-        } else if (this.depth === 1) {
-          if (this.capture === "value") this.events = { other: this.finish(chunk, i) };
-          this.atKey = true;
+        if (this.open.length === 1 && c === OPEN) this.atKey = true;
+        if (listNext && c === OPEN_LIST) {
+          // The skeleton keeps the list's brackets only.
+          this.skeleton.push(chunk.subarray(this.skeletonFrom, i + 1));
+          this.event = [];
+          this.eventFrom = i + 1;
+          this.events = 0;
         }
-      } else if (c === COLON && this.depth === 1 && this.key === "events" && this.capture === undefined) {
-        this.start("value", i + 1);
+      } else if (c === CLOSE || c === CLOSE_LIST) {
+        if (inEvents && c === CLOSE_LIST) {
+          this.endEvent(chunk, i, true, messages);
+          this.skeletonFrom = i;
+        }
+        if (this.open.pop() !== (c === CLOSE ? OPEN : OPEN_LIST)) throw this.invalid();
+      } else if (c === COMMA) {
+        if (inEvents) {
+          this.endEvent(chunk, i, false, messages);
+          this.event = [];
+          this.eventFrom = i + 1;
+        } else if (this.open.length === 1) this.atKey = true;
+      } else if (c === COLON && this.open.length === 1 && this.keyWasEvents) {
+        this.keyWasEvents = false;
+        this.eventsNext = true;
+        this.eventsMembers++;
       }
     }
-    if (this.capture !== undefined) {
-      this.parts.push(chunk.subarray(this.from));
-      this.from = 0;
-    }
+    if (this.key !== undefined) this.key.push(chunk.subarray(this.keyFrom));
+    if (this.event !== undefined) this.event.push(chunk.subarray(this.eventFrom));
+    else this.skeleton.push(chunk.subarray(this.skeletonFrom));
     return messages;
   }
 
-  /** Checks that the document ended whole and had an `events` list. */
-  end(): void {
-    if (!this.closed || this.inString) throw this.invalid();
-    if (this.events === "list") return;
-    let has = "none";
-    if (this.events !== "none") {
-      try {
-        has = JSON.stringify(JSON.parse(this.events.other)).slice(0, 40);
-      } catch {
-        throw this.invalid();
-      }
+  /** Notes whether the root member whose key was just read is `events` (its key decoded, escapes and all). */
+  private keyIsEvents(raw: string): void {
+    try {
+      this.keyWasEvents = JSON.parse(`"${raw}"`) === "events";
+    } catch {
+      throw this.invalid();
     }
-    // A document of another shape (`{"nextToken":...}` alone, `"events": null`) is not an empty log: say so.
-    throw new InputError(
-      `cannot read ${this.name}: an aws logs JSON document needs an "events" list; it has ${has}`,
-    );
+  }
+
+  /** Checks that the document ended whole, is JSON, and had one `events` list. */
+  end(): void {
+    if (this.inString || this.open.length > 0) throw this.invalid();
+    let document: unknown;
+    try {
+      document = JSON.parse(Buffer.concat(this.skeleton).toString("utf8"));
+    } catch {
+      throw this.invalid();
+    }
+    const events = (document as { events?: unknown } | null)?.events;
+    if (!Array.isArray(events)) {
+      // A document of another shape (`{"nextToken":...}` alone, `"events": null`) is not an empty log: say so.
+      const has = events === undefined ? "none" : JSON.stringify(events).slice(0, 40);
+      throw new InputError(
+        `cannot read ${this.name}: an aws logs JSON document needs an "events" list; it has ${has}`,
+      );
+    }
+    // JSON.parse keeps the last of two; the events of the first are read already.
+    if (this.eventsMembers > 1) {
+      throw new InputError(
+        `cannot read ${this.name}: an aws logs JSON document has one "events" list; it has ${this.eventsMembers}`,
+      );
+    }
   }
 }
 

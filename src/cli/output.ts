@@ -167,12 +167,31 @@ export async function writeOut(target: OutTarget, chunks: AsyncIterable<Buffer>)
   }
 }
 
-// What an interrupted run removes before it goes.
+// What an interrupted run removes before it goes; while `deferring`, it goes once that work is done.
 const leftovers = new Set<string>();
+let deferring = 0;
+let deferred: NodeJS.Signals | undefined;
 
 function interrupted(signal: NodeJS.Signals): void {
+  if (deferring > 0) {
+    deferred ??= signal;
+    return;
+  }
   for (const path of leftovers) rmSync(path, { recursive: true, force: true });
   process.exit(signal === "SIGINT" ? 130 : 143);
+}
+
+/** Listens for interruptions while there is something to remove or to finish first. */
+function listen(): void {
+  const needed = leftovers.size > 0 || deferring > 0;
+  if (needed && process.listeners("SIGINT").includes(interrupted)) return;
+  if (needed) {
+    process.on("SIGINT", interrupted);
+    process.on("SIGTERM", interrupted);
+  } else {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
+  }
 }
 
 /**
@@ -180,17 +199,32 @@ function interrupted(signal: NodeJS.Signals): void {
  * the function returned is called.
  */
 export function removedIfInterrupted(path: string): () => void {
-  if (leftovers.size === 0) {
-    process.on("SIGINT", interrupted);
-    process.on("SIGTERM", interrupted);
-  }
   leftovers.add(path);
+  listen();
   return () => {
     leftovers.delete(path);
-    if (leftovers.size > 0) return;
-    process.off("SIGINT", interrupted);
-    process.off("SIGTERM", interrupted);
+    listen();
   };
+}
+
+/**
+ * Runs `work` (a few renames that must not stop half way) to its end before an interruption that
+ * comes meanwhile is acted on.
+ */
+export async function uninterrupted<T>(work: () => Promise<T>): Promise<T> {
+  deferring++;
+  listen();
+  try {
+    return await work();
+  } finally {
+    deferring--;
+    listen();
+    const signal = deferred;
+    if (deferring === 0 && signal !== undefined) {
+      deferred = undefined;
+      interrupted(signal);
+    }
+  }
 }
 
 /** Creates `--out-dir DIR` (and its parents) or checks it is a folder that takes files. */

@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { lstat, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { InputError, OutputError, ValidationError } from "../errors";
@@ -22,7 +22,16 @@ import {
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
 import { describe, fileSources, type RecordBatch, readAll, stdinSource } from "./input";
-import { close, outDirectory, outTarget, removedIfInterrupted, send, whyNot, writeOut } from "./output";
+import {
+  close,
+  outDirectory,
+  outTarget,
+  removedIfInterrupted,
+  send,
+  uninterrupted,
+  whyNot,
+  writeOut,
+} from "./output";
 import { PreparePool } from "./preparePool";
 
 /** Options of `replay`, as parsed from the command line. */
@@ -120,6 +129,7 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
     throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   });
   const forget = removedIfInterrupted(staging);
+  let kept = false;
   try {
     await mkdir(join(staging, "segments"));
     const streams = {
@@ -132,36 +142,71 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
       else await send(streams[part.file], part.chunk);
     }
     for (const stream of Object.values(streams)) await close(stream);
-    await swapIn(staging, dir);
+    await uninterrupted(() =>
+      swapIn(staging, dir, () => {
+        kept = true;
+        forget();
+      }),
+    );
   } catch (error) {
     if (error instanceof OutputError) throw error;
     throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   } finally {
-    await rm(staging, { recursive: true, force: true });
     forget();
+    // The new files are in, or the old ones back (or kept apart): what is left here is the run's own.
+    if (!kept) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
-/** Moves the files staged in `staging` into `dir`, and the ones they replace into `staging/old`. */
-async function swapIn(staging: string, dir: string): Promise<void> {
+const SEGMENT_NAME = /^-?\d+\.json$/;
+
+/**
+ * Why the replay files in `dir` are not all a replay's to replace (a folder named replay.json, a
+ * segments folder holding other files), or undefined.
+ */
+async function notReplaceable(dir: string): Promise<string | undefined> {
   const { index, replay: json, transcript } = REPLAY_FILES;
-  // Only a replay's own files are replaced: a folder named replay.json, say, is not ours to remove.
-  for (const [name, folder] of [
-    [index, false],
-    [json, false],
-    [transcript, false],
-    ["segments", true],
-  ] as const) {
+  const kind = async (name: string) => {
     const info = await lstat(join(dir, name)).catch((error: NodeJS.ErrnoException) => {
       if (error.code === "ENOENT") return undefined;
       throw error;
     });
-    if (info !== undefined && info.isDirectory() !== folder) {
-      throw new OutputError(
-        `cannot write --out-dir ${dir}: its ${name} is ${folder ? "not a folder" : "a folder"}, not a replay's: it is left as it is`,
-      );
-    }
+    return info === undefined
+      ? "none"
+      : info.isDirectory()
+        ? "folder"
+        : info.isSymbolicLink()
+          ? "link"
+          : "file";
+  };
+  for (const name of [index, json, transcript]) {
+    if ((await kind(name)) === "folder") return `its ${name} is a folder`;
   }
+  const segments = await kind("segments");
+  if (segments === "none") return undefined;
+  if (segments !== "folder") return `its segments is a ${segments}, not a folder`;
+  for (const entry of await readdir(join(dir, "segments"), { withFileTypes: true })) {
+    if (!entry.isFile() || !SEGMENT_NAME.test(entry.name))
+      return `its segments folder holds ${entry.name}, not a segment`;
+  }
+  return undefined;
+}
+
+/** Refuses an `--out-dir` whose replay files are not all a replay's: they are not ours to replace. */
+async function checkReplaceable(dir: string): Promise<void> {
+  const why = await notReplaceable(dir);
+  if (why !== undefined) {
+    throw new OutputError(`cannot write --out-dir ${dir}: ${why}, not a replay's: it is left as it is`);
+  }
+}
+
+/**
+ * Moves the files staged in `staging` into `dir`, and the ones they replace into `staging/old`;
+ * `keep()` is called when earlier files that could not be put back stay in the staging folder.
+ */
+async function swapIn(staging: string, dir: string, keep: () => void): Promise<void> {
+  const { index, replay: json, transcript } = REPLAY_FILES;
+  await checkReplaceable(dir);
   const old = join(staging, "old");
   await mkdir(old);
   const done: { from: string; to: string }[] = [];
@@ -178,8 +223,25 @@ async function swapIn(staging: string, dir: string): Promise<void> {
     for (const name of ["segments", transcript, json, index])
       await move(join(staging, name), join(dir, name));
   } catch (error) {
-    for (const { from, to } of done.reverse()) await rename(to, from).catch(() => undefined);
-    throw error;
+    let restored = true;
+    for (const { from, to } of done.reverse()) {
+      await rename(to, from).catch(() => {
+        restored = false;
+      });
+    }
+    if (restored) throw error;
+    // What could not be put back is kept where the user can find it, not removed with the staging folder.
+    let kept = join(dir, `replay-earlier-${Date.now()}`);
+    await rename(old, kept).catch(() => {
+      kept = old;
+      keep();
+    });
+    throw new OutputError(
+      `cannot write --out-dir ${dir}: ${whyNot(error)}; the earlier files are in ${kept}`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -250,7 +312,10 @@ export async function replayCommand(
   // nothing; `--out -` is standard output, as `-` is standard input.
   const toFile = command.out !== undefined && command.out !== "-";
   const target = toFile ? await outTarget(command.out as string) : undefined;
-  if (command.outDir !== undefined) await outDirectory(command.outDir);
+  if (command.outDir !== undefined) {
+    await outDirectory(command.outDir);
+    await checkReplaceable(command.outDir);
+  }
   // Kept items spill to the local disk as sorted runs, so memory does not grow with the chat.
   const store = await FileRunStore.create();
   const forget = removedIfInterrupted(store.dir);
@@ -270,7 +335,10 @@ export async function replayCommand(
         : `; ${notUtf8} lines were not valid UTF-8 (read with U+FFFD in place of the bad bytes)`;
     io.stderr.write(`${summary(replay.counts, replay.skipReasons)}${invalid}\n`);
   } finally {
-    await store.close();
-    forget();
+    try {
+      await store.close();
+    } finally {
+      forget();
+    }
   }
 }

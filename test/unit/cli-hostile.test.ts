@@ -197,6 +197,46 @@ describe("npm run cli -- replay --out-dir over an earlier replay", () => {
     expect(Object.keys(before)).toContain(join("segments", "0.json"));
   });
 
+  it("refuses a segments folder holding other files than segments, before any work, and leaves it as it was", () => {
+    const dir = mkdtempSync(join(tmpdir(), "hostile-"));
+    expect(cli(["replay", RECORDS, "--out-dir", dir]).code).toBe(0);
+    writeFileSync(join(dir, "segments", "my-notes.txt"), "keep");
+    const before = snapshot(dir);
+
+    const { code, stderr } = cli(["replay", RECORDS, "--out-dir", dir]);
+
+    expect(code).toBe(2);
+    expect(oneLine(stderr)).toEqual([
+      `replay: cannot write --out-dir ${dir}: its segments folder holds my-notes.txt, not a segment, not a replay's: it is left as it is`,
+    ]);
+    expect(snapshot(dir)).toEqual(before);
+  });
+
+  it("finishes the swap of the files before it acts on an interruption that comes meanwhile", () => {
+    const temp = mkdtempSync(join(tmpdir(), "hostile-"));
+    const script = `
+      const { writeFileSync, mkdirSync } = require("node:fs");
+      const { removedIfInterrupted, uninterrupted } = require("./src/cli/output.ts");
+      mkdirSync(${JSON.stringify(join(temp, "staging"))});
+      removedIfInterrupted(${JSON.stringify(join(temp, "staging"))});
+      uninterrupted(async () => {
+        process.kill(process.pid, "SIGINT");
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        writeFileSync(${JSON.stringify(join(temp, "swapped"))}, "done");
+      });
+      setTimeout(() => writeFileSync(${JSON.stringify(join(temp, "went on"))}, "no"), 1000);
+    `;
+
+    const run = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(130);
+    expect(readdirNames(temp)).toEqual(["swapped"]);
+  });
+
   it("creates no --out-dir when the input cannot be read", () => {
     const dir = mkdtempSync(join(tmpdir(), "hostile-"));
 

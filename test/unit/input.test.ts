@@ -65,6 +65,13 @@ describe("DocumentEvents: the events of an aws logs JSON document, read as its b
     ).toEqual(whole);
   });
 
+  it("knows the events list by its key decoded, and refuses two of them, whose first JSON.parse would drop", () => {
+    expect(streamed('{"nextToken": "x", "\\u0065vents": [{"message": "a"}]}', [])).toEqual(["a"]);
+    expect(() => streamed('{"events": [{"message": "a"}], "events": []}', [])).toThrow(
+      'cannot read doc.json: an aws logs JSON document has one "events" list; it has 2',
+    );
+  });
+
   it("hands out each event once its bytes are in, before the document ends", () => {
     const reader = new DocumentEvents("doc.json");
 
@@ -81,6 +88,11 @@ describe("DocumentEvents: the events of an aws logs JSON document, read as its b
     ["with an event that is not JSON", '{"events": [{"message": a}]}'],
     ["with a bracket that closes none", '{"events": [{"message": "a"}]]'],
     ["with brackets that do not match", '{"events": [{"message": "a"}}}'],
+    ["with a comma after the last event", '{"events": [{"message": "a"},]}'],
+    ["with an event missing between commas", '{"events": [{"message": "a"},,{"message": "b"}]}'],
+    ["with a member that is not JSON", '{"events": [{"message": "a"}], "nextToken": bogus}'],
+    ["with a comma after the last member", '{"events": [{"message": "a"}],}'],
+    ["with a form feed, which JSON does not take for a space", '{"events":\f[{"message": "a"}]}'],
   ])("refuses a document %s, in one line", (_, text) => {
     expect(() => streamed(text, [])).toThrow(
       "cannot read doc.json: looks like aws logs JSON output but is not valid JSON",
