@@ -11,6 +11,8 @@ export interface InputSource {
 }
 
 const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
+// Bytes of a source's start looked at to tell its form.
+const HEAD_BYTES = 4096;
 // `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
 const CLI_DOCUMENT =
   /^\s*\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:/;
@@ -268,14 +270,23 @@ export type RecordBatch = { lines: Uint8Array } | { records: string[] };
 async function* readRecords(source: InputSource): AsyncGenerator<RecordBatch> {
   try {
     const chunks = maybeGunzipped(source.open());
-    const first = await chunks.next();
-    if (first.done) return;
+    // The head tells the form apart (and may hold a byte order mark): enough of it, however a pipe cuts it.
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    while (headBytes < HEAD_BYTES) {
+      const next = await chunks.next();
+      if (next.done) break;
+      head.push(next.value);
+      headBytes += next.value.length;
+    }
+    if (headBytes === 0) return;
+    let first = head.length === 1 ? (head[0] as Buffer) : Buffer.concat(head);
     // A byte order mark starts the file, not its first record.
-    if (first.value.subarray(0, 3).equals(BYTE_ORDER_MARK)) first.value = first.value.subarray(3);
-    if (CLI_DOCUMENT.test(first.value.subarray(0, 4096).toString("utf8"))) {
+    if (first.subarray(0, 3).equals(BYTE_ORDER_MARK)) first = first.subarray(3);
+    if (CLI_DOCUMENT.test(first.subarray(0, HEAD_BYTES).toString("utf8"))) {
       // The CLI prints a single (pretty-printed) document: its events are read one by one.
       const document = new DocumentEvents(source.name);
-      const records = document.push(first.value);
+      const records = document.push(first);
       if (records.length > 0) yield { records };
       for await (const more of chunks) {
         const records = document.push(more);
@@ -285,7 +296,7 @@ async function* readRecords(source: InputSource): AsyncGenerator<RecordBatch> {
       return;
     }
     const rest = (async function* () {
-      yield first.value;
+      yield first;
       yield* chunks;
     })();
     // Lines that are not UTF-8 are found (and counted) where they are read, in the workers.

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { DocumentEvents } from "../../src/cli/input";
+import { DocumentEvents, type RecordBatch, readAll } from "../../src/cli/input";
 
 const FIXTURES = join(__dirname, "..", "fixtures", "chat");
 
@@ -97,5 +98,22 @@ describe("DocumentEvents: the events of an aws logs JSON document, read as its b
     expect(() => streamed(text, [])).toThrow(
       "cannot read doc.json: looks like aws logs JSON output but is not valid JSON",
     );
+  });
+});
+
+describe("readAll: the form of a source told from its start", () => {
+  it("tells an aws logs document from lines, and drops a byte order mark, however finely a pipe cuts them", async () => {
+    const text = readFileSync(join(FIXTURES, "get-log-events.json"));
+    const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), text]);
+    // The first bytes one by one, as a slow writer's pipe may hand them over.
+    const pieces = [...Array.from(bytes.subarray(0, 16), (byte) => Buffer.from([byte])), bytes.subarray(16)];
+
+    const batches: RecordBatch[] = [];
+    for await (const batch of readAll([{ name: "pipe", open: () => Readable.from(pieces) }]))
+      batches.push(batch);
+
+    const records = batches.flatMap((batch) => ("records" in batch ? batch.records : []));
+    expect(batches.every((batch) => "records" in batch)).toBe(true);
+    expect(records).toEqual(parsedWhole(text.toString("utf8")));
   });
 });
