@@ -13,9 +13,10 @@ export interface InputSource {
 const BYTE_ORDER_MARK = Buffer.from([0xef, 0xbb, 0xbf]);
 // Bytes of a source's start looked at to tell its form.
 const HEAD_BYTES = 4096;
-// `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one of these.
+// `aws logs get-log-events` / `filter-log-events` print one JSON document whose first key is one
+// of these; with `--query events`, the list of events alone, whose first key is one of an event's.
 const CLI_DOCUMENT =
-  /^\s*\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:/;
+  /^\s*(\{\s*"(events|nextForwardToken|nextBackwardToken|searchedLogStreams|nextToken)"\s*:|\[\s*(\]|\{\s*"(logStreamName|timestamp|message|ingestionTime|eventId)"\s*:))/;
 
 /** Why a file could not be read, in words. */
 export function describe(error: unknown): string {
@@ -102,7 +103,8 @@ const COLON = 0x3a;
 const JSON_BLANK = /^[ \t\n\r]*$/;
 
 /**
- * The `events` of the JSON document `aws logs get-log-events` / `filter-log-events` print, read
+ * The `events` of the JSON document `aws logs get-log-events` / `filter-log-events` print (or
+ * the list of events alone, as `--query events` prints it), read
  * as its bytes come, one event at a time: memory holds the event being read, whatever the
  * document's size. Each event becomes its `message` (another value as its JSON), as JSON.parse
  * of the whole document would give them. The bytes are followed (strings, nesting, the root
@@ -122,6 +124,9 @@ export class DocumentEvents {
   /** After the `:` of the root's `events`: a list there is read event by event. */
   private eventsNext = false;
   private eventsMembers = 0;
+  /** Where the events are: in the root object's `events` (depth 2) or in a root list (depth 1). */
+  private eventsDepth = 2;
+  private rootList = false;
   /** In the root's `events` list: the bytes of the event being read, and how many were read. */
   private event: Buffer[] | undefined;
   private eventFrom = 0;
@@ -182,7 +187,7 @@ export class DocumentEvents {
       if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) continue;
       const listNext = this.eventsNext;
       this.eventsNext = false;
-      const inEvents = this.event !== undefined && this.open.length === 2;
+      const inEvents = this.event !== undefined && this.open.length === this.eventsDepth;
       if (c === QUOTE) {
         this.inString = true;
         if (this.open.length === 1 && this.atKey) {
@@ -193,7 +198,10 @@ export class DocumentEvents {
       } else if (c === OPEN || c === OPEN_LIST) {
         this.open.push(c);
         if (this.open.length === 1 && c === OPEN) this.atKey = true;
-        if (listNext && c === OPEN_LIST) {
+        // The root's events list, or a root list (of events alone).
+        if (c === OPEN_LIST && (listNext || this.open.length === 1)) {
+          this.rootList = this.open.length === 1;
+          this.eventsDepth = this.open.length;
           // The skeleton keeps the list's brackets only.
           this.skeleton.push(chunk.subarray(this.skeletonFrom, i + 1));
           this.event = [];
@@ -242,7 +250,7 @@ export class DocumentEvents {
     } catch {
       throw this.invalid();
     }
-    const events = (document as { events?: unknown } | null)?.events;
+    const events = this.rootList ? document : (document as { events?: unknown } | null)?.events;
     if (!Array.isArray(events)) {
       // A document of another shape (`{"nextToken":...}` alone, `"events": null`) is not an empty log: say so.
       const has = events === undefined ? "none" : JSON.stringify(events).slice(0, 40);

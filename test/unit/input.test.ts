@@ -73,6 +73,15 @@ describe("DocumentEvents: the events of an aws logs JSON document, read as its b
     );
   });
 
+  it("reads the list of events alone (--query events) as the document it comes from", () => {
+    const text = readFileSync(join(FIXTURES, "filter-log-events.json"), "utf8");
+    const list = JSON.stringify((JSON.parse(text) as { events: unknown[] }).events, null, 4);
+
+    expect(streamed(list, [7])).toEqual(parsedWhole(text));
+    expect(streamed("[ ]", [])).toEqual([]);
+    expect(() => streamed('[{"message": "a"}] []', [])).toThrow("is not valid JSON");
+  });
+
   it("hands out each event once its bytes are in, before the document ends", () => {
     const reader = new DocumentEvents("doc.json");
 
@@ -115,5 +124,18 @@ describe("readAll: the form of a source told from its start", () => {
     const records = batches.flatMap((batch) => ("records" in batch ? batch.records : []));
     expect(batches.every((batch) => "records" in batch)).toBe(true);
     expect(records).toEqual(parsedWhole(text.toString("utf8")));
+  });
+
+  it("tells the list of events alone (--query events) from lines", async () => {
+    const text = readFileSync(join(FIXTURES, "get-log-events.json"), "utf8");
+    const list = JSON.stringify((JSON.parse(text) as { events: unknown[] }).events, null, 2);
+
+    const batches: RecordBatch[] = [];
+    for await (const batch of readAll([{ name: "list", open: () => Readable.from([Buffer.from(list)]) }]))
+      batches.push(batch);
+
+    expect(batches.flatMap((batch) => ("records" in batch ? batch.records : ["(lines)"]))).toEqual(
+      parsedWhole(text),
+    );
   });
 });
