@@ -90,27 +90,38 @@ function namingResources<C extends { middlewareStack: object }>(client: C): C {
   return client;
 }
 
+/**
+ * How long a connection may take to open, and a request stay silent (nothing sent or received),
+ * before it fails as a TimeoutError, which the SDK retries: an endpoint that accepts a connection
+ * and never answers fails a run (or a command) instead of holding it until Lambda's timeout, or
+ * forever. `requestTimeout` would only log a warning, unless `throwOnRequestTimeout`; silence,
+ * unlike a request's whole time, lets a long body stream on.
+ */
+export function requestHandler(silentSeconds: number) {
+  return { connectionTimeout: 10_000, socketTimeout: silentSeconds * 1000 };
+}
+
 /** Builds every client from the environment's region, credentials and endpoint. */
 export function createAwsClients(env: NodeJS.ProcessEnv = process.env): AwsClients {
   const local = Boolean(env.AWS_ENDPOINT_URL || env.AWS_ENDPOINT_URL_S3);
+  const config = (service: string) => ({ ...clientConfig(env, service), requestHandler: requestHandler(30) });
   return {
-    documents: createDocumentClient(namingResources(new DynamoDBClient(clientConfig(env, "DYNAMODB")))),
+    documents: createDocumentClient(namingResources(new DynamoDBClient(config("DYNAMODB")))),
     // Queue URLs from a local stack name the AWS host; the configured endpoint must win over them.
-    sqs: namingResources(new SQSClient({ ...clientConfig(env, "SQS"), useQueueUrlAsEndpoint: false })),
+    sqs: namingResources(new SQSClient({ ...config("SQS"), useQueueUrlAsEndpoint: false })),
     // A local AWS on 127.0.0.1 cannot serve bucket names as host names.
     // No CRC32 of every upload by default: replays and runs are hundreds of MB, and TLS already guards them.
     s3: namingResources(
       new S3Client({
-        ...clientConfig(env, "S3"),
+        ...config("S3"),
         forcePathStyle: local,
         requestChecksumCalculation: "WHEN_REQUIRED",
-        // A connection that stops sending (a chat log object's body, an upload) fails after a minute
-        // of silence, to be retried, rather than hold a run until Lambda's timeout.
-        requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+        // A body (a chat log object's, an upload) may pause while the run works: a minute of silence.
+        requestHandler: requestHandler(60),
       }),
     ),
-    logs: namingResources(createCloudWatchLogsClient(clientConfig(env, "CLOUDWATCH_LOGS"))),
-    ivs: namingResources(new IvsClient(clientConfig(env, "IVS"))),
-    ivschat: namingResources(new IvschatClient(clientConfig(env, "IVSCHAT"))),
+    logs: namingResources(createCloudWatchLogsClient(config("CLOUDWATCH_LOGS"))),
+    ivs: namingResources(new IvsClient(config("IVS"))),
+    ivschat: namingResources(new IvschatClient(config("IVSCHAT"))),
   };
 }

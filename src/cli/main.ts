@@ -156,6 +156,15 @@ export function awsProblem(error: unknown): { message: string; code: 1 | 2 } | u
       code: 2,
     };
   }
+  if (error.message === "Region is missing") {
+    return { message: "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)", code: 2 };
+  }
+  if (code === "ERR_INVALID_URL") {
+    return { message: `an endpoint is not a URL: ${error.message} (see AWS_ENDPOINT_URL)`, code: 2 };
+  }
+  if (error.name === "TimeoutError") {
+    return { message: `AWS did not answer in time${about} (is AWS_ENDPOINT_URL right?)`, code: 2 };
+  }
   if (code !== undefined && UNREACHABLE.has(code)) {
     const where = address === undefined ? "" : ` ${address}${port === undefined ? "" : `:${port}`}`;
     return { message: `cannot reach AWS${where}: ${code}${about} (is AWS_ENDPOINT_URL right?)`, code: 2 };

@@ -274,6 +274,19 @@ describe("npm run cli -- status and redrive, on moto", () => {
     ]);
   });
 
+  it("answers no region and an endpoint that is not a URL in one line, exit 2", async () => {
+    // Act
+    const noRegion = await cliWith({ AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined }, "status");
+    const notUrl = await cliWith({ AWS_ENDPOINT_URL: "not-a-url" }, "status");
+
+    // Assess
+    const lines = (result: { stderr: string }) => result.stderr.trim().split("\n");
+    expect(noRegion).toMatchObject({ code: 2 });
+    expect(lines(noRegion)).toEqual(["status: no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)"]);
+    expect(notUrl).toMatchObject({ code: 2 });
+    expect(lines(notUrl)).toEqual(["status: an endpoint is not a URL: Invalid URL (see AWS_ENDPOINT_URL)"]);
+  });
+
   it("archives no unknown stream into the table: one line, exit 2, no item left behind", async () => {
     // Act
     const result = await cli("archive", "--channel-arn", CHANNEL, "--stream-id", "st-NeverSeen");

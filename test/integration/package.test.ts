@@ -292,6 +292,28 @@ describe("serverless package", () => {
     expect(JSON.stringify(statementsOf(resources.ArchiveRole as Resource))).not.toContain("none-configured");
   }, 120_000);
 
+  it("refuses a chatLogGroupPattern that would grant every log group", async () => {
+    const printed = (pattern: string) =>
+      run(
+        join(root, "node_modules", ".bin", "serverless"),
+        ["print", "--format", "json", `--param=chatLogGroupPattern=${pattern}`],
+        {
+          cwd: dir,
+          env: { ...process.env, AWS_REGION: "us-east-1" },
+          maxBuffer: 16 * 1024 * 1024,
+        },
+      );
+
+    const refused = await printed("*").then(
+      () => "printed",
+      (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
+    );
+    expect(refused).toContain("chatLogGroupPattern must be a log group name, or a path ending in /*");
+    expect(refused).toContain('got "*"');
+    const { stdout } = await printed("/aws/vendedlogs/ivschat/prod/*");
+    expect(stdout).toContain("log-group:/aws/vendedlogs/ivschat/prod/*:*");
+  }, 120_000);
+
   it("runs the sweep every 5 minutes", () => {
     const schedules = ofType(resources, "AWS::Events::Rule").filter(
       ([, rule]) => rule.Properties.ScheduleExpression,
