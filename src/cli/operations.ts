@@ -142,6 +142,16 @@ export function operationsCommands(makeClients: () => AwsClients, out: Writable,
           "redrive takes --channel-arn ARN --stream-id ID or --recording-session-id ID: not both",
         );
       }
+      if (values["stream-id"] !== undefined && values["channel-arn"] === undefined) {
+        throw new ValidationError("redrive --stream-id ID needs the stream's --channel-arn ARN");
+      }
+      const session = values["recording-session-id"];
+      // A recording is archived from what the table holds of it (a stream may be found at IVS instead).
+      if (session !== undefined && (await table().getRecording(session)) === undefined) {
+        throw new ValidationError(
+          `recording session ${session} is not in the sessions table: nothing to redrive`,
+        );
+      }
       const requests: ArchiveRequest[] = [];
       if (one) {
         const key =

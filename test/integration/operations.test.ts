@@ -237,6 +237,22 @@ describe("npm run cli -- status and redrive, on moto", () => {
     ]);
   });
 
+  it("queues no redrive of a recording session the table does not know, nor of a stream without its channel", async () => {
+    // Act
+    const unknown = await cli("redrive", "--recording-session-id", "NeverRecorded1");
+    const noChannel = await cli("redrive", "--stream-id", "st-OpsFailed");
+
+    // Assess
+    expect(unknown).toMatchObject({ code: 2, stdout: "" });
+    expect(unknown.stderr.trim()).toBe(
+      "redrive: recording session NeverRecorded1 is not in the sessions table: nothing to redrive",
+    );
+    expect(noChannel).toMatchObject({ code: 2, stdout: "" });
+    expect(noChannel.stderr.trim()).toBe(
+      "redrive: redrive --stream-id ID needs the stream's --channel-arn ARN",
+    );
+  });
+
   it("answers a missing table, a missing queue and missing credentials in one line naming them, exit 2", async () => {
     // Act
     const noTable = await cliWith({ SESSIONS_TABLE: "no-such-table" }, "status");
