@@ -42,8 +42,11 @@ export function statusLine(broadcast: BroadcastStatus): string {
     "recordingSessionId" in broadcast.key
       ? `recording ${broadcast.key.recordingSessionId}`
       : `stream ${broadcast.key.streamId}`;
-  const window = `${broadcast.startAt ?? "?"} .. ${broadcast.endAt ?? "(live or unknown)"}`;
   const archive = broadcast.archive;
+  // The window an archive read is the broadcast's; before one, the times the events gave.
+  const start = archive?.window?.start ?? broadcast.startAt;
+  const end = archive?.window?.end ?? broadcast.endAt;
+  const window = `${start ?? "?"} .. ${end ?? "(live or unknown)"}`;
   let state: string;
   if (archive?.status === "archived") {
     const counts = archive.counts;

@@ -23,6 +23,8 @@ describe("npm run cli -- status and redrive, on moto", () => {
   let sqs: SQSClient;
   let table: SessionsTable;
   const now = Date.now();
+  // The window the recording's archive read.
+  const recordedWindow = { start: iso(now - 3 * HOUR), end: iso(now - 2 * HOUR) };
 
   beforeAll(async () => {
     moto = await startMoto();
@@ -36,7 +38,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
 
     // An archived recording session, merging one stream
     const recording = { channelArn: CHANNEL, sessionId: "OpsRec1", streamIds: ["st-OpsRecorded"] };
-    const window = { start: iso(now - 3 * HOUR), end: iso(now - 2 * HOUR) };
+    const window = recordedWindow;
     await table.recordStream({
       kind: "streamStart",
       channelArn: CHANNEL,
@@ -50,10 +52,11 @@ describe("npm run cli -- status and redrive, on moto", () => {
       bucket: "recs",
       prefix: "ivs/v1/ops",
     });
+    // Recording End comes a few minutes after the stream's end: the window shown is the one archived.
     await table.recordRecording({
       kind: "recordingEnd",
       ...recording,
-      at: new Date(window.end),
+      at: new Date(Date.parse(window.end) + 5 * 60_000),
       durationMs: HOUR,
     });
     await table.attachStreams(CHANNEL, ["st-OpsRecorded"], "OpsRec1");
@@ -137,6 +140,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
     );
     expect(lines[1]).toMatch(/^stream st-OpsFailed .* FAILED .*: no chat room for channel OpsCh1G2hij$/);
     expect(lines[2]).toContain("recording OpsRec1  channel OpsCh1G2hij");
+    expect(lines[2]).toContain(`${recordedWindow.start} .. ${recordedWindow.end}  archived`);
     expect(lines[2]).toContain("archived");
     expect(lines[2]).toContain(
       "10 records: 7 messages, 1 events, 1 deleted, 1 duplicates, 0 skipped; s3://recs/ivs/v1/ops/chat/replay.json",
