@@ -68,7 +68,11 @@ export async function view(options: {
     () => false,
   );
   if (!ready) throw new InputError(`no viewer in ${options.root}: run \`npm start\` first`);
-  const server = await serveFolder(options.root, options.port);
+  const server = await serveFolder(options.root, options.port).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "EADDRINUSE" && error.code !== "EACCES") throw error;
+    const why = error.code === "EADDRINUSE" ? "is in use" : "may not be listened on";
+    throw new InputError(`port ${options.port} ${why}: choose another with --port N`, { cause: error });
+  });
   const { port } = server.address() as AddressInfo;
   options.out.write(`serving ${options.root} at http://127.0.0.1:${port}/ (Ctrl-C to stop)\n`);
   options.out.write(`open http://127.0.0.1:${port}${DEMO_PAGE}\n`);

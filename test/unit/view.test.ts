@@ -1,11 +1,13 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveFolder } from "../../src/cli/view";
+import { serveFolder, view } from "../../src/cli/view";
+import { InputError } from "../../src/errors";
 
 /** A raw GET, so paths reach the server exactly as written (fetch would normalize them). */
 function get(
@@ -43,6 +45,16 @@ describe("npm run view's file server", () => {
   afterAll(async () => {
     await new Promise((done) => server.close(done));
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("answers a port in use in one line naming it", async () => {
+    await mkdir(join(dir, "viewer"), { recursive: true });
+    await writeFile(join(dir, "viewer", "index.html"), "<html></html>");
+
+    const refused = view({ root: dir, port, out: new PassThrough() });
+
+    await expect(refused).rejects.toThrow(InputError);
+    await expect(refused).rejects.toThrow(`port ${port} is in use: choose another with --port N`);
   });
 
   it("serves the folder's files with their types, and nothing else", async () => {
