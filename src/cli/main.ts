@@ -178,7 +178,9 @@ export function awsProblem(error: unknown): { message: string; code: 1 | 2 } | u
 
 /** Runs one command line; resolves to the process exit code. `--debug` (or DEBUG) adds stack traces. */
 export async function main(argv: string[]): Promise<number> {
-  const debug = argv.includes("--debug") || Boolean(process.env.DEBUG);
+  // DEBUG=0 (or false) is off, as a user setting it means.
+  const debug =
+    argv.includes("--debug") || !["", "0", "false"].includes((process.env.DEBUG ?? "").toLowerCase());
   const [name, ...args] = argv.filter((arg) => arg !== "--debug");
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     process.stdout.write(`${HELP}\n`);

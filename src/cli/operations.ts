@@ -8,6 +8,7 @@ import { loadConfig } from "../config";
 import { ValidationError } from "../errors";
 import { once } from "../once";
 import { parseInstant } from "../replay";
+import { CHANNEL_ARN } from "../sessions/events";
 import type { ArchiveRequest, BroadcastKey } from "../sessions/model";
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -98,6 +99,10 @@ export function operationsCommands(makeClients: () => AwsClients, out: Writable,
       const limit = Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1) {
         throw new ValidationError(`--limit "${values.limit}" is not a whole number of at least 1`);
+      }
+      const channel = values["channel-arn"];
+      if (channel !== undefined && !CHANNEL_ARN.test(channel)) {
+        throw new ValidationError(`--channel-arn ${channel} is not an IVS channel ARN`);
       }
       const since = sinceOption(values.since, now());
       const found: BroadcastStatus[] = [];

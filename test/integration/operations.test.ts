@@ -199,6 +199,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
     // Act
     const bare = await cli("redrive");
     const since = await cli("status", "--since", "yesterday");
+    const channel = await cli("status", "--channel-arn", "bogus");
 
     // Assess
     expect(bare.code).toBe(2);
@@ -208,6 +209,8 @@ describe("npm run cli -- status and redrive, on moto", () => {
     expect(since.code).toBe(2);
     expect(since.stderr.trim().split("\n")).toHaveLength(1);
     expect(since.stderr).toContain('--since "yesterday"');
+    expect(channel).toMatchObject({ code: 2, stdout: "" });
+    expect(channel.stderr.trim()).toBe("status: --channel-arn bogus is not an IVS channel ARN");
     expect(await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "")).toEqual([]);
   });
 

@@ -408,8 +408,18 @@ describe("npm run cli -- replay against hostile input", () => {
     mkdirSync(join(tmpdir(), "hostile-debug"), { recursive: true });
     const plain = cli(["replay", "no-such.ndjson"]);
     const debug = cli(["replay", "no-such.ndjson", "--debug"]);
+    const off = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", "replay", "no-such.ndjson"],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...process.env, DEBUG: "0" },
+      },
+    );
 
     expect(oneLine(plain.stderr)).toHaveLength(1);
+    expect(oneLine(off.stderr)).toEqual(["replay: cannot read no-such.ndjson: no such file"]);
     expect(debug.code).toBe(2);
     expect(debug.stderr).toMatch(/^replay: cannot read no-such.ndjson: no such file\n\w*Error: .*\n\s+at /);
   });
