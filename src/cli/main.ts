@@ -203,7 +203,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const usage = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (error instanceof ArchiverError || usage) {
-      process.stderr.write(`${name}: ${(error as Error).message}${trace(error)}\n`);
+      // One line: node's parseArgs says some things (a value starting with a dash) in three.
+      const message = (error as Error).message.replaceAll("\n", " ");
+      process.stderr.write(`${name}: ${message}${trace(error)}\n`);
       return 2;
     }
     const aws = awsProblem(error);

@@ -200,6 +200,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
     const bare = await cli("redrive");
     const since = await cli("status", "--since", "yesterday");
     const channel = await cli("status", "--channel-arn", "bogus");
+    const dashed = await cli("status", "--limit", "-1");
 
     // Assess
     expect(bare.code).toBe(2);
@@ -211,6 +212,10 @@ describe("npm run cli -- status and redrive, on moto", () => {
     expect(since.stderr).toContain('--since "yesterday"');
     expect(channel).toMatchObject({ code: 2, stdout: "" });
     expect(channel.stderr.trim()).toBe("status: --channel-arn bogus is not an IVS channel ARN");
+    expect(dashed.code).toBe(2);
+    expect(dashed.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^status: Option '--limit' argument is ambiguous\. .*'--limit=-XYZ'/),
+    ]);
     expect(await drainQueue(sqs, env.ARCHIVE_QUEUE_URL ?? "")).toEqual([]);
   });
 
