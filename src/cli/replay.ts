@@ -129,7 +129,6 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
     throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   });
   const forget = removedIfInterrupted(staging);
-  let kept = false;
   try {
     await mkdir(join(staging, "segments"));
     const streams = {
@@ -142,19 +141,14 @@ async function writeDirectory(replay: Replay, dir: string): Promise<void> {
       else await send(streams[part.file], part.chunk);
     }
     for (const stream of Object.values(streams)) await close(stream);
-    await uninterrupted(() =>
-      swapIn(staging, dir, () => {
-        kept = true;
-        forget();
-      }),
-    );
+    await uninterrupted(() => swapIn(staging, dir));
   } catch (error) {
     if (error instanceof OutputError) throw error;
     throw new OutputError(`cannot write --out-dir ${dir}: ${whyNot(error)}`, { cause: error });
   } finally {
     forget();
-    // The new files are in, or the old ones back (or kept apart): what is left here is the run's own.
-    if (!kept) await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    // What is left here is the run's own: the earlier files never come in here.
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
@@ -201,14 +195,14 @@ async function checkReplaceable(dir: string): Promise<void> {
 }
 
 /**
- * Moves the files staged in `staging` into `dir`, and the ones they replace into `staging/old`;
- * `keep()` is called when earlier files that could not be put back stay in the staging folder.
+ * Moves the files staged in `staging` into `dir`; the ones they replace go to a hidden folder of
+ * their own in `dir`, removed once the new files are in or the old ones back. Old files that could
+ * not be put back stay there, and the error says where.
  */
-async function swapIn(staging: string, dir: string, keep: () => void): Promise<void> {
+async function swapIn(staging: string, dir: string): Promise<void> {
   const { index, replay: json, transcript } = REPLAY_FILES;
   await checkReplaceable(dir);
-  const old = join(staging, "old");
-  await mkdir(old);
+  const old = await mkdtemp(join(dir, ".replay-earlier-"));
   const done: { from: string; to: string }[] = [];
   const move = async (from: string, to: string) => {
     try {
@@ -229,20 +223,18 @@ async function swapIn(staging: string, dir: string, keep: () => void): Promise<v
         restored = false;
       });
     }
-    if (restored) throw error;
-    // What could not be put back is kept where the user can find it, not removed with the staging folder.
-    let kept = join(dir, `replay-earlier-${Date.now()}`);
-    await rename(old, kept).catch(() => {
-      kept = old;
-      keep();
-    });
-    throw new OutputError(
-      `cannot write --out-dir ${dir}: ${whyNot(error)}; the earlier files are in ${kept}`,
-      {
-        cause: error,
-      },
-    );
+    if (!restored) {
+      throw new OutputError(
+        `cannot write --out-dir ${dir}: ${whyNot(error)}; the earlier files are in ${old}`,
+        {
+          cause: error,
+        },
+      );
+    }
+    await rm(old, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
   }
+  await rm(old, { recursive: true, force: true }).catch(() => undefined);
 }
 
 /** Builds the replay with worker threads preparing batches while this thread applies them in order. */
