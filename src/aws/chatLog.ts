@@ -37,6 +37,9 @@ const BURST_SECONDS = 0.8;
 const BACKOFF_BASE_MS = 200;
 const BACKOFF_CAP_MS = 20_000;
 const DEFAULT_RETRY_BUDGET_MS = 5 * 60_000;
+// Nothing listening (a local AWS that stopped, a wrong endpoint) is given a minute, not five.
+const UNREACHABLE_BUDGET_MS = 60_000;
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
 // LimitExceededException is left out: CloudWatch Logs uses it for resource quotas, which waiting never fixes.
 const RETRYABLE_ERROR_NAMES = new Set([
@@ -51,6 +54,7 @@ const RETRYABLE_ERROR_NAMES = new Set([
   "ECONNREFUSED",
   "EPIPE",
   "ETIMEDOUT",
+  ...UNREACHABLE,
 ]);
 
 /**
@@ -250,14 +254,22 @@ export class CloudWatchChatLog implements ChatLog {
         if (stopped()) return STOPPED;
         // Full jitter: the read quota is shared by the whole account, so retries must spread out.
         const wait = Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry));
-        if (now() - started + wait > budget) {
-          const message = `reading chat log ${source.logStreamName} still failed after ${retry + 1} attempts in ${Math.round((now() - started) / 1000)} s`;
+        const unreachable = UNREACHABLE.has((error as NodeJS.ErrnoException).code ?? "");
+        if (now() - started + wait > (unreachable ? Math.min(budget, UNREACHABLE_BUDGET_MS) : budget)) {
+          const message = `reading chat log ${source.logStreamName} still failed after ${retry + 1} attempts in ${Math.round((now() - started) / 1000)} s: ${whatFailed(error)}`;
           throw new ChatLogReadError(message, { cause: error });
         }
         await sleep(wait);
       }
     }
   }
+}
+
+/** The last failure, in a few words: its name, and its message where that says more. */
+function whatFailed(error: unknown): string {
+  const { name, message } = error as Error;
+  if (name === "Error" || message.startsWith(name)) return message || name;
+  return message === "" ? name : `${name}: ${message}`;
 }
 
 function isRetryable(error: unknown): boolean {

@@ -48,18 +48,20 @@ export function statusLine(broadcast: BroadcastStatus): string {
   const start = archive?.window?.start ?? broadcast.startAt;
   const end = archive?.window?.end ?? broadcast.endAt;
   const window = `${start ?? "?"} .. ${end ?? "(live or unknown)"}`;
+  // What a replay in S3 holds, and where: a failed attempt keeps the replay archived before it.
+  const counts = archive?.counts;
+  const where =
+    archive?.location === undefined ? "" : ` s3://${archive.location.bucket}/${archive.location.key}`;
+  const summary =
+    counts === undefined
+      ? ""
+      : ` ${counts.records} records: ${counts.messages} messages, ${counts.events} events, ${counts.deleted} deleted, ${counts.duplicates} duplicates, ${counts.skipped} skipped;`;
   let state: string;
   if (archive?.status === "archived") {
-    const counts = archive.counts;
-    const where =
-      archive.location === undefined ? "" : ` s3://${archive.location.bucket}/${archive.location.key}`;
-    const summary =
-      counts === undefined
-        ? ""
-        : ` ${counts.records} records: ${counts.messages} messages, ${counts.events} events, ${counts.deleted} deleted, ${counts.duplicates} duplicates, ${counts.skipped} skipped;`;
     state = `archived ${archive.at}:${summary}${where}`;
   } else if (archive?.status === "failed") {
     state = `FAILED ${archive.at}: ${archive.reason ?? "no reason recorded"}`;
+    if (where !== "") state += `; the replay archived before stands:${summary}${where}`;
   } else {
     state = "pending";
   }

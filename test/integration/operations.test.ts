@@ -326,4 +326,44 @@ describe("npm run cli -- status and redrive, on moto", () => {
     );
     expect(await table.getStream(CHANNEL, "st-NeverSeen")).toBeUndefined();
   });
+
+  it("shows a failed attempt on an archived broadcast with the replay that still stands", async () => {
+    // Prepare: a recording archived, then re-archived after its log expired (SPEC section 8)
+    const kept = "arn:aws:ivs:us-east-1:123456789012:channel/KeptCh1G2hij";
+    const key = { recordingSessionId: "OpsKept1" };
+    const window = { start: iso(now - 5 * HOUR), end: iso(now - 4 * HOUR) };
+    await table.recordRecording({
+      kind: "recordingStart",
+      channelArn: kept,
+      sessionId: "OpsKept1",
+      streamIds: ["st-OpsKept"],
+      at: new Date(window.start),
+      bucket: "recs",
+      prefix: "ivs/v1/kept",
+    });
+    await table.claimArchive(key, {
+      owner: "run-k",
+      readUntil: iso(now),
+      expiresAt: iso(now + HOUR),
+      force: false,
+    });
+    const counts = { records: 12, messages: 9, events: 0, deleted: 2, duplicates: 1, skipped: 0 };
+    const location = { bucket: "recs", key: "ivs/v1/kept/chat/replay.json" };
+    await table.completeArchive(
+      key,
+      { status: "archived", at: iso(now - HOUR), location, window, counts, readUntil: iso(now - HOUR) },
+      "run-k",
+      null,
+    );
+    await table.failArchive(key, "chat log group /ivs/chat does not exist", iso(now));
+
+    // Act
+    const shown = await cli("status", "--channel-arn", kept);
+
+    // Assess
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.split("\n")[0]).toMatch(
+      /^recording OpsKept1 .* FAILED .*: chat log group \/ivs\/chat does not exist; the replay archived before stands: 12 records: 9 messages, 0 events, 2 deleted, 1 duplicates, 0 skipped; s3:\/\/recs\/ivs\/v1\/kept\/chat\/replay\.json$/,
+    );
+  });
 });

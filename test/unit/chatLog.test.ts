@@ -673,6 +673,7 @@ describe("CloudWatchChatLog", () => {
       expect((error as ChatLogReadError).permanent).toBe(false);
       expect((error as ChatLogReadError).cause).toBe(throttled);
       expect((error as Error).message).toContain(`after ${attempts} attempts`);
+      expect((error as Error).message).toMatch(/: ThrottlingException: Rate exceeded$/);
       expect(attempts).toBeGreaterThan(1);
       expect(time.sleeps.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(2000);
     });
@@ -691,6 +692,26 @@ describe("CloudWatchChatLog", () => {
       expect(Math.max(...time.sleeps)).toBe(19_980);
       expect(slept).toBeGreaterThan(4 * 60_000);
       expect(slept).toBeLessThanOrEqual(5 * 60_000);
+    });
+
+    it("gives up on an endpoint nobody listens on within a minute, saying what the connection met", async () => {
+      // Prepare
+      const { cwl, read, time } = setup({ random: () => 0.999 });
+      const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4566"), {
+        code: "ECONNREFUSED",
+      });
+      cwl.on(GetLogEventsCommand).rejects(refused);
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess
+      const slept = time.sleeps.reduce((sum, ms) => sum + ms, 0);
+      expect(error).toBeInstanceOf(ChatLogReadError);
+      expect((error as ChatLogReadError).permanent).toBe(false);
+      expect((error as Error).message).toMatch(/attempts in \d+ s: connect ECONNREFUSED 127\.0\.0\.1:4566$/);
+      expect(slept).toBeGreaterThan(30_000);
+      expect(slept).toBeLessThanOrEqual(60_000);
     });
 
     it("rethrows any other error unchanged and without retrying", async () => {
