@@ -12,6 +12,7 @@ import {
   rm,
   stat,
 } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
@@ -178,19 +179,20 @@ function interrupted(signal: NodeJS.Signals): void {
     return;
   }
   for (const path of leftovers) rmSync(path, { recursive: true, force: true });
-  process.exit(signal === "SIGINT" ? 130 : 143);
+  // 128 + the signal's number, as a shell reports a process the signal ended.
+  process.exit(128 + (osConstants.signals[signal] ?? 15));
 }
+
+// Ctrl-C, a kill, and the terminal closing under the run.
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** Listens for interruptions while there is something to remove or to finish first. */
 function listen(): void {
   const needed = leftovers.size > 0 || deferring > 0;
   if (needed && process.listeners("SIGINT").includes(interrupted)) return;
-  if (needed) {
-    process.on("SIGINT", interrupted);
-    process.on("SIGTERM", interrupted);
-  } else {
-    process.off("SIGINT", interrupted);
-    process.off("SIGTERM", interrupted);
+  for (const signal of SIGNALS) {
+    if (needed) process.on(signal, interrupted);
+    else process.off(signal, interrupted);
   }
 }
 

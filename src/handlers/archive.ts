@@ -5,6 +5,7 @@ import type { Context, SQSEvent, SQSRecord } from "aws-lambda";
 import { type ArchiveDeps, type ArchiveResult, archiveBroadcast } from "../archive/archive";
 import { parseArchiveRequest } from "../archive/request";
 import { ArchiverError, ValidationError } from "../errors";
+import { FileRunStore } from "../local/fileRuns";
 import type { ArchiveScheduler } from "../sessions/model";
 import { archiveHandlerDeps } from "../wiring";
 import { lambda, logger, metrics, once } from "./shared";
@@ -144,5 +145,18 @@ export function createArchiveHandler(deps: () => ArchiveHandlerDeps) {
   }).use(logMetrics(metrics));
 }
 
-/** The deployed handler: dependencies from the environment, made on the first event of a cold start. */
-export const handler = createArchiveHandler(once(() => archiveHandlerDeps()));
+/**
+ * The deployed handler: dependencies from the environment, made on the first event of a cold
+ * start. In Lambda, that start also clears the runs a killed run left in /tmp (which outlives a
+ * timeout): a few of a 48-hour broadcast's would fill it. Not under `serverless invoke local`,
+ * where the machine's temporary folder is shared with other commands.
+ */
+export const handler = createArchiveHandler(
+  once(() => {
+    if (process.env.AWS_LAMBDA_FUNCTION_NAME !== undefined && process.env.IS_LOCAL !== "true") {
+      const removed = FileRunStore.removeLeftovers();
+      if (removed.length > 0) logger.warn("removed runs left in /tmp by an earlier run", { removed });
+    }
+    return archiveHandlerDeps();
+  }),
+);

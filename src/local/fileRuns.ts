@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, readdirSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { RunStore } from "../replay";
 
 const DEFAULT_CHUNK_BYTES = 2 ** 20;
+const PREFIX = "ivs-chat-runs-";
 
 /** Sorted runs in a temporary directory of the local disk (the offline command, Lambda's /tmp), removed by `close`. */
 export class FileRunStore implements RunStore {
@@ -15,7 +16,18 @@ export class FileRunStore implements RunStore {
   private constructor(readonly dir: string) {}
 
   static async create(root: string = tmpdir()): Promise<FileRunStore> {
-    return new FileRunStore(await mkdtemp(join(root, "ivs-chat-runs-")));
+    return new FileRunStore(await mkdtemp(join(root, PREFIX)));
+  }
+
+  /**
+   * Removes the run stores left in `root` by runs that ended without closing theirs (a Lambda run
+   * killed at its timeout or out of memory keeps its /tmp for the next run in the environment).
+   * Only where no other run can be using one: a Lambda environment runs one event at a time.
+   */
+  static removeLeftovers(root: string = tmpdir()): string[] {
+    const left = readdirSync(root).filter((name) => name.startsWith(PREFIX));
+    for (const name of left) rmSync(join(root, name), { recursive: true, force: true });
+    return left;
   }
 
   has(name: string): boolean {

@@ -246,7 +246,10 @@ describe("npm run cli -- replay --out-dir over an earlier replay", () => {
     expect(existsSync(join(dir, "made"))).toBe(false);
   });
 
-  it("removes its staging folder and its runs when interrupted (Ctrl-C)", async () => {
+  it.each([
+    ["Ctrl-C", "SIGINT", 130],
+    ["the terminal closing", "SIGHUP", 129],
+  ] as const)("removes its staging folder and its runs when interrupted (%s)", async (_, signal, status) => {
     const dir = mkdtempSync(join(tmpdir(), "hostile-"));
     const temp = mkdtempSync(join(tmpdir(), "hostile-tmp-"));
     const big = join(dir, "big.ndjson");
@@ -271,10 +274,10 @@ describe("npm run cli -- replay --out-dir over an earlier replay", () => {
       seen.staging = readdirNames(out).some((name) => name.startsWith(".replay-"));
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    child.kill("SIGINT");
+    child.kill(signal);
 
     expect(seen).toEqual({ runs: true, staging: true });
-    expect(await exited).toBe(130);
+    expect(await exited).toBe(status);
     expect(readdirNames(out)).toEqual([""]);
     expect(readdirNames(temp).filter((name) => name.startsWith("ivs-chat-runs-"))).toEqual([]);
   });
