@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CheckpointError } from "../errors";
+import { isSurrogateAt } from "./ids";
 import { IdTable } from "./idTable";
 import { isBlank, Outcome, type PreparedBatch, prepareBatch, SKIP_REASONS } from "./prepare";
 import {
@@ -562,8 +563,8 @@ export class ChunkWriter {
   }
 
   /**
-   * Copies UTF-8 bytes that JSON.stringify would write as they are (no quote, backslash or control
-   * character) and returns true; otherwise writes nothing and returns false.
+   * Copies UTF-8 bytes that JSON.stringify would write as they are (no quote, backslash, control
+   * character or lone surrogate) and returns true; otherwise writes nothing and returns false.
    */
   plainString(source: Buffer, start: number, end: number): boolean {
     this.room(end - start);
@@ -571,7 +572,7 @@ export class ChunkWriter {
     let at = this.length;
     for (let i = start; i < end; i++) {
       const c = source[i] as number;
-      if (c < 0x20 || c === 0x22 || c === 0x5c) return false;
+      if (c < 0x20 || c === 0x22 || c === 0x5c || isSurrogateAt(source, i, end)) return false;
       buffer[at++] = c;
     }
     this.length = at;

@@ -1,3 +1,5 @@
+import { readId, writeId } from "./ids";
+
 // Pages hold whole entries; a handle is page * PAGE_SPAN + position, so handles fit a Uint32Array slot.
 const PAGE_BITS = 24;
 const PAGE_SPAN = 2 ** PAGE_BITS;
@@ -118,7 +120,7 @@ export class IdTable {
   id(handle: number): string {
     const page = this.page(handle);
     const { start, length } = this.idSpan(page, handle % PAGE_SPAN);
-    return page.toString("utf8", start, start + length);
+    return readId(page, start, start + length);
   }
 
   /** Calls `visit` with every entry's handle and tag, in the order they were added. */
@@ -188,7 +190,7 @@ export class IdTable {
 
   private encode(id: string): number {
     if (this.scratch.length < id.length * 3) this.scratch = Buffer.allocUnsafe(id.length * 3);
-    return this.scratch.write(id, 0, "utf8");
+    return writeId(this.scratch, 0, id);
   }
 
   /** Encodes `text[start, end)` into the scratch buffer: ASCII byte by byte, anything else through UTF-8. */

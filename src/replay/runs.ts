@@ -1,4 +1,5 @@
 import { CheckpointError } from "../errors";
+import { readId, writeId } from "./ids";
 import { compareInstants } from "./time";
 
 /** A message or custom event kept for the replay: its order keys and its JSON without id and offset. */
@@ -119,7 +120,7 @@ class RunItem implements KeptItem {
   ) {}
 
   get id(): string {
-    this.text ??= this.bytes.toString("utf8", this.idStart, this.idEnd);
+    this.text ??= readId(this.bytes, this.idStart, this.idEnd);
     return this.text;
   }
 }
@@ -155,7 +156,7 @@ export class ItemWriter {
   push(at: { ms: number; sub: string }, id: string, json: string, cue: string): void {
     this.open(at, 3 * (id.length + json.length + cue.length));
     this.field();
-    this.text(id);
+    this.length += writeId(this.bytes, this.length, id);
     this.endField();
     this.field();
     this.text(cue);

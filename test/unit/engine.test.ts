@@ -147,6 +147,52 @@ describe("the bounded-memory engine", () => {
     },
   );
 
+  it("keeps ids that differ only in a lone surrogate apart, and writes them as logged", async () => {
+    // Ids JSON-escaped with a surrogate that has no pair: UTF-8 would make each of them U+FFFD.
+    const record = (id: string, content: string, at: number) =>
+      JSON.stringify({
+        event_timestamp: new Date(START + at).toISOString(),
+        type: "MESSAGE",
+        payload: { Id: id, Content: content, SendTime: new Date(START + at).toISOString() },
+      });
+    const lines = [
+      record("a\ud800", "1", 0),
+      record("a\udc00", "2", 1000),
+      record("a\ufffd", "3", 2000),
+      record("b\ud800", "4", 3000),
+      record("\udfffc\ud83d\ude00", "5", 3000),
+      JSON.stringify({
+        event_timestamp: new Date(START + 4000).toISOString(),
+        type: "EVENT",
+        payload: {
+          Id: "del",
+          EventName: "aws:DELETE_MESSAGE",
+          Attributes: { MessageId: "b\udfff" },
+          SendTime: new Date(START + 4000).toISOString(),
+        },
+      }),
+      record("a\ud800", "copy", 5000),
+    ];
+    const options = WINDOWS[0] as ReplayOptions;
+    const expected = referenceReplay(lines, options);
+
+    const text = await engineText(lines, options, 1);
+    const replay = JSON.parse(text);
+    expect(replay.counts).toMatchObject({ records: 7, messages: 5, deleted: 0, duplicates: 1 });
+    expect(replay.messages.map((m: { id: string }) => m.id)).toEqual([
+      "a\ud800",
+      "a\udc00",
+      "a\ufffd",
+      "b\ud800",
+      "\udfffc\ud83d\ude00",
+    ]);
+    expect(text).toContain('"id":"a\\ud800"');
+    expect(text).toBe(expected);
+    expect(await engineText(lines, options, 2 ** 30, { unordered: true, slices: 3, saveEvery: 2 })).toBe(
+      expected,
+    );
+  });
+
   it("keeps tens of thousands of distinct ids exactly, long and non-ASCII ones included", async () => {
     const ids = Array.from({ length: 40_000 }, (_, i) =>
       i % 1000 === 0 ? `${"long".repeat(80)}${i}` : `ïd-${i}`,
