@@ -13,9 +13,26 @@ const events = document.getElementById("events") as HTMLOListElement;
 // Custom events (polls, reactions...) passed since the last seek: the latest few.
 const RECENT_EVENTS = 5;
 
+// The status line: what went wrong with the video, if anything, then the chat's state.
+let videoProblem = "";
+let chatState = "Loading…";
+
 function say(text: string): void {
-  status.textContent = text;
+  chatState = text;
+  status.textContent = videoProblem === "" ? chatState : `${videoProblem} ${chatState}`;
 }
+
+function videoFailed(text: string): void {
+  videoProblem = text;
+  say(chatState);
+}
+
+const MEDIA_ERRORS: Record<number, string> = {
+  1: "stopped",
+  2: "a network error",
+  3: "it could not be decoded",
+  4: "it cannot be played (missing, or not HLS)",
+};
 
 function line(item: ChatItem): HTMLLIElement {
   const li = document.createElement("li");
@@ -47,17 +64,21 @@ function render(update: Update): void {
 }
 
 function playVideo(url: string): void {
+  video.addEventListener("error", () => {
+    const code = video.error?.code ?? 0;
+    videoFailed(`Video error: ${MEDIA_ERRORS[code] ?? video.error?.message ?? "unknown"}.`);
+  });
   if (video.canPlayType("application/vnd.apple.mpegurl") !== "") {
     video.src = url;
     return;
   }
   if (!Hls.isSupported()) {
-    say("This browser cannot play HLS.");
+    videoFailed("This browser cannot play HLS.");
     return;
   }
   const hls = new Hls();
   hls.on(Hls.Events.ERROR, (_event, data) => {
-    if (data.fatal) say(`Video error: ${data.details}`);
+    if (data.fatal) videoFailed(`Video error: ${data.details}.`);
   });
   hls.loadSource(url);
   hls.attachMedia(video);
@@ -65,11 +86,21 @@ function playVideo(url: string): void {
 
 async function main(): Promise<void> {
   const params = new URLSearchParams(location.search);
-  const videoUrl = params.get("video");
-  const chatUrl = params.get("chat");
-  if (videoUrl === null || chatUrl === null) {
+  // An empty parameter is a missing one.
+  const videoUrl = params.get("video")?.trim() || undefined;
+  const chatUrl = params.get("chat")?.trim() || undefined;
+  if (videoUrl === undefined || chatUrl === undefined) {
     say("Open this page as index.html?video=<master.m3u8 URL>&chat=<index.json URL>.");
     return;
+  }
+  for (const [name, url] of [
+    ["video", videoUrl],
+    ["chat", chatUrl],
+  ]) {
+    if (!URL.canParse(url as string, location.href)) {
+      say(`The ${name} parameter is not a URL: ${url}`);
+      return;
+    }
   }
   playVideo(videoUrl);
   const transcript = document.getElementById("transcript") as HTMLTrackElement;

@@ -80,8 +80,14 @@ function segmentOf(json: { messages?: ReplayItem[]; events?: ReplayItem[] }): Se
 }
 
 const RETRY_DELAYS_MS = [250, 1000, 3000];
-// How far an IVS Player's position may run ahead of its rate between two looks before it counts as a seek.
+// A request that has not answered (its body included) in this long is dropped and tried again.
+const FETCH_TIMEOUT_MS = 10_000;
+// How far an IVS Player's or a function clock's position may run ahead of its rate between two
+// looks before it counts as a seek.
 const JUMP_SLACK_MS = 2000;
+// A function clock says nothing of its rate: it is taken to play at most this fast (the fastest
+// rate browsers give a media element), so a jump further ahead is a seek.
+const FUNCTION_CLOCK_MAX_RATE = 16;
 // The IVS Player's event after a seek (PlayerEventType.SEEK_COMPLETED).
 const IVS_SEEK_COMPLETED = "PlayerSeekCompleted";
 
@@ -111,6 +117,14 @@ function byReplayOrder(a: ChatItem, b: ChatItem): number {
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** What an update overtaken by a later seek rejects with: its answer is of a moment left behind. */
+export class SupersededError extends Error {
+  constructor() {
+    super("the update was overtaken by a later seek");
+    this.name = "SupersededError";
+  }
+}
+
 /** A replay opened from its URL, following a clock. */
 export class ChatReplay {
   /** `index.json` without `segments` (or the version 1 header). */
@@ -123,6 +137,8 @@ export class ChatReplay {
   private previous: number | undefined;
   private visible: ChatItem[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  // Seeks so far: an update started before the latest seek leaves the playhead alone.
+  private seeks = 0;
 
   private constructor(
     private readonly baseUrl: string,
@@ -176,17 +192,24 @@ export class ChatReplay {
    * Moves the playhead to `mediaMs`. A seek (the first call, `seek: true`, or any move backwards)
    * answers `added: []` and the last `history` messages at or before `mediaMs`; a move forward
    * answers every item passed since the last update, in replay order. A failed fetch rejects and
-   * leaves the playhead where it was, so the next update tries again.
+   * leaves the playhead where it was, so the next update tries again. A seek does not wait for
+   * the updates before it: one still waiting for a segment then rejects with `SupersededError`.
    */
   update(mediaMs: number, options: { seek?: boolean } = {}): Promise<Update> {
     return this.run(mediaMs, options.seek === true).then((moved) => moved.update);
   }
 
-  /** Updates one at a time, in call order; `seeked` says whether the update acted as a seek. */
+  /** Updates one at a time, in call order, but for a seek; `seeked` says whether the update acted as a seek. */
   private run(mediaMs: number, seek: boolean): Promise<{ update: Update; seeked: boolean }> {
-    const next = this.queue.then(() => this.move(mediaMs, seek));
+    const generation = seek ? ++this.seeks : this.seeks;
+    const next = (seek ? Promise.resolve() : this.queue).then(() => this.move(mediaMs, seek, generation));
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  /** Throws `SupersededError` when a seek came after the update of `generation` began. */
+  private current(generation: number): void {
+    if (generation !== this.seeks) throw new SupersededError();
   }
 
   /** Segment keys in memory now (for tests and diagnostics). */
@@ -198,11 +221,16 @@ export class ChatReplay {
    * Follows a clock and calls `onUpdate` with every update that adds an item or follows a seek:
    * on each animation frame while the page is visible, on the media's `timeupdate`/`seeked`
    * events (so a throttled tab catches up), and at once. Returns a function that detaches it.
+   * A media element says when it seeks; an IVS Player and a function clock seek when they jump
+   * ahead further than playback could have taken them since the last look (a function clock is
+   * taken to play at 16x at most), or back.
    */
   attach(clock: Clock, onUpdate: (update: Update) => void): () => void {
     let attached = true;
     let frame: number | undefined;
     let seekPending = true;
+    // Updates started, and whether the latest one is still running.
+    let started = 0;
     let busy = false;
     let last: { at: number; wall: number } | undefined;
     const element = typeof clock !== "function" && !("getPosition" in clock) ? clock : undefined;
@@ -212,16 +240,15 @@ export class ChatReplay {
       if (ivs !== undefined) return ivs.getPosition() * 1000;
       return (element as MediaElementLike).currentTime * 1000;
     };
-    // The IVS Player says a seek is over but not that one began: a jump ahead of what playback
-    // at its rate could cover since the last look is one.
+    // The IVS Player says a seek is over but not that one began, and a function clock says
+    // neither: a jump ahead of what playback could cover since the last look is one.
     const jumped = (at: number, wall: number): boolean => {
-      if (ivs === undefined || last === undefined) return false;
-      const rate = Math.abs(ivs.getPlaybackRate?.() ?? 1);
+      if (element !== undefined || last === undefined) return false;
+      const rate = ivs === undefined ? FUNCTION_CLOCK_MAX_RATE : Math.abs(ivs.getPlaybackRate?.() ?? 1);
       return at - last.at > (wall - last.wall) * rate + JUMP_SLACK_MS;
     };
     const tick = () => {
-      // One update at a time: a slow fetch must not pile up a queue of them.
-      if (!attached || busy) return;
+      if (!attached) return;
       // A media element shows the new time as soon as a seek begins: wait for it to end.
       if (element?.seeking === true) {
         seekPending = true;
@@ -230,25 +257,33 @@ export class ChatReplay {
       const at = now();
       const wall = Date.now();
       const seek = seekPending || jumped(at, wall);
+      // One update at a time, so a slow fetch does not pile up a queue of them; but a seek goes
+      // at once, and the update it overtakes is dropped.
+      if (busy && !seek) return;
       seekPending = false;
       busy = true;
+      const mine = ++started;
       this.run(at, seek).then(
         ({ update, seeked }) => {
-          busy = false;
+          if (mine === started) busy = false;
           last = { at, wall };
           if (attached && (seeked || update.added.length > 0)) onUpdate(update);
         },
-        () => {
-          busy = false;
-          // Try again on the next tick, from the same place.
-          if (seek) seekPending = true;
+        (error: unknown) => {
+          if (mine === started) busy = false;
+          // Try again on the next tick, from the same place (an overtaken update is not needed).
+          if (seek && !(error instanceof SupersededError)) seekPending = true;
         },
       );
     };
     const onSeeking = () => {
       seekPending = true;
     };
-    const onSeek = () => {
+    // A media element's seek began with `seeking`: it is done once, on `seeked` or on the
+    // `timeupdate` that comes before it.
+    const onSeeked = () => tick();
+    // The IVS Player has no event for a seek's start.
+    const onSeekCompleted = () => {
       seekPending = true;
       tick();
     };
@@ -262,11 +297,11 @@ export class ChatReplay {
     };
     const events: [string, () => void][] =
       ivs !== undefined
-        ? [[IVS_SEEK_COMPLETED, onSeek]]
+        ? [[IVS_SEEK_COMPLETED, onSeekCompleted]]
         : element !== undefined
           ? [
               ["seeking", onSeeking],
-              ["seeked", onSeek],
+              ["seeked", onSeeked],
               ["timeupdate", tick],
               ["play", tick],
             ]
@@ -285,10 +320,15 @@ export class ChatReplay {
     };
   }
 
-  private async move(mediaMs: number, seek: boolean): Promise<{ update: Update; seeked: boolean }> {
+  private async move(
+    mediaMs: number,
+    seek: boolean,
+    generation: number,
+  ): Promise<{ update: Update; seeked: boolean }> {
     const previous = this.previous;
     if (previous === undefined || seek || mediaMs < previous) {
       const visible = await this.lastMessagesAt(mediaMs);
+      this.current(generation);
       this.previous = mediaMs;
       this.visible = visible;
       this.prefetchAfter(mediaMs);
@@ -297,6 +337,7 @@ export class ChatReplay {
     if (mediaMs === previous) return { update: { added: [], visible: [...this.visible] }, seeked: false };
     const entries = this.segments.filter((entry) => entry.endMs > previous && entry.startMs <= mediaMs);
     const loaded = await this.load(entries, mediaMs);
+    this.current(generation);
     const passed = (item: ChatItem) => item.offsetMs > previous && item.offsetMs <= mediaMs;
     const added = loaded
       .flatMap((segment) => [...segment.messages.filter(passed), ...segment.events.filter(passed)])
@@ -384,17 +425,24 @@ export class ChatReplay {
   }
 }
 
-/** GETs JSON, retrying a failed request a few times with backoff. */
+/** GETs JSON, retrying a failed or silent request a few times with backoff. */
 async function fetchJson(fetcher: typeof fetch, url: string): Promise<unknown> {
   for (let attempt = 0; ; attempt++) {
+    const abort = new AbortController();
+    const timer = setTimeout(
+      () => abort.abort(new Error(`GET ${url}: no answer in ${FETCH_TIMEOUT_MS / 1000} s`)),
+      FETCH_TIMEOUT_MS,
+    );
     try {
-      const response = await fetcher(url);
+      const response = await fetcher(url, { signal: abort.signal });
       if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
       return await response.json();
     } catch (error) {
       const wait = RETRY_DELAYS_MS[attempt];
-      if (wait === undefined) throw error;
+      if (wait === undefined) throw abort.signal.aborted ? abort.signal.reason : error;
       await delay(wait);
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

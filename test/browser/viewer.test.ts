@@ -138,4 +138,30 @@ describe.skipIf(!existsSync(CHROMIUM))("the viewer in Chromium, on the demo reco
     expect(shown.title).toBe("Chat replay");
     await page.close();
   });
+
+  it("says what is wrong with its parameters and with a video it cannot play, beside the chat's state", async () => {
+    const page = await browser.newPage();
+    const base = url.slice(0, url.indexOf("?"));
+    const statusOf = async (query: string, wanted: RegExp) => {
+      await page.goto(`${base}${query}`);
+      await page.waitForFunction(
+        (source) => new RegExp(source).test(document.getElementById("status")?.textContent ?? ""),
+        wanted.source,
+        { timeout: 15_000 },
+      );
+      return page.evaluate(() => document.getElementById("status")?.textContent ?? "");
+    };
+
+    const empty = await statusOf("?video=&chat=%20", /Open this page/);
+    const notUrl = await statusOf("?video=http://[bad&chat=/chat/index.json", /not a URL/);
+    const noVideo = await statusOf(
+      "?video=/no-such/master.m3u8&chat=/chat/index.json",
+      /Video error.*messages/,
+    );
+
+    expect(empty).toBe("Open this page as index.html?video=<master.m3u8 URL>&chat=<index.json URL>.");
+    expect(notUrl).toBe("The video parameter is not a URL: http://[bad");
+    expect(noVideo).toMatch(new RegExp(`^Video error: .+\\. ${messages.length} messages$`));
+    await page.close();
+  });
 });

@@ -56,12 +56,29 @@ async function replayFilesOf(
   } satisfies Files;
 }
 
-/** A fetch over the files, recording what was asked; `failing` URLs answer 503 that many times. */
-function fakeFetch(files: Files, failing = new Map<string, number>()) {
+/**
+ * A fetch over the files, recording what was asked; `failing` URLs answer 503 that many times,
+ * `silent` ones never answer (that many times) until the request is aborted, `slow` ones answer
+ * after that many ms.
+ */
+function fakeFetch(
+  files: Files,
+  failing = new Map<string, number>(),
+  { silent = new Map<string, number>(), slow = new Map<string, number>() } = {},
+) {
   const fetched: string[] = [];
-  const fetcher = (async (input: string | URL | Request) => {
+  const fetcher = (async (input: string | URL | Request, init?: RequestInit) => {
     const url = String(input);
     fetched.push(url);
+    const silences = silent.get(url) ?? 0;
+    if (silences > 0) {
+      silent.set(url, silences - 1);
+      return new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
+      );
+    }
+    const wait = slow.get(url);
+    if (wait !== undefined) await new Promise((resolve) => setTimeout(resolve, wait));
     const failures = failing.get(url) ?? 0;
     if (failures > 0) {
       failing.set(url, failures - 1);
@@ -230,8 +247,15 @@ describe("ChatReplay over index.json and its segments", () => {
       (update) => updates.push(update),
     );
     await vi.advanceTimersByTimeAsync(200);
-    now += 90_000;
-    await vi.advanceTimersByTimeAsync(200);
+    // Playing 90 s, at 1x then at 16x (the fastest a function clock is taken to play)
+    for (let second = 0; second < 60; second++) {
+      now += 1000;
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    for (let step = 0; step < 15; step++) {
+      now += 2000;
+      await vi.advanceTimersByTimeAsync(125);
+    }
     detach();
     now += 90_000;
     await vi.advanceTimersByTimeAsync(500);
@@ -240,6 +264,36 @@ describe("ChatReplay over index.json and its segments", () => {
     expect(updates.slice(1).flatMap((update) => update.added)).toEqual(
       expectedAdded(files, 5 * 60_000, 5 * 60_000 + 90_000),
     );
+  });
+
+  it("drops a request that does not answer after 10 s and asks again, keeping its place", async () => {
+    vi.useFakeTimers();
+    const segment = `${BASE}segments/120000.json`;
+    const { fetcher, fetched } = fakeFetch(files, new Map(), { silent: new Map([[segment, 1]]) });
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, history: 0 });
+    await replay.update(60_000 + 1, { seek: true });
+
+    const moving = replay.update(150_000);
+    await vi.advanceTimersByTimeAsync(10_000 + 250);
+
+    expect((await moving).added).toEqual(expectedAdded(files, 60_000 + 1, 150_000));
+    expect(fetched.filter((url) => url === segment)).toHaveLength(2);
+  });
+
+  it("says a request that never answers failed, after its retries, with the reason", async () => {
+    vi.useFakeTimers();
+    const segment = `${BASE}segments/120000.json`;
+    const { fetcher } = fakeFetch(files, new Map(), { silent: new Map([[segment, 4]]) });
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher, history: 0 });
+    await replay.update(60_000 + 1, { seek: true });
+
+    const outcome = replay.update(150_000).then(
+      () => "resolved",
+      (error: Error) => error.message,
+    );
+    await vi.advanceTimersByTimeAsync(4 * 10_000 + 250 + 1000 + 3000);
+
+    expect(await outcome).toBe(`GET ${segment}: no answer in 10 s`);
   });
 });
 
@@ -298,6 +352,94 @@ describe("ChatReplay attached to clocks that seek", () => {
     expect(updates[1]?.visible).toEqual(expectedVisible(files, 50 * 60_000));
     // Near each playhead only (history and the next segment), not the 48 minutes between them.
     expect(fetched.filter((url) => url.includes("/segments/")).length).toBeLessThanOrEqual(8);
+  });
+
+  it("answers a media element's seek once, though timeupdate comes before seeked", async () => {
+    vi.useFakeTimers();
+    const { fetcher } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    const video = fakeVideo(60);
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+    const detach = replay.attach(video, (update) => updates.push(update));
+    await vi.advanceTimersByTimeAsync(300);
+
+    // Act: as a browser ends a seek: seeking is over, then timeupdate, then seeked
+    video.seeking = true;
+    video.fire("seeking");
+    video.currentTime = 30 * 60;
+    video.seeking = false;
+    video.fire("timeupdate");
+    video.fire("seeked");
+    await vi.advanceTimersByTimeAsync(300);
+    detach();
+
+    expect(updates).toEqual([
+      { added: [], visible: expectedVisible(files, 60_000) },
+      { added: [], visible: expectedVisible(files, 30 * 60_000) },
+    ]);
+  });
+
+  it("answers a later seek without waiting for a slow one, and drops the answer of the one overtaken", async () => {
+    vi.useFakeTimers();
+    // The segments around 50 minutes answer after 3 s
+    const slow = new Map(
+      files.segmentKeys.filter((key) => /\/(2[6-9]|30)\d{5}\.json$/.test(key)).map((key) => [key, 3000]),
+    );
+    expect(slow.size).toBeGreaterThan(0);
+    const { fetcher } = fakeFetch(files, new Map(), { slow });
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    const video = fakeVideo(60);
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+    const detach = replay.attach(video, (update) => updates.push(update));
+    await vi.advanceTimersByTimeAsync(300);
+
+    // Act: a seek to 50 minutes, and 300 ms later one to 10 minutes
+    for (const [seconds, wait] of [
+      [50 * 60, 300],
+      [10 * 60, 300],
+    ] as const) {
+      video.seeking = true;
+      video.fire("seeking");
+      video.currentTime = seconds;
+      video.seeking = false;
+      video.fire("seeked");
+      await vi.advanceTimersByTimeAsync(wait);
+    }
+    const answeredAt = updates.length;
+    await vi.advanceTimersByTimeAsync(5000);
+    detach();
+
+    // Assess: the 10 minutes' history came before the slow segments did; the 50 minutes' never came
+    expect(answeredAt).toBe(2);
+    expect(updates).toEqual([
+      { added: [], visible: expectedVisible(files, 60_000) },
+      { added: [], visible: expectedVisible(files, 10 * 60_000) },
+    ]);
+  });
+
+  it("takes a function clock's jump ahead, further than 16x playback could go, as a seek", async () => {
+    vi.useFakeTimers();
+    const { fetcher, fetched } = fakeFetch(files);
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    let now = 60_000;
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+    const detach = replay.attach(
+      () => now,
+      (update) => updates.push(update),
+    );
+    await vi.advanceTimersByTimeAsync(300);
+    const before = fetched.length;
+
+    now = 50 * 60_000;
+    await vi.advanceTimersByTimeAsync(300);
+    detach();
+
+    expect(updates).toEqual([
+      { added: [], visible: expectedVisible(files, 60_000) },
+      { added: [], visible: expectedVisible(files, 50 * 60_000) },
+    ]);
+    // Near the new playhead only, not the 49 minutes between
+    expect(fetched.length - before).toBeLessThanOrEqual(4);
   });
 
   it("tells the page about a move backwards of a function clock: it is a seek", async () => {
