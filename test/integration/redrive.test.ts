@@ -176,20 +176,32 @@ describe("redrive of the archive with serverless invoke local on moto", () => {
     expect(second.json.messages.map((m) => m.id)).toEqual(["hello", "bye"]);
   }, 180_000);
 
-  it("fails on a malformed payload with a message naming the payloads it takes", async () => {
+  it("fails on a malformed payload with a message naming the payloads it takes and what is wrong", async () => {
     // Act
-    const error = (await redrive({ streamId: STREAM_ID }).then(
-      () => undefined,
-      (reason: unknown) => reason,
-    )) as { code?: unknown; stdout?: string; stderr?: string } | undefined;
+    const failure = async (payload: unknown) => {
+      const error = (await redrive(payload).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      )) as { code?: unknown; stdout?: string; stderr?: string } | undefined;
+      // The message is printed inside JSON (the error report, the log line): compare it unescaped.
+      return {
+        code: error?.code,
+        output: `${error?.stdout ?? ""}\n${error?.stderr ?? ""}`.replaceAll('\\"', '"'),
+      };
+    };
+    const noChannel = await failure({ streamId: STREAM_ID });
+    const misspelt = await failure({ recordingSessionId: SESSION_ID, forse: true });
 
     // Assess
-    expect(error?.code).toBeGreaterThan(0);
-    // The message is printed inside JSON (the error report, the log line): compare it unescaped.
-    const output = `${error?.stdout ?? ""}\n${error?.stderr ?? ""}`.replaceAll('\\"', '"');
-    expect(output).toContain("ValidationError");
-    expect(output).toContain(
-      'archive needs {"channelArn": "arn:aws:ivs:...:channel/...", "streamId": "st-..."} or {"recordingSessionId": "..."}',
-    );
+    for (const { code, output } of [noChannel, misspelt]) {
+      expect(code).toBeGreaterThan(0);
+      expect(output).toContain("ValidationError");
+      expect(output).toContain(
+        'archive needs {"channelArn": "arn:aws:ivs:...:channel/...", "streamId": "st-..."} or {"recordingSessionId": "..."}',
+      );
+    }
+    expect(noChannel.output).toContain('(and optionally "force": true): channelArn is missing; got');
+    // A misspelt key is not dropped: nobody believes the archive was forced
+    expect(misspelt.output).toContain('(and optionally "force": true): unknown key "forse"; got');
   }, 120_000);
 });
