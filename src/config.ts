@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { parseS3Uri } from "./archive/chat";
 import { ConfigError } from "./errors";
+// The ranges `serverless package` checks the parameters against too (serverless/settings.cjs).
+import LIMITS from "./limits.json";
 import { DEFAULT_SETTLE_SECONDS } from "./sessions/model";
 
 const nonEmpty = z.string().trim().min(1);
@@ -13,19 +15,28 @@ const schema = z.object({
   // Unset or empty: the default of the deployment's log source (`settleSeconds`).
   SETTLE_SECONDS: z.preprocess(
     (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
-    z.coerce.number().int().min(0).max(900).optional(),
+    z.coerce.number().int().min(LIMITS.SETTLE_SECONDS.min).max(LIMITS.SETTLE_SECONDS.max).optional(),
   ),
   // The share of the account's CloudWatch Logs read quota (GetLogEvents: 10-25 requests/s) the archive may use.
-  CHAT_LOG_READ_TPS: z.coerce.number().positive().max(100).default(8),
+  CHAT_LOG_READ_TPS: z.coerce
+    .number()
+    .gt(LIMITS.CHAT_LOG_READ_TPS.above)
+    .max(LIMITS.CHAT_LOG_READ_TPS.max)
+    .default(8),
   // Minutes after its streams end that a recording may wait for Recording End before the sweep queues it.
   RECORDING_END_GRACE_MINUTES: z.coerce
     .number()
     .int()
-    .min(1)
-    .max(24 * 60)
+    .min(LIMITS.RECORDING_END_GRACE_MINUTES.min)
+    .max(LIMITS.RECORDING_END_GRACE_MINUTES.max)
     .default(15),
   // How long each segment of a replay is (SPEC section 4), in seconds.
-  SEGMENT_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  SEGMENT_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(LIMITS.SEGMENT_SECONDS.min)
+    .max(LIMITS.SEGMENT_SECONDS.max)
+    .default(60),
   // The recording buckets the stack may write replays into; events naming another are refused. Unset: any.
   RECORDING_BUCKETS: z
     .string()

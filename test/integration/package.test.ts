@@ -310,8 +310,51 @@ describe("serverless package", () => {
     );
     expect(refused).toContain("chatLogGroupPattern must be a log group name, or a path ending in /*");
     expect(refused).toContain('got "*"');
+    const lambdas = await printed("/aws/lambda/*").then(
+      () => "printed",
+      (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
+    );
+    expect(lambdas).toContain(
+      'never a wildcard for every group or every group of an AWS service; got "/aws/lambda/*"',
+    );
     const { stdout } = await printed("/aws/vendedlogs/ivschat/prod/*");
     expect(stdout).toContain("log-group:/aws/vendedlogs/ivschat/prod/*:*");
+  }, 120_000);
+
+  it("refuses, when the template is made, parameters the functions would refuse on every event", async () => {
+    const refusal = (...params: string[]) =>
+      run(
+        join(root, "node_modules", ".bin", "serverless"),
+        ["print", "--format", "json", ...params.map((param) => `--param=${param}`)],
+        { cwd: dir, env: { ...process.env, AWS_REGION: "us-east-1" }, maxBuffer: 16 * 1024 * 1024 },
+      ).then(
+        () => "printed",
+        (error: { stdout: string; stderr: string }) => `${error.stdout}${error.stderr}`,
+      );
+
+    const refused = await Promise.all([
+      refusal("segmentSeconds=0"),
+      refusal("chatLogReadTps=abc"),
+      refusal("settleSeconds=2000"),
+      refusal("recordingEndGraceMinutes=2.5"),
+      refusal("alarmTopicArn=not-an-arn"),
+      refusal("chatLogGroup=/other/group"),
+    ]);
+
+    expect(refused).toEqual([
+      expect.stringContaining('segmentSeconds (SEGMENT_SECONDS) is not from 1 to 3600; got "0"'),
+      expect.stringContaining('chatLogReadTps (CHAT_LOG_READ_TPS) is not a number above 0 to 100; got "abc"'),
+      expect.stringContaining('settleSeconds (SETTLE_SECONDS) is not from 0 to 900; got "2000"'),
+      expect.stringContaining(
+        'recordingEndGraceMinutes (RECORDING_END_GRACE_MINUTES) is not a whole number from 1 to 1440; got "2.5"',
+      ),
+      expect.stringContaining(
+        'alarmTopicArn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) or empty; got "not-an-arn"',
+      ),
+      expect.stringContaining(
+        'chatLogGroup "/other/group" is not within chatLogGroupPattern "/aws/vendedlogs/ivschat/*"',
+      ),
+    ]);
   }, 120_000);
 
   it("runs the sweep every 5 minutes", () => {
@@ -322,7 +365,7 @@ describe("serverless package", () => {
     expect(JSON.stringify(schedules[0]?.[1].Properties.Targets)).toContain("SweepLambdaFunction");
   });
 
-  it("alarms on both dead-letter queues and on failed archives, notifying an optional topic", () => {
+  it("alarms on both dead-letter queues, on failed archives of its stage and on a failing sweep, notifying an optional topic", () => {
     const alarms = ofType(resources, "AWS::CloudWatch::Alarm").map(([, alarm]) => alarm.Properties);
     const watched = alarms.map((alarm) => [alarm.MetricName, JSON.stringify(alarm.Dimensions)]);
 
@@ -330,8 +373,13 @@ describe("serverless package", () => {
       expect.arrayContaining([
         ["ApproximateNumberOfMessagesVisible", expect.stringContaining("EventsDeadLetterQueue")],
         ["ApproximateNumberOfMessagesVisible", expect.stringContaining("ArchiveDeadLetterQueue")],
-        ["ArchiveFailed", expect.stringContaining("ivs-chat-archiver")],
+        ["ArchiveFailed", JSON.stringify([{ Name: "service", Value: "ivs-chat-archiver-dev" }])],
+        ["Errors", JSON.stringify([{ Name: "FunctionName", Value: { Ref: "SweepLambdaFunction" } }])],
       ]),
+    );
+    // The archive function's metrics carry the dimension the alarm watches.
+    expect(JSON.stringify(resources.ArchiveLambdaFunction)).toContain(
+      '"POWERTOOLS_SERVICE_NAME":"ivs-chat-archiver-dev"',
     );
     for (const alarm of alarms) {
       expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: "GreaterThanThreshold" });
