@@ -21,10 +21,11 @@ export function sinceOption(value: string, now: Date): string {
     const ms = Number(span[1]) * (span[2] === "d" ? DAY_MS : DAY_MS / 24);
     return new Date(now.getTime() - ms).toISOString();
   }
-  const at = parseInstant(value);
+  // A date alone is the start of that day in UTC.
+  const at = parseInstant(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value);
   if (at === undefined) {
     throw new ValidationError(
-      `--since "${value}" is neither a span such as 48h or 7d nor an ISO 8601 time with a zone`,
+      `--since "${value}" is neither a span such as 48h or 7d, a date such as 2024-01-05, nor an ISO 8601 time with a zone`,
     );
   }
   return new Date(at.ms).toISOString();
@@ -154,6 +155,10 @@ export function operationsCommands(makeClients: () => AwsClients, out: Writable,
       }
       if (values["stream-id"] !== undefined && values["channel-arn"] === undefined) {
         throw new ValidationError("redrive --stream-id ID needs the stream's --channel-arn ARN");
+      }
+      const channel = values["channel-arn"];
+      if (channel !== undefined && !CHANNEL_ARN.test(channel)) {
+        throw new ValidationError(`--channel-arn ${channel} is not an IVS channel ARN`);
       }
       const session = values["recording-session-id"];
       // A recording is archived from what the table holds of it (a stream may be found at IVS instead).

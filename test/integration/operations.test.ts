@@ -148,14 +148,14 @@ describe("npm run cli -- status and redrive, on moto", () => {
     expect(lines[3]).toMatch(/^3 broadcasts updated since \d{4}-/);
   });
 
-  it("filters by channel and by failure, as lines or JSON", async () => {
+  it("filters by channel, by failure and by a day, as lines or JSON", async () => {
     // Act
     const failed = await cli("status", "--failed", "--json");
     const channel = await cli("status", "--channel-arn", OTHER_CHANNEL);
     const none = await cli(
       "status",
       "--since",
-      "2000-01-01T00:00:00Z",
+      "2000-01-01",
       "--channel-arn",
       "arn:aws:ivs:us-east-1:123456789012:channel/Nobody",
     );
@@ -200,6 +200,7 @@ describe("npm run cli -- status and redrive, on moto", () => {
     const bare = await cli("redrive");
     const since = await cli("status", "--since", "yesterday");
     const channel = await cli("status", "--channel-arn", "bogus");
+    const redriveChannel = await cli("redrive", "--failed", "--channel-arn", "bogus");
     const dashed = await cli("status", "--limit", "-1");
 
     // Assess
@@ -212,6 +213,8 @@ describe("npm run cli -- status and redrive, on moto", () => {
     expect(since.stderr).toContain('--since "yesterday"');
     expect(channel).toMatchObject({ code: 2, stdout: "" });
     expect(channel.stderr.trim()).toBe("status: --channel-arn bogus is not an IVS channel ARN");
+    expect(redriveChannel).toMatchObject({ code: 2, stdout: "" });
+    expect(redriveChannel.stderr.trim()).toBe("redrive: --channel-arn bogus is not an IVS channel ARN");
     expect(dashed.code).toBe(2);
     expect(dashed.stderr.trim().split("\n")).toEqual([
       expect.stringMatching(/^status: Option '--limit' argument is ambiguous\. .*'--limit=-XYZ'/),
