@@ -328,14 +328,19 @@ describe("ChatReplay attached to clocks that seek", () => {
     };
   }
 
-  it("answers a seek of a media element once it has ended, without passing through what lies between", async () => {
+  /** A replay attached to a fake video at 60 s, once its first update (the seek to 60 s) came. */
+  async function attachedToVideo(fetch = fakeFetch(files)) {
     vi.useFakeTimers();
-    const { fetcher, fetched } = fakeFetch(files);
-    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetch.fetcher });
     const video = fakeVideo(60);
     const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
     const detach = replay.attach(video, (update) => updates.push(update));
     await vi.advanceTimersByTimeAsync(300);
+    return { video, updates, detach, fetched: fetch.fetched };
+  }
+
+  it("answers a seek of a media element once it has ended, without passing through what lies between", async () => {
+    const { video, updates, detach, fetched } = await attachedToVideo();
 
     // Act: the element shows its new time while seeking, long before "seeked"
     video.seeking = true;
@@ -355,13 +360,7 @@ describe("ChatReplay attached to clocks that seek", () => {
   });
 
   it("answers a media element's seek once, though timeupdate comes before seeked", async () => {
-    vi.useFakeTimers();
-    const { fetcher } = fakeFetch(files);
-    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
-    const video = fakeVideo(60);
-    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
-    const detach = replay.attach(video, (update) => updates.push(update));
-    await vi.advanceTimersByTimeAsync(300);
+    const { video, updates, detach } = await attachedToVideo();
 
     // Act: as a browser ends a seek: seeking is over, then timeupdate, then seeked
     video.seeking = true;
@@ -380,18 +379,12 @@ describe("ChatReplay attached to clocks that seek", () => {
   });
 
   it("answers a later seek without waiting for a slow one, and drops the answer of the one overtaken", async () => {
-    vi.useFakeTimers();
     // The segments around 50 minutes answer after 3 s
     const slow = new Map(
       files.segmentKeys.filter((key) => /\/(2[6-9]|30)\d{5}\.json$/.test(key)).map((key) => [key, 3000]),
     );
     expect(slow.size).toBeGreaterThan(0);
-    const { fetcher } = fakeFetch(files, new Map(), { slow });
-    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
-    const video = fakeVideo(60);
-    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
-    const detach = replay.attach(video, (update) => updates.push(update));
-    await vi.advanceTimersByTimeAsync(300);
+    const { video, updates, detach } = await attachedToVideo(fakeFetch(files, new Map(), { slow }));
 
     // Act: a seek to 50 minutes, and 300 ms later one to 10 minutes
     for (const [seconds, wait] of [
