@@ -4,7 +4,8 @@ import type { BroadcastKey } from "../sessions/model";
 import type { ChatLogSource, SlicePosition } from "./ports";
 
 /** Bumped whenever the checkpoint's meaning changes: a checkpoint of another version is discarded. */
-export const CHECKPOINT_VERSION = 6;
+// 7: ids with a lone surrogate are stored as WTF-8 in id pages and runs (they were U+FFFD).
+export const CHECKPOINT_VERSION = 7;
 const FORMAT = "ivs-chat-archiver/checkpoint";
 // GetLogEvents tokens expire after 24 hours; a checkpoint older than this is a leftover. (Version 5:
 // the log may be in S3, where a token is `<lines read>:<object key>`.)

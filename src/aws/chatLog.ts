@@ -240,6 +240,8 @@ export class CloudWatchChatLog implements ChatLog {
     const { sleep = (ms) => delay(ms), random = Math.random, now = Date.now } = this.deps;
     const budget = this.deps.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
     const started = now();
+    // When the endpoint began not to answer (the first of the failures in a row that say so).
+    let unreachableSince: number | undefined;
     for (let retry = 0; ; retry++) {
       if (stopped()) return STOPPED;
       await limiter.take();
@@ -255,7 +257,9 @@ export class CloudWatchChatLog implements ChatLog {
         // Full jitter: the read quota is shared by the whole account, so retries must spread out.
         const wait = Math.floor(random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** retry));
         const unreachable = UNREACHABLE.has((error as NodeJS.ErrnoException).code ?? "");
-        if (now() - started + wait > (unreachable ? Math.min(budget, UNREACHABLE_BUDGET_MS) : budget)) {
+        unreachableSince = unreachable ? (unreachableSince ?? now()) : undefined;
+        const silentFor = unreachableSince === undefined ? 0 : now() - unreachableSince;
+        if (now() - started + wait > budget || silentFor + wait > UNREACHABLE_BUDGET_MS) {
           const message = `reading chat log ${source.logStreamName} still failed after ${retry + 1} attempts in ${Math.round((now() - started) / 1000)} s: ${whatFailed(error)}`;
           throw new ChatLogReadError(message, { cause: error });
         }

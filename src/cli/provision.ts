@@ -52,8 +52,13 @@ async function printServerlessConfig(options: ProvisionOptions): Promise<Serverl
   try {
     ({ stdout: printed } = await run(process.execPath, args, { cwd: dirname(file), maxBuffer: 64 << 20 }));
   } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? "").trim();
-    const why = stderr.split("\n").find((line) => /error/i.test(line)) ?? stderr.split("\n")[0] ?? "";
+    const lines = String((error as { stderr?: unknown }).stderr ?? "")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line) => line !== "");
+    // osls heads its reasons with a bare "Error:" line: the reason is the line after it.
+    const at = lines.findIndex((line) => /error/i.test(line));
+    const why = at < 0 ? lines[0] : /^error:?$/i.test(lines[at] ?? "") ? (lines[at + 1] ?? "") : lines[at];
     throw new ConfigError(`serverless print failed on ${file}: ${why || (error as Error).message}`, {
       cause: error,
     });

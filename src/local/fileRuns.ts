@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { RunStore } from "../replay";
+import { EVENTS_SCRATCH_PREFIX } from "../replay/files";
 
 const DEFAULT_CHUNK_BYTES = 2 ** 20;
 const PREFIX = "ivs-chat-runs-";
@@ -20,12 +21,15 @@ export class FileRunStore implements RunStore {
   }
 
   /**
-   * Removes the run stores left in `root` by runs that ended without closing theirs (a Lambda run
-   * killed at its timeout or out of memory keeps its /tmp for the next run in the environment).
-   * Only where no other run can be using one: a Lambda environment runs one event at a time.
+   * Removes the run stores, and the folders a replay's events are staged in, left in `root` by
+   * runs that ended without removing theirs (a Lambda run killed at its timeout or out of memory
+   * keeps its /tmp for the next run in the environment). Only where no other run can be using
+   * one: a Lambda environment runs one event at a time.
    */
   static removeLeftovers(root: string = tmpdir()): string[] {
-    const left = readdirSync(root).filter((name) => name.startsWith(PREFIX));
+    const left = readdirSync(root).filter(
+      (name) => name.startsWith(PREFIX) || name.startsWith(EVENTS_SCRATCH_PREFIX),
+    );
     for (const name of left) rmSync(join(root, name), { recursive: true, force: true });
     return left;
   }

@@ -207,9 +207,17 @@ export class ChatReplay {
     return next;
   }
 
-  /** Throws `SupersededError` when a seek came after the update of `generation` began. */
-  private current(generation: number): void {
-    if (generation !== this.seeks) throw new SupersededError();
+  /**
+   * What `work` (a fetch of segments) gives, or `SupersededError` when a seek came after the update
+   * of `generation` began, whether `work` succeeded or failed: that update's answer is not wanted.
+   */
+  private async unlessOvertaken<T>(generation: number, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } finally {
+      // biome-ignore lint/correctness/noUnsafeFinally: the overtaken update's outcome is replaced on purpose
+      if (generation !== this.seeks) throw new SupersededError();
+    }
   }
 
   /** Segment keys in memory now (for tests and diagnostics). */
@@ -241,11 +249,11 @@ export class ChatReplay {
       return (element as MediaElementLike).currentTime * 1000;
     };
     // The IVS Player says a seek is over but not that one began, and a function clock says
-    // neither: a jump ahead of what playback could cover since the last look is one.
+    // neither: a move back, or a jump ahead of what playback could cover since the last look, is one.
     const jumped = (at: number, wall: number): boolean => {
       if (element !== undefined || last === undefined) return false;
       const rate = ivs === undefined ? FUNCTION_CLOCK_MAX_RATE : Math.abs(ivs.getPlaybackRate?.() ?? 1);
-      return at - last.at > (wall - last.wall) * rate + JUMP_SLACK_MS;
+      return at < last.at || at - last.at > (wall - last.wall) * rate + JUMP_SLACK_MS;
     };
     const tick = () => {
       if (!attached) return;
@@ -262,16 +270,19 @@ export class ChatReplay {
       if (busy && !seek) return;
       seekPending = false;
       busy = true;
+      // The look acted on: later ones are measured from it, while its update runs too.
+      last = { at, wall };
       const mine = ++started;
       this.run(at, seek).then(
         ({ update, seeked }) => {
           if (mine === started) busy = false;
-          last = { at, wall };
           if (attached && (seeked || update.added.length > 0)) onUpdate(update);
         },
         (error: unknown) => {
-          if (mine === started) busy = false;
-          // Try again on the next tick, from the same place (an overtaken update is not needed).
+          // An update overtaken by a later one is not needed; the latest is tried again on the
+          // next tick, from the same place, unless a seek of the page's own overtook it.
+          if (mine !== started) return;
+          busy = false;
           if (seek && !(error instanceof SupersededError)) seekPending = true;
         },
       );
@@ -327,8 +338,7 @@ export class ChatReplay {
   ): Promise<{ update: Update; seeked: boolean }> {
     const previous = this.previous;
     if (previous === undefined || seek || mediaMs < previous) {
-      const visible = await this.lastMessagesAt(mediaMs);
-      this.current(generation);
+      const visible = await this.unlessOvertaken(generation, this.lastMessagesAt(mediaMs));
       this.previous = mediaMs;
       this.visible = visible;
       this.prefetchAfter(mediaMs);
@@ -336,8 +346,7 @@ export class ChatReplay {
     }
     if (mediaMs === previous) return { update: { added: [], visible: [...this.visible] }, seeked: false };
     const entries = this.segments.filter((entry) => entry.endMs > previous && entry.startMs <= mediaMs);
-    const loaded = await this.load(entries, mediaMs);
-    this.current(generation);
+    const loaded = await this.unlessOvertaken(generation, this.load(entries, mediaMs));
     const passed = (item: ChatItem) => item.offsetMs > previous && item.offsetMs <= mediaMs;
     const added = loaded
       .flatMap((segment) => [...segment.messages.filter(passed), ...segment.events.filter(passed)])

@@ -69,13 +69,16 @@ const QUEUED_BYTES = 32 * 2 ** 20;
  * `replay.json`; events are staged in a scratch file until `replay.json` reaches them, so memory
  * holds a few segments at a time.
  */
+/** What the folder a replay's events are staged in (below `scratchRoot`) is named from. */
+export const EVENTS_SCRATCH_PREFIX = "ivs-chat-events-";
+
 export async function* replayFiles(
   replay: Replay,
   segmentMs: number = DEFAULT_SEGMENT_MS,
   { scratchRoot = tmpdir(), encoding = PLAIN }: { scratchRoot?: string; encoding?: Encoding } = {},
 ): AsyncGenerator<ReplayPart> {
   const { header, messages, events } = await replay.open();
-  const scratch = await mkdtemp(join(scratchRoot, "replay-events-"));
+  const scratch = await mkdtemp(join(scratchRoot, EVENTS_SCRATCH_PREFIX));
   const staged = await open(join(scratch, "events"), "w");
   const piece = (text: string) => encoding.piece(Buffer.from(text));
   // Parts in the order they land, each waiting for its encoding; events go to the scratch file.

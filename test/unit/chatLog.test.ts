@@ -714,6 +714,29 @@ describe("CloudWatchChatLog", () => {
       expect(slept).toBeLessThanOrEqual(60_000);
     });
 
+    it("counts the minute for an unreachable endpoint from when it stopped answering, not from the first throttle", async () => {
+      // Prepare: 2 minutes of throttling, then the endpoint goes away
+      const { cwl, read, time } = setup({ random: () => 0.999 });
+      const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:4566"), {
+        code: "ECONNREFUSED",
+      });
+      let refusedFrom: number | undefined;
+      cwl.on(GetLogEventsCommand).callsFake(() => {
+        if (time.now() - START < 120_000) throw throttling();
+        refusedFrom ??= time.now();
+        throw refused;
+      });
+
+      // Act
+      const error = await read().catch((e: unknown) => e);
+
+      // Assess: a minute of refusals at most, and more than one attempt at them
+      expect((error as Error).message).toContain("ECONNREFUSED");
+      expect(refusedFrom).toBeDefined();
+      expect(time.now() - (refusedFrom as number)).toBeGreaterThan(20_000);
+      expect(time.now() - (refusedFrom as number)).toBeLessThanOrEqual(60_000);
+    });
+
     it("rethrows any other error unchanged and without retrying", async () => {
       // Prepare
       const { cwl, read, time } = setup();

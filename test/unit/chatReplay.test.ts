@@ -410,6 +410,45 @@ describe("ChatReplay attached to clocks that seek", () => {
     ]);
   });
 
+  it("plays on after a seek overtook one whose segments then failed, starting one seek for each jump", async () => {
+    // Prepare: the segments around 50 minutes always fail, after 1 s
+    const around = files.segmentKeys.filter((key) => /\/(2[6-9]|30)\d{5}\.json$/.test(key));
+    const failing = new Map(around.map((key) => [key, 1000]));
+    const { fetcher } = fakeFetch(files, failing, { slow: new Map(around.map((key) => [key, 1000])) });
+    vi.useFakeTimers();
+    const replay = await ChatReplay.open(`${BASE}index.json`, { fetch: fetcher });
+    const seeks = vi.spyOn(
+      replay as unknown as { lastMessagesAt(ms: number): Promise<ChatItem[]> },
+      "lastMessagesAt",
+    );
+    let now = 60_000;
+    const updates: { added: ChatItem[]; visible: ChatItem[] }[] = [];
+    const detach = replay.attach(
+      () => now,
+      (update) => updates.push(update),
+    );
+    await vi.advanceTimersByTimeAsync(300);
+
+    // Act: a jump to 50 minutes, one to 10 minutes 300 ms later, then 10 s of play
+    now = 50 * 60_000;
+    await vi.advanceTimersByTimeAsync(300);
+    now = 10 * 60_000;
+    for (let step = 0; step < 100; step++) {
+      await vi.advanceTimersByTimeAsync(100);
+      now += 100;
+    }
+    await vi.advanceTimersByTimeAsync(10_000);
+    detach();
+
+    // Assess: the 10 minutes' seek, then every item played, and no seek in the middle of play
+    expect(seeks).toHaveBeenCalledTimes(3);
+    expect(updates[1]).toEqual({ added: [], visible: expectedVisible(files, 10 * 60_000) });
+    expect(updates.slice(2).every((update) => update.added.length > 0)).toBe(true);
+    expect(updates.slice(2).flatMap((update) => update.added)).toEqual(
+      expectedAdded(files, 10 * 60_000, 10 * 60_000 + 10_000),
+    );
+  });
+
   it("takes a function clock's jump ahead, further than 16x playback could go, as a seek", async () => {
     vi.useFakeTimers();
     const { fetcher, fetched } = fakeFetch(files);
