@@ -45,15 +45,26 @@ function awsName(error: unknown): string {
   return error instanceof Error ? error.name : "";
 }
 
-const EVENT_TIMESTAMP = /"event_timestamp"\s*:\s*"([^"]{1,64})"/;
 // How IVS starts every record; its timestamp then has the form of `toISOString()` (24 characters).
 const IVS_HEAD = '{"event_timestamp":"';
+
+/** The record's own (top-level) `event_timestamp`, in ms; undefined when it has no readable one. */
+function loggedAt(line: string): number | undefined {
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  const at = (record as { event_timestamp?: unknown } | null)?.event_timestamp;
+  return parseInstant(at)?.ms;
+}
 
 /**
  * Whether a record line lies in `[start, end)` by its `event_timestamp`, without parsing the whole
  * record: IVS's own form is compared as text with the bounds in the same form (it orders as the
- * instants do), anything else is parsed. A line without a readable one is kept, for the engine to
- * skip and count.
+ * instants do), anything else is parsed (a key of that name may also stand inside the payload).
+ * A line without a readable one is kept, for the engine to skip and count.
  */
 function inRange(
   line: string,
@@ -67,8 +78,7 @@ function inRange(
     const at = line.slice(IVS_HEAD.length, IVS_HEAD.length + 24);
     return at >= range.startIso && at < range.endIso;
   }
-  const text = EVENT_TIMESTAMP.exec(line)?.[1];
-  const at = text === undefined ? undefined : parseInstant(text)?.ms;
+  const at = loggedAt(line);
   return at === undefined || (at >= range.start && at < range.end);
 }
 
@@ -204,25 +214,22 @@ export class S3ChatLog implements ChatLog {
       records = [];
       bytes = 0;
       try {
-        // The start of a line that goes on in the next chunk (only that line is ever copied).
-        let carry: Buffer | undefined;
+        // The pieces of a line that goes on in the next chunks (only that line is ever copied), put
+        // together once it ends: a long line in many chunks costs its length, not its square.
+        const carry: Buffer[] = [];
         for await (const chunk of maybeGunzipped(body)) {
           let start = 0;
           for (let end = chunk.indexOf(0x0a); end >= 0; end = chunk.indexOf(0x0a, start)) {
-            if (carry === undefined) take(chunk.toString("utf8", start, end));
+            if (carry.length === 0) take(chunk.toString("utf8", start, end));
             else {
-              take(Buffer.concat([carry, chunk.subarray(0, end)]).toString("utf8"));
-              carry = undefined;
+              take(Buffer.concat([...carry.splice(0), chunk.subarray(0, end)]).toString("utf8"));
             }
             start = end + 1;
             if (records.length >= pageRecords || bytes >= PAGE_BYTES) yield page(`${line}:${key}`);
           }
-          if (start < chunk.length) {
-            const rest = chunk.subarray(start);
-            carry = carry === undefined ? Buffer.from(rest) : Buffer.concat([carry, rest]);
-          }
+          if (start < chunk.length) carry.push(Buffer.from(chunk.subarray(start)));
         }
-        if (carry !== undefined) take(carry.toString("utf8"));
+        if (carry.length > 0) take(Buffer.concat(carry).toString("utf8"));
         yield page(`${WHOLE}:${key}`);
         return;
       } catch (error) {

@@ -196,6 +196,44 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
     expect(idsOf(pages)).toEqual(["plain"]);
   });
 
+  it("places a record in the range by its own event_timestamp, not by a payload attribute of that name, whatever its fields' order", async () => {
+    // Prepare: records written by a tool that puts event_timestamp last
+    const { base, source } = newRoom();
+    const folder = hourFolder(ivsS3Folder(base, ROOM).prefix, T0);
+    const reordered = (id: string, at: number, attribute: number) => {
+      const { event_timestamp, ...rest } = JSON.parse(chatMessage(id, at).line);
+      rest.payload.Attributes = { event_timestamp: new Date(attribute).toISOString() };
+      return JSON.stringify({ ...rest, event_timestamp });
+    };
+    const lines = [
+      reordered("inside", T0 + MINUTE, T0 - 5 * HOUR),
+      reordered("outside", T0 + 5 * HOUR, T0 + MINUTE),
+      chatMessage("plain", T0 + 2 * MINUTE).line,
+    ];
+    await put(`${folder}reordered-1`, `${lines.join("\n")}\n`);
+
+    // Act
+    const pages = await readAll(source, hourSlices(T0, T0 + 10 * MINUTE));
+
+    // Assess
+    expect(idsOf(pages)).toEqual(["inside", "plain"]);
+  });
+
+  it("puts together a line that comes in many chunks of the body", async () => {
+    // Prepare: a 3 MB record, which the body brings in many chunks, between two others
+    const { base, source } = newRoom();
+    const folder = hourFolder(ivsS3Folder(base, ROOM).prefix, T0);
+    const long = chatMessage("long", T0 + 2 * MINUTE, "x".repeat(3_000_000)).line;
+    const lines = [chatMessage("before", T0 + MINUTE).line, long, chatMessage("after", T0 + 3 * MINUTE).line];
+    await put(`${folder}long-1`, `${lines.join("\n")}\n`);
+
+    // Act
+    const pages = await readAll(source, hourSlices(T0, T0 + 10 * MINUTE));
+
+    // Assess
+    expect(pages.flatMap((page) => page.records)).toEqual(lines);
+  });
+
   it("reads an object that starts with a byte order mark and ends its lines with CRLF as the offline command does", async () => {
     // Prepare
     const { base, source } = newRoom();
