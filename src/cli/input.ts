@@ -73,22 +73,31 @@ export function stdinSource(stdin: Readable): InputSource {
 /**
  * Cuts byte chunks at their last newline, so each batch holds whole lines (UTF-8 never has 0x0A
  * inside a character). Each batch owns its memory, so it can be moved to a worker without a copy.
+ * A line that goes on over many chunks is kept as its pieces and put together once.
  */
 async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Uint8Array> {
-  let carry = new Uint8Array(0);
+  // Copies: a chunk's memory may be pooled.
+  const carry: Uint8Array[] = [];
+  let carried = 0;
   for await (const chunk of chunks) {
     const cut = chunk.lastIndexOf(0x0a);
     if (cut < 0) {
-      carry = Buffer.concat([carry, chunk]);
+      carry.push(new Uint8Array(chunk));
+      carried += chunk.length;
       continue;
     }
-    const batch = new Uint8Array(carry.length + cut + 1);
-    batch.set(carry);
-    batch.set(chunk.subarray(0, cut + 1), carry.length);
-    carry = new Uint8Array(chunk.subarray(cut + 1)); // a copy: the chunk's memory may be pooled
+    const batch = new Uint8Array(carried + cut + 1);
+    let at = 0;
+    for (const piece of carry.splice(0)) {
+      batch.set(piece, at);
+      at += piece.length;
+    }
+    batch.set(chunk.subarray(0, cut + 1), at);
+    carry.push(new Uint8Array(chunk.subarray(cut + 1)));
+    carried = chunk.length - cut - 1;
     yield batch;
   }
-  if (carry.length > 0) yield carry;
+  if (carried > 0) yield Buffer.concat(carry);
 }
 
 const OPEN = 0x7b;
