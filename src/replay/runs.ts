@@ -326,31 +326,45 @@ export class BufferedItems {
 
 /** Decodes a run's items, in batches (one per chunk read). */
 async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptItem[]> {
-  let carry: Buffer = Buffer.alloc(0);
+  // An item cut by a chunk's end: room for all of it (for its size alone, while that is cut too),
+  // filled with only the bytes it lacks from the chunks after, so a long item costs its length.
+  let carry: Buffer | undefined;
+  let filled = 0;
   for await (const chunk of chunks) {
     const items: KeptItem[] = [];
     let at = 0;
-    // An item cut by the chunk's start is completed with only the bytes it lacks, not the whole chunk.
-    while (carry.length > 0 && at < chunk.length) {
-      const lacking = carry.length < 4 ? 4 - carry.length : itemSize(carry, 0) - carry.length;
-      const taken = Math.min(lacking, chunk.length - at);
-      carry = Buffer.concat([carry, chunk.subarray(at, at + taken)]);
+    while (carry !== undefined && at < chunk.length) {
+      const taken = Math.min(carry.length - filled, chunk.length - at);
+      chunk.copy(carry, filled, at, at + taken);
+      filled += taken;
       at += taken;
-      if (carry.length >= 4 && carry.length === itemSize(carry, 0)) {
-        items.push(decodeItem(carry, 0));
-        carry = Buffer.alloc(0);
+      if (filled < carry.length) break;
+      if (filled === 4 && carry.length === 4) {
+        if (itemSize(carry, 0) <= 4) throw new CheckpointError("a stored run holds an item of no size");
+        const whole = Buffer.allocUnsafe(itemSize(carry, 0));
+        carry.copy(whole);
+        carry = whole;
+        continue;
       }
+      items.push(decodeItem(carry, 0));
+      carry = undefined;
+      filled = 0;
     }
     while (chunk.length - at >= 4) {
+      if (itemSize(chunk, at) <= 4) throw new CheckpointError("a stored run holds an item of no size");
       const end = at + itemSize(chunk, at);
       if (end > chunk.length) break;
       items.push(decodeItem(chunk, at));
       at = end;
     }
-    if (at < chunk.length) carry = chunk.subarray(at);
+    if (at < chunk.length) {
+      const rest = chunk.length - at;
+      carry = Buffer.allocUnsafe(rest < 4 ? 4 : itemSize(chunk, at));
+      filled = chunk.copy(carry, 0, at);
+    }
     if (items.length > 0) yield items;
   }
-  if (carry.length > 0) throw new CheckpointError("a stored run ends inside an item (truncated)");
+  if (carry !== undefined) throw new CheckpointError("a stored run ends inside an item (truncated)");
 }
 
 /** A position in a sorted source of items: a run being decoded, or items in memory. */

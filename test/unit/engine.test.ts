@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { mulberry32 } from "../../src/cli/synthetic";
+import { CheckpointError } from "../../src/errors";
 import { MemoryRunStore, parseInstant, ReplayEngine, type ReplayOptions } from "../../src/replay";
 import { ChunkWriter } from "../../src/replay/engine";
 import { prepareBatch } from "../../src/replay/prepare";
-import { copyBytes } from "../../src/replay/runs";
+import { copyBytes, ItemWriter, mergeRuns } from "../../src/replay/runs";
 import { referenceReplay } from "../support/referenceReplay";
 
 const START = Date.parse("2024-01-05T14:00:00.000Z");
@@ -213,6 +214,43 @@ describe("the bounded-memory engine", () => {
 
     expect(json.counts).toMatchObject({ records: 40_100, messages: 40_000, duplicates: 100 });
     expect(text).toBe(referenceReplay(lines, WINDOWS[0] as ReplayOptions));
+  });
+});
+
+describe("mergeRuns", () => {
+  /** A sorted run of `count` items with long and short JSON, as the engine spills one. */
+  function run(count: number): Buffer {
+    const writer = new ItemWriter();
+    for (let i = 0; i < count; i++) {
+      const at = parseInstant(new Date(START + i * 1000).toISOString()) as { ms: number; sub: string };
+      writer.push(at, `id${i}`, JSON.stringify({ content: "x".repeat(i % 3 === 0 ? 5000 : 10) }), `cue ${i}`);
+    }
+    const { bytes } = writer.take();
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Buffer> {
+    for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+  }
+  async function idsOf(chunks: AsyncIterable<Buffer>): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const batch of mergeRuns([chunks], [])) ids.push(...batch.map((item) => item.id));
+    return ids;
+  }
+
+  it("reads a run in chunks of any size, items cut anywhere (in their size too)", async () => {
+    const bytes = run(40);
+    const whole = await idsOf(chunked(bytes, bytes.length));
+
+    expect(whole).toEqual(Array.from({ length: 40 }, (_, i) => `id${i}`));
+    for (const size of [1, 2, 3, 5, 7, 64, 4093]) expect(await idsOf(chunked(bytes, size))).toEqual(whole);
+  });
+
+  it("refuses a run that ends inside an item, or holds an item of no size, with a CheckpointError", async () => {
+    const bytes = run(5);
+
+    await expect(idsOf(chunked(bytes.subarray(0, bytes.length - 3), 7))).rejects.toThrow(CheckpointError);
+    await expect(idsOf(chunked(Buffer.alloc(8), 2))).rejects.toThrow(CheckpointError);
+    await expect(idsOf(chunked(Buffer.alloc(8), 8))).rejects.toThrow(CheckpointError);
   });
 });
 
