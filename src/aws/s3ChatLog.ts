@@ -48,23 +48,26 @@ function awsName(error: unknown): string {
 // How IVS starts every record; its timestamp then has the form of `toISOString()` (24 characters).
 const IVS_HEAD = '{"event_timestamp":"';
 
+// A record that is not JSON is placed by an `event_timestamp` that starts it, spaced or not.
+const LEADING_EVENT_TIMESTAMP = /^\s*\{\s*"event_timestamp"\s*:\s*"([^"]{1,64})"/;
+
 /** The record's own (top-level) `event_timestamp`, in ms; undefined when it has no readable one. */
 function loggedAt(line: string): number | undefined {
-  let record: unknown;
+  let at: unknown;
   try {
-    record = JSON.parse(line);
+    at = (JSON.parse(line) as { event_timestamp?: unknown } | null)?.event_timestamp;
   } catch {
-    return undefined;
+    at = LEADING_EVENT_TIMESTAMP.exec(line)?.[1];
   }
-  const at = (record as { event_timestamp?: unknown } | null)?.event_timestamp;
   return parseInstant(at)?.ms;
 }
 
 /**
  * Whether a record line lies in `[start, end)` by its `event_timestamp`, without parsing the whole
  * record: IVS's own form is compared as text with the bounds in the same form (it orders as the
- * instants do), anything else is parsed (a key of that name may also stand inside the payload).
- * A line without a readable one is kept, for the engine to skip and count.
+ * instants do), anything else is parsed (a key of that name may also stand inside the payload);
+ * a line that is not JSON, by the `event_timestamp` that starts it. A line without a readable one
+ * is kept, for the engine to skip and count.
  */
 function inRange(
   line: string,

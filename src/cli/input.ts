@@ -70,6 +70,17 @@ export function stdinSource(stdin: Readable): InputSource {
   return { name: "standard input", open: () => stdin };
 }
 
+/** `pieces` put together in memory of their own (Buffer.concat may give a slice of the shared pool). */
+function joined(pieces: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
+}
+
 /**
  * Cuts byte chunks at their last newline, so each batch holds whole lines (UTF-8 never has 0x0A
  * inside a character). Each batch owns its memory, so it can be moved to a worker without a copy.
@@ -78,26 +89,18 @@ export function stdinSource(stdin: Readable): InputSource {
 async function* wholeLines(chunks: AsyncIterable<Buffer>): AsyncGenerator<Uint8Array> {
   // Copies: a chunk's memory may be pooled.
   const carry: Uint8Array[] = [];
-  let carried = 0;
   for await (const chunk of chunks) {
     const cut = chunk.lastIndexOf(0x0a);
     if (cut < 0) {
       carry.push(new Uint8Array(chunk));
-      carried += chunk.length;
       continue;
     }
-    const batch = new Uint8Array(carried + cut + 1);
-    let at = 0;
-    for (const piece of carry.splice(0)) {
-      batch.set(piece, at);
-      at += piece.length;
-    }
-    batch.set(chunk.subarray(0, cut + 1), at);
-    carry.push(new Uint8Array(chunk.subarray(cut + 1)));
-    carried = chunk.length - cut - 1;
+    const batch = joined([...carry.splice(0), chunk.subarray(0, cut + 1)]);
+    if (cut + 1 < chunk.length) carry.push(new Uint8Array(chunk.subarray(cut + 1)));
     yield batch;
   }
-  if (carried > 0) yield Buffer.concat(carry);
+  const last = joined(carry);
+  if (last.length > 0) yield last;
 }
 
 const OPEN = 0x7b;

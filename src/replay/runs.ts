@@ -1,3 +1,4 @@
+import { constants } from "node:buffer";
 import { CheckpointError } from "../errors";
 import { readId, writeId } from "./ids";
 import { compareInstants } from "./time";
@@ -77,6 +78,17 @@ export function setItemSeq(bytes: Buffer, at: number, seq: number): void {
 /** Bytes of the run item at `at`, its size field included. */
 function itemSize(bytes: Buffer, at: number): number {
   return bytes.readUInt32LE(at) + 4;
+}
+
+// The least an item holds: its size, send time, log position and three lengths (sub-ms digits, id, cue).
+const MIN_ITEM_BYTES = SUB_AT + 12;
+
+/** `itemSize` of an item read back from a store, refused as damage when no item can have it. */
+function storedItemSize(bytes: Buffer, at: number): number {
+  const size = itemSize(bytes, at);
+  if (size < MIN_ITEM_BYTES || size > constants.MAX_LENGTH)
+    throw new CheckpointError(`a stored run holds an item of an impossible size (${size} bytes)`);
+  return size;
 }
 
 /** The run item at `at`, as the merge compares and writes it. */
@@ -340,8 +352,7 @@ async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptIte
       at += taken;
       if (filled < carry.length) break;
       if (filled === 4 && carry.length === 4) {
-        if (itemSize(carry, 0) <= 4) throw new CheckpointError("a stored run holds an item of no size");
-        const whole = Buffer.allocUnsafe(itemSize(carry, 0));
+        const whole = Buffer.allocUnsafe(storedItemSize(carry, 0));
         carry.copy(whole);
         carry = whole;
         continue;
@@ -351,15 +362,14 @@ async function* decodeRun(chunks: AsyncIterable<Buffer>): AsyncGenerator<KeptIte
       filled = 0;
     }
     while (chunk.length - at >= 4) {
-      if (itemSize(chunk, at) <= 4) throw new CheckpointError("a stored run holds an item of no size");
-      const end = at + itemSize(chunk, at);
+      const end = at + storedItemSize(chunk, at);
       if (end > chunk.length) break;
       items.push(decodeItem(chunk, at));
       at = end;
     }
     if (at < chunk.length) {
       const rest = chunk.length - at;
-      carry = Buffer.allocUnsafe(rest < 4 ? 4 : itemSize(chunk, at));
+      carry = Buffer.allocUnsafe(rest < 4 ? 4 : storedItemSize(chunk, at));
       filled = chunk.copy(carry, 0, at);
     }
     if (items.length > 0) yield items;

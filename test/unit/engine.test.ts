@@ -245,12 +245,20 @@ describe("mergeRuns", () => {
     for (const size of [1, 2, 3, 5, 7, 64, 4093]) expect(await idsOf(chunked(bytes, size))).toEqual(whole);
   });
 
-  it("refuses a run that ends inside an item, or holds an item of no size, with a CheckpointError", async () => {
+  it("refuses a run that ends inside an item, or holds an item of an impossible size, with a CheckpointError", async () => {
     const bytes = run(5);
 
     await expect(idsOf(chunked(bytes.subarray(0, bytes.length - 3), 7))).rejects.toThrow(CheckpointError);
-    await expect(idsOf(chunked(Buffer.alloc(8), 2))).rejects.toThrow(CheckpointError);
-    await expect(idsOf(chunked(Buffer.alloc(8), 8))).rejects.toThrow(CheckpointError);
+    const size = (value: number) => {
+      const damaged = Buffer.from(bytes);
+      damaged.writeUInt32LE(value, 0);
+      return damaged;
+    };
+    for (const damaged of [Buffer.alloc(8), size(8), size(0xffffffff)]) {
+      for (const chunk of [2, 10, damaged.length]) {
+        await expect(idsOf(chunked(damaged, chunk))).rejects.toThrow(CheckpointError);
+      }
+    }
   });
 });
 
