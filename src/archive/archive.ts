@@ -1,7 +1,6 @@
 import { ArchiveConflictError, ArchiverError, BroadcastNotFoundError, CheckpointError } from "../errors";
 import {
   type Instant,
-  type RecordingRef,
   type Replay,
   type ReplayCounts,
   ReplayEngine,
@@ -172,18 +171,24 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
   }
   const recording = recordingRef(broadcast);
   refuseForeignBucket(recording?.bucket, deps.recordingBuckets);
-  const recordingStart = recording === null ? undefined : await deps.recordings.startedAt(recording);
+  // Independent lookups, at once: each is a round trip before the read can start.
+  const [recordingStart, playlist, chat] = await Promise.all([
+    recording === null ? undefined : deps.recordings.startedAt(recording),
+    recording === null ? undefined : deps.recordings.mediaPlaylist(recording),
+    deps.store.getLink(broadcast.channelArn).then((link) =>
+      resolveChat(
+        {
+          channelArn: broadcast.channelArn,
+          link,
+          s3Override: deps.s3Override,
+          logGroupOverride: deps.logGroupOverride,
+        },
+        deps.lookups,
+      ),
+    ),
+  ]);
   const base = recordingStart?.toISOString() ?? times.offsetBase;
-  const timeline = await recordingTimeline(broadcast, recording, base, sessions, deps);
-  const chat = await resolveChat(
-    {
-      channelArn: broadcast.channelArn,
-      link: await deps.store.getLink(broadcast.channelArn),
-      s3Override: deps.s3Override,
-      logGroupOverride: deps.logGroupOverride,
-    },
-    deps.lookups,
-  );
+  const timeline = recordingTimeline(broadcast, recording === null ? null : playlist, base, sessions);
   return {
     options: {
       window: { start: instant(times.window.start), end: instant(times.window.end) },
@@ -201,19 +206,17 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
 }
 
 /**
- * The recording's timeline (SPEC rule 8): from its first rendition's media playlist when that
- * carries program dates, else from its streams' times; undefined (one open piece at the offset
- * base) otherwise, and for a broadcast that was not recorded.
+ * The recording's timeline (SPEC rule 8): from its first rendition's media playlist (`playlist`,
+ * null for a broadcast that was not recorded) when that carries program dates, else from its
+ * streams' times; undefined (one open piece at the offset base) otherwise.
  */
-async function recordingTimeline(
+function recordingTimeline(
   broadcast: Broadcast,
-  recording: RecordingRef | null,
+  playlist: string | undefined | null,
   base: string | null,
   sessions: ReadonlyMap<string, SessionTimes>,
-  deps: ArchiveDeps,
-): Promise<TimelinePiece[] | undefined> {
-  if (recording === null || base === null) return undefined;
-  const playlist = await deps.recordings.mediaPlaylist(recording);
+): TimelinePiece[] | undefined {
+  if (playlist === null || base === null) return undefined;
   const fromPlaylist = playlist === undefined ? undefined : timelineFromPlaylist(playlist);
   if (fromPlaylist !== undefined) return fromPlaylist;
   return streamPieces(broadcast.streams, base, sessions)?.map((piece) => ({
