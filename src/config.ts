@@ -1,11 +1,20 @@
 import { z } from "zod";
 import { parseS3Uri } from "./archive/chat";
 import { ConfigError } from "./errors";
-// The ranges `serverless package` checks the parameters against too (serverless/settings.cjs).
 import LIMITS from "./limits.json";
 import { DEFAULT_SETTLE_SECONDS } from "./sessions/model";
 
 const nonEmpty = z.string().trim().min(1);
+
+/** A number within its range of src/limits.json (which `serverless package` checks parameters against too). */
+function limited(name: keyof typeof LIMITS) {
+  const limits: { min?: number; above?: number; max: number; integer: boolean } = LIMITS[name];
+  let number = z.coerce.number();
+  if (limits.integer) number = number.int();
+  if (limits.min !== undefined) number = number.min(limits.min);
+  if (limits.above !== undefined) number = number.gt(limits.above);
+  return number.max(limits.max);
+}
 
 const schema = z.object({
   SESSIONS_TABLE: nonEmpty,
@@ -15,28 +24,14 @@ const schema = z.object({
   // Unset or empty: the default of the deployment's log source (`settleSeconds`).
   SETTLE_SECONDS: z.preprocess(
     (value) => (typeof value === "string" && value.trim() === "" ? undefined : value),
-    z.coerce.number().int().min(LIMITS.SETTLE_SECONDS.min).max(LIMITS.SETTLE_SECONDS.max).optional(),
+    limited("SETTLE_SECONDS").optional(),
   ),
   // The share of the account's CloudWatch Logs read quota (GetLogEvents: 10-25 requests/s) the archive may use.
-  CHAT_LOG_READ_TPS: z.coerce
-    .number()
-    .gt(LIMITS.CHAT_LOG_READ_TPS.above)
-    .max(LIMITS.CHAT_LOG_READ_TPS.max)
-    .default(8),
+  CHAT_LOG_READ_TPS: limited("CHAT_LOG_READ_TPS").default(8),
   // Minutes after its streams end that a recording may wait for Recording End before the sweep queues it.
-  RECORDING_END_GRACE_MINUTES: z.coerce
-    .number()
-    .int()
-    .min(LIMITS.RECORDING_END_GRACE_MINUTES.min)
-    .max(LIMITS.RECORDING_END_GRACE_MINUTES.max)
-    .default(15),
+  RECORDING_END_GRACE_MINUTES: limited("RECORDING_END_GRACE_MINUTES").default(15),
   // How long each segment of a replay is (SPEC section 4), in seconds.
-  SEGMENT_SECONDS: z.coerce
-    .number()
-    .int()
-    .min(LIMITS.SEGMENT_SECONDS.min)
-    .max(LIMITS.SEGMENT_SECONDS.max)
-    .default(60),
+  SEGMENT_SECONDS: limited("SEGMENT_SECONDS").default(60),
   // The recording buckets the stack may write replays into; events naming another are refused. Unset: any.
   RECORDING_BUCKETS: z
     .string()

@@ -174,7 +174,7 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
   // Independent lookups, at once: each is a round trip before the read can start.
   const [recordingStart, playlist, chat] = await Promise.all([
     recording === null ? undefined : deps.recordings.startedAt(recording),
-    recording === null ? undefined : deps.recordings.mediaPlaylist(recording),
+    recording === null ? null : deps.recordings.mediaPlaylist(recording),
     deps.store.getLink(broadcast.channelArn).then((link) =>
       resolveChat(
         {
@@ -188,7 +188,7 @@ async function planArchive(broadcast: Broadcast, deps: ArchiveDeps): Promise<Pla
     ),
   ]);
   const base = recordingStart?.toISOString() ?? times.offsetBase;
-  const timeline = recordingTimeline(broadcast, recording === null ? null : playlist, base, sessions);
+  const timeline = recordingTimeline(broadcast, playlist, base, sessions);
   return {
     options: {
       window: { start: instant(times.window.start), end: instant(times.window.end) },

@@ -6,10 +6,9 @@ import { createAwsClients } from "../aws/clients";
 import { SessionsTable } from "../aws/sessionsTable";
 import { loadConfig } from "../config";
 import { ArchiverError, ValidationError } from "../errors";
-import { CHANNEL_ARN } from "../sessions/events";
 import type { ArchiveRequest } from "../sessions/model";
 import { archiveDeps } from "../wiring";
-import { operationsCommands } from "./operations";
+import { channelOption, operationsCommands } from "./operations";
 
 const ARN = { type: "string" } as const;
 
@@ -97,9 +96,7 @@ export const awsCommands: Record<string, (args: string[]) => Promise<void>> = {
       args,
       options: { "channel-arn": ARN, "room-arn": ARN, "chat-log-s3-uri": { type: "string" } },
     });
-    const channelArn = required(values["channel-arn"], "--channel-arn");
-    if (!CHANNEL_ARN.test(channelArn))
-      throw new ValidationError(`--channel-arn ${channelArn} is not an IVS channel ARN`);
+    const channelArn = channelOption(required(values["channel-arn"], "--channel-arn"));
     const roomArn = required(values["room-arn"], "--room-arn");
     chatLogStreamName(roomArn); // validates the room ARN
     const uri = values["chat-log-s3-uri"];

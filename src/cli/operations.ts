@@ -31,6 +31,14 @@ export function sinceOption(value: string, now: Date): string {
   return new Date(at.ms).toISOString();
 }
 
+/** `--channel-arn`, when given, checked to be an IVS channel's ARN. */
+export function channelOption<T extends string | undefined>(value: T): T {
+  if (value !== undefined && !CHANNEL_ARN.test(value)) {
+    throw new ValidationError(`--channel-arn ${value} is not an IVS channel ARN`);
+  }
+  return value;
+}
+
 function describeKey(key: BroadcastKey): string {
   return "recordingSessionId" in key
     ? `recording ${key.recordingSessionId}`
@@ -103,10 +111,7 @@ export function operationsCommands(makeClients: () => AwsClients, out: Writable,
       if (!Number.isInteger(limit) || limit < 1) {
         throw new ValidationError(`--limit "${values.limit}" is not a whole number of at least 1`);
       }
-      const channel = values["channel-arn"];
-      if (channel !== undefined && !CHANNEL_ARN.test(channel)) {
-        throw new ValidationError(`--channel-arn ${channel} is not an IVS channel ARN`);
-      }
+      channelOption(values["channel-arn"]);
       const since = sinceOption(values.since, now());
       const found: BroadcastStatus[] = [];
       for await (const broadcast of table().broadcasts({
@@ -156,10 +161,7 @@ export function operationsCommands(makeClients: () => AwsClients, out: Writable,
       if (values["stream-id"] !== undefined && values["channel-arn"] === undefined) {
         throw new ValidationError("redrive --stream-id ID needs the stream's --channel-arn ARN");
       }
-      const channel = values["channel-arn"];
-      if (channel !== undefined && !CHANNEL_ARN.test(channel)) {
-        throw new ValidationError(`--channel-arn ${channel} is not an IVS channel ARN`);
-      }
+      channelOption(values["channel-arn"]);
       const session = values["recording-session-id"];
       // A recording is archived from what the table holds of it (a stream may be found at IVS instead).
       if (session !== undefined && (await table().getRecording(session)) === undefined) {

@@ -9,7 +9,7 @@ import {
   type Instant,
   parseInstant,
   parseTimeline,
-  playlistProblem,
+  playlistTimeline,
   REPLAY_FILES,
   type Replay,
   type ReplayCounts,
@@ -18,7 +18,6 @@ import {
   type RunStore,
   replayFiles,
   type TimelinePiece,
-  timelineFromPlaylist,
 } from "../replay";
 import type { PreparedBatch } from "../replay/prepare";
 import { describe, fileSources, type RecordBatch, readAll, stdinSource } from "./input";
@@ -106,9 +105,8 @@ async function timelineOption(command: ReplayCommand): Promise<TimelinePiece[] |
   }
   if (command.playlist !== undefined) {
     const text = await readText("playlist", command.playlist);
-    const problem = playlistProblem(text);
+    const { timeline: pieces, problem } = playlistTimeline(text);
     if (problem !== undefined) throw new ValidationError(`--playlist ${command.playlist} ${problem}`);
-    const pieces = timelineFromPlaylist(text);
     if (pieces === undefined) {
       throw new ValidationError(
         `--playlist ${command.playlist} has no #EXT-X-PROGRAM-DATE-TIME: its media times cannot be placed in wall-clock time`,

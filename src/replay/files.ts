@@ -61,6 +61,9 @@ function writeCue(out: ChunkWriter, item: PlacedItem): void {
 // segment's items count twice: for the segment and for replay.json).
 const QUEUED_BYTES = 32 * 2 ** 20;
 
+/** What the folder a replay's events are staged in (below `scratchRoot`) is named from. */
+export const EVENTS_SCRATCH_PREFIX = "ivs-chat-events-";
+
 /**
  * Every file of SPEC sections 3 and 4 in one streamed pass over the replay: `replay.json`,
  * `segments/<startMs>.json` for each segment holding an item, `replay.vtt`, and `index.json`,
@@ -69,9 +72,6 @@ const QUEUED_BYTES = 32 * 2 ** 20;
  * `replay.json`; events are staged in a scratch file until `replay.json` reaches them, so memory
  * holds a few segments at a time.
  */
-/** What the folder a replay's events are staged in (below `scratchRoot`) is named from. */
-export const EVENTS_SCRATCH_PREFIX = "ivs-chat-events-";
-
 export async function* replayFiles(
   replay: Replay,
   segmentMs: number = DEFAULT_SEGMENT_MS,

@@ -12,7 +12,7 @@ export {
 export {
   MediaClock,
   parseTimeline,
-  playlistProblem,
+  playlistTimeline,
   type TimelineJson,
   type TimelinePiece,
   timelineFromPlaylist,

@@ -154,22 +154,27 @@ function readPlaylist(text: string): { segments: Segment[]; problem?: string } {
 }
 
 /**
- * What is wrong with a media playlist given offline (`--playlist`): its first `#EXTINF` or
- * `#EXT-X-PROGRAM-DATE-TIME` that cannot be read, which `timelineFromPlaylist` would pass over
- * (the archive reads playlists IVS wrote); undefined when there is none.
- */
-export function playlistProblem(text: string): string | undefined {
-  return readPlaylist(text).problem;
-}
-
-/**
  * The timeline of an HLS media playlist with `#EXT-X-PROGRAM-DATE-TIME` (rule 8 (a)): a new piece
  * at the first segment, after each `#EXT-X-DISCONTINUITY`, and where a segment's date differs from
  * the previous segment's date plus its `#EXTINF` by more than 1 s; `mediaMs` is the sum of the
  * earlier durations, floored to the millisecond. `undefined` when the playlist carries no date.
  */
 export function timelineFromPlaylist(text: string): TimelinePiece[] | undefined {
-  const { segments } = readPlaylist(text);
+  return playlistTimeline(text).timeline;
+}
+
+/**
+ * `timelineFromPlaylist`, with what is wrong with the playlist: its first `#EXTINF` or
+ * `#EXT-X-PROGRAM-DATE-TIME` that cannot be read, which the timeline passes over (the archive
+ * reads playlists IVS wrote; a playlist given offline with `--playlist` is refused for it).
+ */
+export function playlistTimeline(text: string): { timeline: TimelinePiece[] | undefined; problem?: string } {
+  const { segments, problem } = readPlaylist(text);
+  const timeline = timelineOf(segments);
+  return problem === undefined ? { timeline } : { timeline, problem };
+}
+
+function timelineOf(segments: Segment[]): TimelinePiece[] | undefined {
   const firstDated = segments.findIndex((segment) => segment.dateUs !== undefined);
   if (firstDated < 0) return undefined;
   // A segment without a date of its own follows the one before it (or precedes the first dated one).

@@ -3,7 +3,7 @@ import {
   buildReplay,
   parseInstant,
   parseTimeline,
-  playlistProblem,
+  playlistTimeline,
   type TimelinePiece,
   timelineFromPlaylist,
   timelineJson,
@@ -187,14 +187,16 @@ describe("a media playlist's timeline (rule 8 (a))", () => {
   it("names the first tag it cannot read, by line (for --playlist), and nothing in a good playlist", () => {
     const dated = "#EXT-X-PROGRAM-DATE-TIME:2024-01-05T14:30:00.000Z";
 
-    expect(playlistProblem(playlist(dated, "#EXTINF:2.000,", "0.ts", "#EXTINF:2,", "1.ts"))).toBeUndefined();
-    expect(playlistProblem(playlist(dated, "#EXTINF:abc,", "0.ts"))).toBe(
+    expect(
+      playlistTimeline(playlist(dated, "#EXTINF:2.000,", "0.ts", "#EXTINF:2,", "1.ts")).problem,
+    ).toBeUndefined();
+    expect(playlistTimeline(playlist(dated, "#EXTINF:abc,", "0.ts")).problem).toBe(
       'line 5: #EXTINF "abc" is not a duration in seconds',
     );
-    expect(playlistProblem(playlist(dated, "#EXTINF:-5,", "0.ts"))).toBe(
+    expect(playlistTimeline(playlist(dated, "#EXTINF:-5,", "0.ts")).problem).toBe(
       'line 5: #EXTINF "-5" is not a duration in seconds',
     );
-    expect(playlistProblem(playlist("#EXT-X-PROGRAM-DATE-TIME:garbage", "#EXTINF:2,", "0.ts"))).toBe(
+    expect(playlistTimeline(playlist("#EXT-X-PROGRAM-DATE-TIME:garbage", "#EXTINF:2,", "0.ts")).problem).toBe(
       'line 4: #EXT-X-PROGRAM-DATE-TIME "garbage" is not an ISO 8601 time with a zone',
     );
   });
