@@ -54,6 +54,7 @@ interface Setup {
   records: number;
   start: number;
   end: number;
+  burst: number;
   quotaTps: number;
   readTps: number;
   maxRun: string;
@@ -69,6 +70,7 @@ function* chatOf(setup: Setup): Generator<{ timestampMs: number; line: string }>
     start: new Date(setup.start),
     durationMs: setup.end - setup.start,
     seed: 7,
+    burst: setup.burst,
   })) {
     yield record;
   }
@@ -140,6 +142,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
     options: {
       records: { type: "string", default: "1000000" },
       hours: { type: "string", default: "1" },
+      burst: { type: "string", default: "0" },
       "quota-tps": { type: "string", default: "10" },
       "read-tps": { type: "string" },
       "max-run-seconds": { type: "string", default: "60" },
@@ -157,6 +160,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
     records: Number(values.records),
     start,
     end: start + Number(values.hours) * 3_600_000,
+    burst: Number(values.burst),
     quotaTps,
     readTps: Number(values["read-tps"] ?? quotaTps),
     maxRun: values["max-run-seconds"] as string,

@@ -31,15 +31,17 @@ import {
 } from "./broadcast";
 import { resolveChat, type S3Location, s3Uri } from "./chat";
 import { broadcastName, type Checkpoint, checkpointOf, validateCheckpoint } from "./checkpoint";
-import type {
-  ChatLog,
-  ChatLogSource,
-  CheckpointStore,
-  IvsLookups,
-  RecordingMetadata,
-  ReplayLocation,
-  ReplayWriter,
-  SlicePosition,
+import {
+  type ChatLog,
+  type ChatLogSource,
+  type CheckpointStore,
+  type IvsLookups,
+  logPosition,
+  type RecordingMetadata,
+  type ReplayLocation,
+  type ReplayWriter,
+  type SlicePosition,
+  spreadRanks,
 } from "./ports";
 
 const HOUR_MS = 3_600_000;
@@ -236,11 +238,13 @@ export function planSlices(start: number, end: number, readTps: number, busyUnti
   const busyEnd = Number.isFinite(busyUntil) ? Math.min(Math.max(busyUntil, start), end) : end;
   const span = busyEnd - start;
   const count = Math.max(1, Math.min(Math.ceil(readTps), Math.floor(span / MIN_SLICE_MS)));
-  return Array.from({ length: count }, (_, i) => ({
+  const ranks = spreadRanks(count);
+  return ranks.map((rank, i) => ({
     start: start + Math.floor((span * i) / count),
     end: i === count - 1 ? end : start + Math.floor((span * (i + 1)) / count),
     read: 0,
     done: false,
+    rank,
   }));
 }
 
@@ -252,11 +256,13 @@ export function hourSlices(start: number, end: number): SlicePosition[] {
   const bounds = [start];
   for (let hour = (Math.floor(start / HOUR_MS) + 1) * HOUR_MS; hour < end; hour += HOUR_MS) bounds.push(hour);
   bounds.push(Math.max(start, end));
+  const ranks = spreadRanks(bounds.length - 1);
   return bounds.slice(1).map((sliceEnd, i) => ({
     start: bounds[i] as number,
     end: sliceEnd,
     read: 0,
     done: false,
+    rank: ranks[i] as number,
   }));
 }
 
@@ -369,11 +375,17 @@ async function readOn(
   // always moves on.
   let low = false;
   const pages = untilGivenUp(
-    deps.chatLog.read(plan.source, slices, () => low),
+    deps.chatLog.read(plan.source, slices, {
+      windDown: () => low,
+      ...(plan.options.window.end !== null && { busyUntil: plan.options.window.end.ms }),
+    }),
     () => stats.pages > 0 && remaining() < margin / 2,
   );
   for await (const page of pages) {
-    await engine.addRaw(page.records, page.slice * 2 ** 32 + page.seq);
+    await engine.addRaw(page.records, logPosition(page.next.rank, page.seq));
+    if (page.splitOf !== undefined) {
+      slices[page.splitOf] = { ...(slices[page.splitOf] as SlicePosition), end: page.next.start };
+    }
     slices[page.slice] = page.next;
     stats.pages++;
     stats.throttles += page.retries;
@@ -385,7 +397,14 @@ async function readOn(
     low = left < margin;
     if (left < margin / 2) break;
   }
-  log.info("chat read", { chain, run, records: engine.recordsRead, ms: Date.now() - reading });
+  // Slices split while read (to keep the read rate busy on an uneven chat) add to the slices.
+  log.info("chat read", {
+    chain,
+    run,
+    records: engine.recordsRead,
+    slices: slices.length,
+    ms: Date.now() - reading,
+  });
   const progressed = JSON.stringify(slices) !== before;
   // Writing merges every run (read back at ~64 MiB/s): a run that read and lacks the time to write leaves it to the next.
   const writeMs = margin + (engine.storedBytes / (64 * 2 ** 20)) * 1000;
@@ -408,7 +427,8 @@ async function readOn(
     window: plan.window,
     source: plan.source,
     read: range,
-    slices,
+    // In time order, as the next run reads them (split slices came last).
+    slices: [...slices].sort((a, b) => a.start - b.start),
     engine: await engine.save(),
   });
   await deps.checkpoints.save(chain, checkpoint);

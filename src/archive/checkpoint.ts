@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { parseEngineState } from "../replay";
 import type { BroadcastKey } from "../sessions/model";
-import type { ChatLogSource, SlicePosition } from "./ports";
+import { type ChatLogSource, SLICE_RANKS, type SlicePosition } from "./ports";
 
 /** Bumped whenever the checkpoint's meaning changes: a checkpoint of another version is discarded. */
 // 7: ids with a lone surrogate are stored as WTF-8 in id pages and runs (they were U+FFFD).
-export const CHECKPOINT_VERSION = 7;
+// 8: slices carry a rank (records' log positions follow it), as a slice split while read adds one.
+export const CHECKPOINT_VERSION = 8;
 const FORMAT = "ivs-chat-archiver/checkpoint";
 // GetLogEvents tokens expire after 24 hours; a checkpoint older than this is a leftover. (Version 5:
 // the log may be in S3, where a token is `<lines read>:<object key>`.)
@@ -21,6 +22,7 @@ const Slice = z
     token: z.string().min(1).optional(),
     read: z.number().int().nonnegative(),
     done: z.boolean(),
+    rank: z.number().int().nonnegative().lt(SLICE_RANKS),
   })
   .refine((slice) => slice.start <= slice.end, "a slice ends before it starts");
 
@@ -91,6 +93,13 @@ export function validateCheckpoint(json: unknown, expected: Expected): Checkpoin
   }
   if (!slicesCover(checkpoint.slices, checkpoint.read)) {
     return { rejected: "its slices do not cover its read range" };
+  }
+  if (
+    !checkpoint.slices.every(
+      (slice, i) => i === 0 || slice.rank > (checkpoint.slices[i - 1] as SlicePosition).rank,
+    )
+  ) {
+    return { rejected: "its slices' ranks are not in time order" };
   }
   return checkpoint;
 }

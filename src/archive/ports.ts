@@ -36,19 +36,41 @@ export type ChatLogSource =
   | { kind: "cloudwatch"; logGroupName: string; logStreamName: string }
   | { kind: "s3"; bucket: string; prefix: string };
 
-/** Where one time slice of the log read stands: `[start, end)` in epoch ms, the token to continue after, records read so far. */
+/**
+ * Where one time slice of the log read stands: `[start, end)` in epoch ms, the token to continue
+ * after, records read so far. `rank` orders slices as their times do, and stays with a slice from
+ * run to run (a split slice's new part takes a rank between its neighbours'): a record's place in
+ * the log is `logPosition(rank, i)`.
+ */
 export interface SlicePosition {
   start: number;
   end: number;
   token?: string;
   read: number;
   done: boolean;
+  rank: number;
+}
+
+/** Ranks are below this, so that every log position is an exact double. */
+export const SLICE_RANKS = 2 ** 21;
+
+/** Ranks of `count` slices in time order, spread out so that each gap can be split many times. */
+export function spreadRanks(count: number): number[] {
+  const step = Math.min(2 ** 14, Math.floor(SLICE_RANKS / Math.max(1, count)));
+  return Array.from({ length: count }, (_, i) => i * step);
+}
+
+/** The place in the log of record `i` of the slice ranked `rank`: slices in time order, then records in log order. */
+export function logPosition(rank: number, i: number): number {
+  return rank * 2 ** 32 + i;
 }
 
 /**
  * Records of one slice in log order; record `i` sits at position `seq + i` of its slice; `next` is
  * where the slice stands after it; `retries` counts the attempts refused (throttled, unavailable)
  * before it came; `unreadable` names a log object given up on (corrupt, truncated), with why.
+ * `splitOf` marks the first page of a slice split from slice `splitOf` while it was read (no
+ * records yet): that slice now ends where this one starts.
  */
 export interface ChatPage {
   slice: number;
@@ -57,19 +79,27 @@ export interface ChatPage {
   next: SlicePosition;
   retries: number;
   unreadable?: string;
+  splitOf?: number;
+}
+
+/** How a read goes on: `windDown` (see `ChatLog`); `busyUntil`, the time past which the log holds little (the broadcast's end). */
+export interface ReadOptions {
+  windDown?: () => boolean;
+  busyUntil?: number;
 }
 
 /**
  * Reads a chat log: every slice not done, concurrently; pages of one slice come in log order.
  * Returning from the iteration stops the reads at once. Once `windDown()` is true no request
  * starts, and the pages already asked for still come before the iteration ends: a run out of
- * time keeps what its quota paid for.
+ * time keeps what its quota paid for. A reader may split a slice while it reads it, to keep its
+ * rate busy when the chat is uneven (a `splitOf` page announces the new slice).
  */
 export interface ChatLog {
   read(
     source: ChatLogSource,
     slices: readonly SlicePosition[],
-    windDown?: () => boolean,
+    options?: ReadOptions,
   ): AsyncIterable<ChatPage>;
 }
 

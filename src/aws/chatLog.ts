@@ -7,9 +7,16 @@ import {
   type GetLogEventsCommandOutput,
   type OutputLogEvent,
 } from "@aws-sdk/client-cloudwatch-logs";
-import type { ChatLog, ChatLogSource, ChatPage, SlicePosition } from "../archive/ports";
+import {
+  type ChatLog,
+  type ChatLogSource,
+  type ChatPage,
+  type ReadOptions,
+  SLICE_RANKS,
+  type SlicePosition,
+} from "../archive/ports";
 import { ChatLogReadError, ChatNotFoundError } from "../errors";
-import { slicePages } from "./slicePages";
+import { type SliceSplit, slicePages } from "./slicePages";
 
 type CloudWatchSource = Extract<ChatLogSource, { kind: "cloudwatch" }>;
 
@@ -40,6 +47,15 @@ const DEFAULT_RETRY_BUDGET_MS = 5 * 60_000;
 // Nothing listening (a local AWS that stopped, a wrong endpoint) is given a minute, not five.
 const UNREACHABLE_BUDGET_MS = 60_000;
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+// A slice is split only when it has about this many pages left: a split costs about one request
+// (the old slice's page that runs past the new end, the new slice's last page, which is short).
+const MIN_SPLIT_PAGES = 4;
+// GetLogEvents pages hold at most 10,000 events or 1 MB (26 bytes an event on top of its message).
+// A page at least half full of either tells how dense the log is; a shorter one may just be cut
+// short (the service may return fewer events, or none, while more remain).
+const PAGE_EVENTS = 10_000;
+const PAGE_BYTES = 2 ** 20;
+const EVENT_OVERHEAD_BYTES = 26;
 
 // LimitExceededException is left out: CloudWatch Logs uses it for resource quotas, which waiting never fixes.
 const RETRYABLE_ERROR_NAMES = new Set([
@@ -74,6 +90,8 @@ export class RateLimiter {
   private due = Number.NEGATIVE_INFINITY;
   private readonly interval: number;
   private readonly tolerance: number;
+  // Requests waiting their turn.
+  private waiting = 0;
 
   constructor(
     perSecond: number,
@@ -85,11 +103,22 @@ export class RateLimiter {
     this.tolerance = (Math.max(1, Math.floor(burst)) - 1) * this.interval;
   }
 
+  /** True while a request waits its turn: the rate is used in full. */
+  busy(): boolean {
+    return this.waiting > 0;
+  }
+
   async take(): Promise<void> {
     const now = this.now();
     const at = Math.max(now, this.due - this.tolerance);
     this.due = Math.max(this.due, at) + this.interval;
-    if (at > now) await this.sleep(at - now);
+    if (at <= now) return;
+    this.waiting++;
+    try {
+      await this.sleep(at - now);
+    } finally {
+      this.waiting--;
+    }
   }
 }
 
@@ -104,7 +133,7 @@ export class CloudWatchChatLog implements ChatLog {
   read(
     source: ChatLogSource,
     slices: readonly SlicePosition[],
-    windDown?: () => boolean,
+    { windDown, busyUntil = Number.POSITIVE_INFINITY }: ReadOptions = {},
   ): AsyncIterable<ChatPage> {
     if (source.kind !== "cloudwatch") throw new TypeError(`not a CloudWatch Logs source: ${source.kind}`);
     const readTps = this.deps.readTps ?? 8;
@@ -112,8 +141,9 @@ export class CloudWatchChatLog implements ChatLog {
     // Every slice asks up to the range's end, so a slice ends on the page that passes its own end,
     // without one more request to learn that it is empty (the range's last slice still needs it).
     const rangeEnd = Math.max(...slices.map((slice) => slice.end));
+    const live = slices.map((slice) => new LiveSlice(slice));
     const page = (index: number, position: SlicePosition, tokens: Set<string>, stopped: () => boolean) =>
-      this.page(source, index, position, rangeEnd, limiter, tokens, stopped);
+      this.page(source, index, position, live[index] as LiveSlice, rangeEnd, limiter, tokens, stopped);
     return slicePages(
       slices,
       async function* (index, from, stopped) {
@@ -126,7 +156,15 @@ export class CloudWatchChatLog implements ChatLog {
           position = next.next;
         }
       },
-      { readAhead: this.deps.readAhead ?? 2, ...(windDown && { windDown }) },
+      {
+        readAhead: this.deps.readAhead ?? 2,
+        ...(windDown && { windDown }),
+        // One slice a request a second, as planned; split only while the rate is not used in full.
+        split: {
+          slicesAtOnce: Math.ceil(readTps),
+          next: (index) => (limiter.busy() ? undefined : splitBusiest(live, index, busyUntil)),
+        },
+      },
     );
   }
 
@@ -135,6 +173,7 @@ export class CloudWatchChatLog implements ChatLog {
     source: CloudWatchSource,
     index: number,
     position: SlicePosition,
+    live: LiveSlice,
     rangeEnd: number,
     limiter: RateLimiter,
     tokens: Set<string>,
@@ -143,9 +182,12 @@ export class CloudWatchChatLog implements ChatLog {
     const retries = { count: 0 };
     const response = await this.getLogEvents(source, position, rangeEnd, limiter, stopped, retries);
     if (response === STOPPED) return undefined;
+    // The slice may have been split while its request was out: it ends where it ends now.
+    const end = live.end;
     // A room nobody has chatted in yet has no log stream: nothing to read.
     if (response === undefined) {
-      const next = { ...position, done: true };
+      live.done = true;
+      const next = { ...position, end, done: true };
       return { slice: index, seq: position.read, records: [], next, retries: retries.count };
     }
     const next = response.nextForwardToken;
@@ -154,10 +196,11 @@ export class CloudWatchChatLog implements ChatLog {
       throw new ChatLogReadError(`GetLogEvents on ${source.logStreamName} returned no nextForwardToken`);
     }
     const events = response.events ?? [];
-    const records = recordsInSlice(events, position);
+    const records = recordsInSlice(events, position.start, end);
     // Events come in timestamp order: one at or past the slice's end means the slice is read.
     const last = events[events.length - 1]?.timestamp;
-    const atEnd = next === position.token || (last !== undefined && last >= position.end);
+    const atEnd = next === position.token || (last !== undefined && last >= end);
+    live.saw(events, atEnd, this.deps.pageLimit ?? PAGE_EVENTS);
     if (!atEnd && tokens.has(next)) {
       throw new ChatLogReadError(
         `GetLogEvents on ${source.logStreamName} returned a token it had already given in this slice (a token cycle)`,
@@ -169,7 +212,7 @@ export class CloudWatchChatLog implements ChatLog {
       slice: index,
       seq: position.read,
       records,
-      next: { ...position, token: next, read: position.read + records.length, done: atEnd },
+      next: { ...position, end, token: next, read: position.read + records.length, done: atEnd },
       retries: retries.count,
     };
   }
@@ -285,12 +328,87 @@ function isRetryable(error: unknown): boolean {
 }
 
 // moto treats endTime as inclusive where AWS excludes it; filtering here keeps both honest.
-function recordsInSlice(events: OutputLogEvent[], slice: SlicePosition): string[] {
+function recordsInSlice(events: OutputLogEvent[], start: number, end: number): string[] {
   const records: string[] = [];
   for (const { timestamp, message } of events) {
     if (message === undefined) continue;
-    if (timestamp !== undefined && (timestamp < slice.start || timestamp >= slice.end)) continue;
+    if (timestamp !== undefined && (timestamp < start || timestamp >= end)) continue;
     records.push(message);
   }
   return records;
+}
+
+/** What the reader knows of a slice while reading it: where it ends now, how far it got, how much time a page covers. */
+class LiveSlice {
+  end: number;
+  done: boolean;
+  readonly rank: number;
+  /** The latest time of an event read: the slice can be split after it. */
+  reached: number;
+  /** The time the slice's latest page at least half full took to read through, in ms; undefined before one. */
+  pageMs: number | undefined;
+
+  constructor(slice: SlicePosition, pageMs?: number) {
+    this.end = slice.end;
+    this.done = slice.done;
+    this.rank = slice.rank;
+    this.reached = slice.start;
+    this.pageMs = pageMs;
+  }
+
+  /** Takes in a page of the slice, `pageEvents` the most events a page may hold. */
+  saw(events: readonly OutputLogEvent[], atEnd: boolean, pageEvents: number): void {
+    if (atEnd) this.done = true;
+    const last = events[events.length - 1]?.timestamp;
+    if (last === undefined) return;
+    // The time a page took, from where the one before ended. A slice's last page is cut short by
+    // its end: it says nothing of how dense the log is.
+    if (!atEnd && isHalfFull(events, pageEvents)) this.pageMs = Math.max(1, last - this.reached);
+    this.reached = Math.max(this.reached, last);
+  }
+
+  /** The pages left to read before `busyUntil` (after it the log holds little), as the latest page's span foretells. */
+  pagesLeft(busyUntil: number): number {
+    if (this.done || this.pageMs === undefined) return 0;
+    return (Math.min(this.end, busyUntil) - this.reached) / this.pageMs;
+  }
+}
+
+/** True for a page at least half full, of events or of bytes (counted as UTF-16 units, which UTF-8 never has fewer of). */
+function isHalfFull(events: readonly OutputLogEvent[], pageEvents: number): boolean {
+  if (events.length >= pageEvents / 2) return true;
+  let bytes = events.length * EVENT_OVERHEAD_BYTES;
+  for (const { message } of events) bytes += message?.length ?? 0;
+  return bytes >= PAGE_BYTES / 2;
+}
+
+/**
+ * Splits the slice with the most pages left (at least MIN_SPLIT_PAGES) in two halves of its time
+ * left before `busyUntil`; the second half becomes slice `index`, ranked between the slice and the
+ * one after it. Undefined when no slice is worth splitting.
+ */
+function splitBusiest(live: LiveSlice[], index: number, busyUntil: number): SliceSplit | undefined {
+  let from: number | undefined;
+  let rank = 0;
+  let most = MIN_SPLIT_PAGES;
+  for (const [i, slice] of live.entries()) {
+    const pages = slice.pagesLeft(busyUntil);
+    if (pages < most) continue;
+    const above = Math.min(
+      SLICE_RANKS,
+      ...live.map((other) => (other.rank > slice.rank ? other.rank : SLICE_RANKS)),
+    );
+    const between = Math.floor((slice.rank + above) / 2);
+    if (between === slice.rank) continue;
+    from = i;
+    rank = between;
+    most = pages;
+  }
+  if (from === undefined) return undefined;
+  const slice = live[from] as LiveSlice;
+  const at = slice.reached + Math.max(1, Math.floor((Math.min(slice.end, busyUntil) - slice.reached) / 2));
+  const position = { start: at, end: slice.end, read: 0, done: false, rank };
+  live[index] = new LiveSlice(position, slice.pageMs);
+  slice.end = at;
+  return { from, position };
 }

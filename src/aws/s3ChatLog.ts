@@ -1,6 +1,6 @@
 import { GetObjectCommand, paginateListObjectsV2, type S3Client } from "@aws-sdk/client-s3";
 import { hourFolder, s3Uri } from "../archive/chat";
-import type { ChatLog, ChatLogSource, ChatPage, SlicePosition } from "../archive/ports";
+import type { ChatLog, ChatLogSource, ChatPage, ReadOptions, SlicePosition } from "../archive/ports";
 import { ChatLogReadError, ChatNotFoundError } from "../errors";
 import { maybeGunzipped } from "../gunzip";
 import { parseInstant } from "../replay";
@@ -103,7 +103,7 @@ export class S3ChatLog implements ChatLog {
   read(
     source: ChatLogSource,
     slices: readonly SlicePosition[],
-    windDown?: () => boolean,
+    { windDown }: ReadOptions = {},
   ): AsyncIterable<ChatPage> {
     if (source.kind !== "s3") throw new TypeError(`not an S3 source: ${source.kind}`);
     const range = {

@@ -51,12 +51,29 @@ class PageChannel {
   }
 }
 
+/** A slice split while it is read: slice `from` now ends where `position`, a new slice, starts. */
+export interface SliceSplit {
+  from: number;
+  position: SlicePosition;
+}
+
+/**
+ * How slices are split to keep `slicesAtOnce` read at once: `next(index)` gives a split whose new
+ * slice will be number `index`, or undefined when none is worth it.
+ */
+export interface Splitter {
+  slicesAtOnce: number;
+  next(index: number): SliceSplit | undefined;
+}
+
 /**
  * The pages of every slice not done, read by `readSlice` with at most `concurrency` slices at once,
  * each at most `readAhead` pages ahead of the consumer (so memory stays bounded). Pages come in
  * the order they arrive; within a slice, in log order. The first error ends the read; returning
  * from the iteration stops every slice. Once `windDown()` is true no slice asks for another page
- * or opens, and the iteration ends after the pages already read or asked for.
+ * or opens, and the iteration ends after the pages already read or asked for. With `split`, while
+ * fewer than its `slicesAtOnce` are read, slices are split and the new ones read too, each
+ * announced by a first page without records (`splitOf`).
  */
 export async function* slicePages(
   slices: readonly SlicePosition[],
@@ -65,7 +82,8 @@ export async function* slicePages(
     concurrency = Number.POSITIVE_INFINITY,
     readAhead = 2,
     windDown = () => false,
-  }: { concurrency?: number; readAhead?: number; windDown?: () => boolean } = {},
+    split,
+  }: { concurrency?: number; readAhead?: number; windDown?: () => boolean; split?: Splitter } = {},
 ): AsyncGenerator<ChatPage> {
   // At least one slice and one page at a time: anything less would read nothing, or wait forever.
   const slicesAtOnce = Math.max(1, concurrency);
@@ -77,9 +95,14 @@ export async function* slicePages(
   const stopped = () => stop.signal.aborted;
   const winding = () => stopped() || windDown();
   const pending = [...slices.entries()].filter(([, slice]) => !slice.done);
+  let reading = 0;
 
-  const run = async (index: number, slice: SlicePosition) => {
+  const run = async (index: number, slice: SlicePosition, announced?: ChatPage) => {
     let produced = 0;
+    if (announced !== undefined) {
+      produced++;
+      channel.push(announced);
+    }
     for await (const page of readSlice(index, slice, winding)) {
       if (stopped()) return;
       produced++;
@@ -90,28 +113,48 @@ export async function* slicePages(
       if (stopped()) return;
     }
   };
-  const startNext = () => {
-    const next = pending.shift();
-    if (next === undefined) return;
+  const open = (index: number, slice: SlicePosition, announced?: ChatPage) => {
     channel.producer();
-    run(...next)
+    reading++;
+    run(index, slice, announced)
       .then(() => {
+        reading--;
         // The next slice opens before this one closes, so the consumer never sees none open in between.
-        if (!winding()) startNext();
+        if (!winding()) fill();
       })
       .then(
         () => channel.close(),
         (error: unknown) => channel.close(error),
       );
   };
-  const first = Math.min(slicesAtOnce, pending.length);
-  for (let i = 0; i < first; i++) startNext();
+  const fill = () => {
+    while (reading < slicesAtOnce && pending.length > 0)
+      open(...(pending.shift() as [number, SlicePosition]));
+    while (split !== undefined && reading < split.slicesAtOnce && !winding()) {
+      const index = consumed.length;
+      const made = split.next(index);
+      if (made === undefined) return;
+      consumed.push(0);
+      const announced = {
+        slice: index,
+        seq: 0,
+        records: [],
+        next: made.position,
+        retries: 0,
+        splitOf: made.from,
+      };
+      open(index, made.position, announced);
+    }
+  };
+  fill();
   try {
     for await (const page of channel.drain()) {
       consumed[page.slice] = (consumed[page.slice] as number) + 1;
       waiting.get(page.slice)?.();
       waiting.delete(page.slice);
       yield page;
+      // A slice's page may show it worth splitting now.
+      if (split !== undefined && reading < split.slicesAtOnce && !winding()) fill();
     }
   } finally {
     stop.abort();

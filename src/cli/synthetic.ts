@@ -16,6 +16,28 @@ export interface SyntheticOptions {
   disconnectRate?: number;
   /** Fraction of records logged in the 15 minutes after the window end (half of them deletes). */
   lateRate?: number;
+  /**
+   * Share of the window's records logged in its middle tenth, on top of the even spread of the
+   * rest (a peak of the broadcast); default 0, an even spread.
+   */
+  burst?: number;
+}
+
+// The burst's tenth of the window: from 45% to 55% of it.
+const BURST_FROM = 0.45;
+const BURST_SPAN = 0.1;
+
+/**
+ * Where in the window (0 to 1) the record at `u` (0 to 1) of the window's records falls when a
+ * share `burst` of them is in its middle tenth: the inverse of the records' spread over time.
+ */
+export function burstTime(u: number, burst: number): number {
+  const even = 1 - burst;
+  const before = even * BURST_FROM;
+  const within = even * BURST_SPAN + burst;
+  if (u < before) return u / even;
+  if (u < before + within) return BURST_FROM + ((u - before) / within) * BURST_SPAN;
+  return BURST_FROM + BURST_SPAN + (u - before - within) / even;
 }
 
 /** What a generated line is meant to be, for summaries and tests. */
@@ -155,6 +177,8 @@ export function* syntheticChatLog(options: SyntheticOptions): Generator<Syntheti
   const endMs = startMs + options.durationMs;
   const lateCount = Math.round(options.records * (options.lateRate ?? 0));
   const inWindow = options.records - lateCount;
+  const burst = options.burst ?? 0;
+  if (!(burst >= 0 && burst < 1)) throw new RangeError("burst is a share from 0 up to 1, not 1");
 
   // Date#toISOString per record is the generator's main cost; consecutive records share their second.
   let cachedSecond = Number.NaN;
@@ -294,7 +318,9 @@ export function* syntheticChatLog(options: SyntheticOptions): Generator<Syntheti
     const late = i >= inWindow;
     const ms = late
       ? endMs + Math.floor((LATE_SPAN_MS * (i - inWindow + rand())) / lateCount)
-      : startMs + Math.floor((options.durationMs * (i + rand())) / inWindow);
+      : burst === 0
+        ? startMs + Math.floor((options.durationMs * (i + rand())) / inWindow)
+        : startMs + Math.floor(options.durationMs * burstTime((i + rand()) / inWindow, burst));
     const kind = chooseKind(late);
     const line = recordLine(kind, ms);
     // A duplicate needs an earlier message; before the first one it is a plain message.

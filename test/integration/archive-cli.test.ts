@@ -72,6 +72,15 @@ describe("npm run cli -- archive, on moto with CloudWatch Logs behind a stand-in
   });
 
   async function archive(...extra: string[]) {
+    return archiveStream(env, CHANNEL_ARN, STREAM_ID, extra);
+  }
+
+  async function archiveStream(
+    runEnv: NodeJS.ProcessEnv,
+    channelArn: string,
+    streamId: string,
+    extra: string[],
+  ) {
     const args = [
       "run",
       "--silent",
@@ -79,12 +88,12 @@ describe("npm run cli -- archive, on moto with CloudWatch Logs behind a stand-in
       "--",
       "archive",
       "--channel-arn",
-      CHANNEL_ARN,
+      channelArn,
       "--stream-id",
-      STREAM_ID,
+      streamId,
     ];
     try {
-      const { stdout, stderr } = await run("npm", [...args, ...extra], { cwd: root, env });
+      const { stdout, stderr } = await run("npm", [...args, ...extra], { cwd: root, env: runEnv });
       return { code: 0, result: JSON.parse(stdout), stderr };
     } catch (error) {
       const failed = error as { code: number; stdout: string; stderr: string };
@@ -123,5 +132,60 @@ describe("npm run cli -- archive, on moto with CloudWatch Logs behind a stand-in
     expect(expired.result).toMatchObject({ status: "failed", reason: expect.stringContaining(LOG_GROUP) });
     expect(after.stored.equals(stored.stored)).toBe(true);
     expect(item?.archive).toMatchObject({ status: "failed", location, counts: { records: CHAT.length } });
+  });
+
+  it("splits the slices at the chat's peak while reading, checkpoints them, and archives the replay of one pass", async () => {
+    // Prepare: another channel and room; 80% of its chat in the middle tenth of the broadcast (in
+    // the second of three slices), and answers slow enough (700 ms) that a slice alone cannot use
+    // 3 requests a second
+    const channelArn = `${CHANNEL_ARN.slice(0, CHANNEL_ARN.lastIndexOf("/"))}/PeakChannel1`;
+    const roomArn = `${ROOM_ARN.slice(0, ROOM_ARN.lastIndexOf("/"))}/PeakRoom1234`;
+    const streamId = "st-PeakStream0000000000001";
+    const chat = [
+      ...syntheticChatLog({
+        records: 20_000,
+        start: new Date(START),
+        durationMs: END - START,
+        seed: 5,
+        burst: 0.8,
+      }),
+    ];
+    const slow = new CloudWatchLogsStandIn({ baseLatencyMs: 700 });
+    slow.add(LOG_GROUP, roomLogStream(roomArn), chat);
+    const logsEndpoint = await slow.start();
+    try {
+      await table.recordStream({ kind: "streamStart", channelArn, streamId, at: new Date(START) });
+      await table.recordStream({ kind: "streamEnd", channelArn, streamId, at: new Date(END) });
+      await table.putLink(channelArn, { roomArn });
+      const slowEnv = { ...env, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logsEndpoint, CHAT_LOG_READ_TPS: "3" };
+
+      // Act
+      const chained = await archiveStream(slowEnv, channelArn, streamId, ["--max-run-seconds", "3"]);
+      const location = chained.result.location as { bucket: string; key: string };
+      const stored = await getReplayObject(s3, location.bucket, location.key);
+
+      // Assess: the runs read more slices than the three planned, and the chain carried them over
+      const reads = chained.stderr
+        .split("\n")
+        .filter((line) => line.includes("chat read"))
+        .map((line) => JSON.parse(line.slice(line.indexOf("{"))) as { run: number; slices: number });
+      expect(chained.code).toBe(0);
+      expect(chained.result).toMatchObject({ status: "archived", counts: { records: chat.length } });
+      expect(chained.result.runs).toBeGreaterThan(1);
+      expect(Math.max(...reads.map((read) => read.slices))).toBeGreaterThan(3);
+      expect(chained.stderr).toMatch(/checkpoint restored/);
+      expect(stored.text).toBe(
+        await expectedReplayText(linesLoggedBetween(chat, START, END + HOUR), {
+          window: { start: START, end: END },
+          offsetBase: START,
+          channelArn,
+          roomArn,
+          streamIds: [streamId],
+          recording: null,
+        }),
+      );
+    } finally {
+      await slow.stop();
+    }
   });
 });

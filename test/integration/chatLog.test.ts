@@ -22,9 +22,10 @@ function chatRecord(id: string, timestamp: number): string {
 }
 
 /** Ids in log order: slices in time order, each slice's pages in the order read. */
+/** The records' ids in log order: by slice rank (a slice split while read ranks between its neighbours), then place. */
 function idsOf(pages: ChatPage[]): string[] {
   return [...pages]
-    .sort((a, b) => a.slice - b.slice || a.seq - b.seq)
+    .sort((a, b) => a.next.rank - b.next.rank || a.seq - b.seq)
     .flatMap((p) => p.records.map((m) => (JSON.parse(m) as { payload: { Id: string } }).payload.Id));
 }
 
@@ -43,7 +44,9 @@ async function readAll(request: Request, pageLimit?: number, slices?: SlicePosit
     logGroupName: request.logGroupName,
     logStreamName: request.logStreamName,
   };
-  const positions = slices ?? [{ start: request.startTime, end: request.endTime, read: 0, done: false }];
+  const positions = slices ?? [
+    { start: request.startTime, end: request.endTime, read: 0, done: false, rank: 0 },
+  ];
   for await (const p of reader.read(source, positions)) pages.push(p);
   return pages;
 }

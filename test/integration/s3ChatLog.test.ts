@@ -299,7 +299,8 @@ describe("S3ChatLog: a room's chat log in S3, in IVS's layout (moto)", () => {
 
     // Act: out of time once a page has come; the iteration ends by itself
     const first: ChatPage[] = [];
-    for await (const page of reader.read(source, range, () => first.length > 0)) first.push(page);
+    for await (const page of reader.read(source, range, { windDown: () => first.length > 0 }))
+      first.push(page);
     const positions = range.map((slice, i) => [...first].reverse().find((p) => p.slice === i)?.next ?? slice);
     const rest = await readAll(source, positions, reader);
 

@@ -10,6 +10,7 @@ import type {
   ChatLogSource,
   ChatPage,
   IvsLookups,
+  ReadOptions,
   ReplayLocation,
   ReplayWriter,
   SlicePosition,
@@ -198,7 +199,7 @@ class FakeChatLog implements ChatLog {
   async *read(
     source: ChatLogSource,
     slices: readonly SlicePosition[],
-    windDown: () => boolean = () => false,
+    { windDown = () => false }: ReadOptions = {},
   ): AsyncIterable<ChatPage> {
     this.reads.push({ source: structuredClone(source), slices: structuredClone([...slices]) });
     const crashAfter = this.crashAfter;
@@ -477,7 +478,7 @@ describe("planSlices", () => {
     const slices = planSlices(START, START + 90_000, 10);
 
     // Assess
-    expect(slices).toEqual([{ start: START, end: START + 90_000, read: 0, done: false }]);
+    expect(slices).toEqual([{ start: START, end: START + 90_000, read: 0, done: false, rank: 0 }]);
   });
 });
 
@@ -946,6 +947,24 @@ describe("archiveBroadcast given a checkpoint it must not trust", () => {
       because: "do not cover",
       plant: edited((json) => {
         (json.slices as unknown[]).pop();
+      }),
+    },
+    {
+      name: "a document whose slices' ranks are not in time order",
+      because: "ranks are not in time order",
+      plant: edited((json) => {
+        const slices = json.slices as { rank: number }[];
+        const [first, second] = slices;
+        if (first !== undefined && second !== undefined)
+          [first.rank, second.rank] = [second.rank, first.rank];
+      }),
+    },
+    {
+      name: "a version 7 document (slices without ranks)",
+      because: "version 7",
+      plant: edited((json) => {
+        json.version = 7;
+        for (const slice of json.slices as { rank?: number }[]) delete slice.rank;
       }),
     },
     {

@@ -14,7 +14,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
 import { planSlices } from "../../src/archive/archive";
-import type { ChatLogSource, ChatPage, SlicePosition } from "../../src/archive/ports";
+import { type ChatLogSource, type ChatPage, logPosition, type SlicePosition } from "../../src/archive/ports";
 import {
   type ChatLogReaderDeps,
   CloudWatchChatLog,
@@ -33,7 +33,7 @@ const START = Date.parse("2024-01-05T14:30:00.000Z");
 const END = Date.parse("2024-01-05T15:30:00.000Z");
 
 function slice(overrides: Partial<SlicePosition> = {}): SlicePosition {
-  return { start: START, end: END, read: 0, done: false, ...overrides };
+  return { start: START, end: END, read: 0, done: false, rank: 0, ...overrides };
 }
 
 function chatRecord(id: string, timestamp: number): string {
@@ -230,7 +230,14 @@ describe("CloudWatchChatLog", () => {
       // Assess
       expect(idsOf(pages)).toEqual([]);
       expect(sentTokens()).toEqual([undefined, "f/end"]);
-      expect(pages.at(-1)?.next).toEqual({ start: START, end: END, token: "f/end", read: 0, done: true });
+      expect(pages.at(-1)?.next).toEqual({
+        start: START,
+        end: END,
+        token: "f/end",
+        read: 0,
+        done: true,
+        rank: 0,
+      });
     });
 
     it("passes a full 1 MB page whole and follows its token", async () => {
@@ -247,8 +254,8 @@ describe("CloudWatchChatLog", () => {
         .resolvesOnce(page(["after"], "f/after"))
         .resolvesOnce(page([], "f/after"));
 
-      // Act
-      const pages = await read();
+      // Act: a slice that ends soon after its records, so none is worth splitting
+      const pages = await read([slice({ end: START + 15_000 })]);
 
       // Assess
       expect(pages[0]?.records).toHaveLength(ids.length);
@@ -267,8 +274,8 @@ describe("CloudWatchChatLog", () => {
         .resolvesOnce(page(["after"], "f/after"))
         .resolvesOnce(page([], "f/after"));
 
-      // Act
-      const pages = await read();
+      // Act: a slice that ends soon after its records, so none is worth splitting
+      const pages = await read([slice({ end: START + 15_000 })]);
 
       // Assess
       expect(pages.map((p) => p.records.length)).toEqual([10_000, 1, 0]);
@@ -406,7 +413,7 @@ describe("CloudWatchChatLog", () => {
       // Act: out of time as soon as the first page is taken
       let winding = false;
       const pages: ChatPage[] = [];
-      for await (const p of chatLog.read(SOURCE, slices, () => winding)) {
+      for await (const p of chatLog.read(SOURCE, slices, { windDown: () => winding })) {
         pages.push(p);
         winding = true;
       }
@@ -441,7 +448,7 @@ describe("CloudWatchChatLog", () => {
 
       // Act
       const pages: ChatPage[] = [];
-      for await (const p of reader.read(SOURCE, [slice()], () => winding)) pages.push(p);
+      for await (const p of reader.read(SOURCE, [slice()], { windDown: () => winding })) pages.push(p);
 
       // Assess
       expect(idsOf(pages)).toEqual(["m1"]);
@@ -470,7 +477,7 @@ describe("CloudWatchChatLog", () => {
 
       // Act
       const pages: ChatPage[] = [];
-      for await (const p of reader.read(SOURCE, [slice()], () => winding)) pages.push(p);
+      for await (const p of reader.read(SOURCE, [slice()], { windDown: () => winding })) pages.push(p);
 
       // Assess
       expect(idsOf(pages)).toEqual(["m1"]);
@@ -500,7 +507,7 @@ describe("CloudWatchChatLog", () => {
 
       // Act
       const pages: ChatPage[] = [];
-      for await (const p of reader.read(SOURCE, [slice()], () => winding)) pages.push(p);
+      for await (const p of reader.read(SOURCE, [slice()], { windDown: () => winding })) pages.push(p);
 
       // Assess
       expect(idsOf(pages)).toEqual(["m1"]);
@@ -577,6 +584,113 @@ describe("CloudWatchChatLog", () => {
 
       // Assess
       expect(error).toBe(invalid);
+    });
+  });
+
+  describe("splitting a slice while it is read", () => {
+    /** The slices as the archive keeps them from the pages it takes: a split slice ends where its new part starts. */
+    function slicesAfter(planned: SlicePosition[], pages: ChatPage[]): SlicePosition[] {
+      const slices = [...planned];
+      for (const p of pages) {
+        if (p.splitOf !== undefined)
+          slices[p.splitOf] = { ...(slices[p.splitOf] as SlicePosition), end: p.next.start };
+        slices[p.slice] = p.next;
+      }
+      return slices;
+    }
+
+    /** Every record with its place in the log (the slice's rank, then its place in the slice), in that order. */
+    function inLogOrder(pages: ChatPage[]): string[] {
+      return pages
+        .flatMap((p) => p.records.map((record, i) => ({ record, at: logPosition(p.next.rank, p.seq + i) })))
+        .sort((a, b) => a.at - b.at)
+        .map(({ record }) => idOf(record));
+    }
+
+    // Four slices of 2.5 minutes; the third holds the broadcast's peak, the others five records each.
+    const end = START + 10 * 60_000;
+    const planned = planSlices(START, end, 4);
+    const quiet = (from: number) => Array.from({ length: 5 }, (_, i) => from + i * 20_000);
+    const peak = Array.from({ length: 200 }, (_, i) => START + 300_000 + i * 750);
+    const times = [...quiet(START), ...quiet(START + 150_000), ...peak, ...quiet(START + 450_000)];
+    const events = times.map((at, i) => event(`m${String(i).padStart(3, "0")}`, at));
+
+    /** The log service answering each request 400 ms after it is sent (longer than a turn at 4 TPS), after `turns` turns of the event loop. */
+    function slowService(time: { advance(ms: number): void }, turns = 0) {
+      const service = logService(events);
+      return async (input: GetLogEventsCommandInput) => {
+        for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+        time.advance(400);
+        return service(input);
+      };
+    }
+
+    it("splits the slice with the most left once the others are read, and reads every record once, in log order", async () => {
+      // Prepare: one slice alone cannot keep 4 requests a second busy when each takes 400 ms
+      const { cwl, read, time } = setup({ readTps: 4, pageLimit: 10 });
+      cwl.on(GetLogEventsCommand).callsFake(slowService(time));
+
+      // Act
+      const pages = await read(planned);
+
+      // Assess: new slices were announced, each by a page of no records, ranked between its neighbours
+      const announced = pages.filter((p) => p.splitOf !== undefined);
+      expect(announced.length).toBeGreaterThan(0);
+      expect(announced.every((p) => p.records.length === 0 && p.seq === 0)).toBe(true);
+      // Assess: together the slices still cover the range once, in time order and in rank order
+      const slices = slicesAfter(planned, pages).sort((a, b) => a.start - b.start);
+      expect(slices.length).toBe(planned.length + announced.length);
+      expect(slices.every((s) => s.done)).toBe(true);
+      expect(
+        slices.every(
+          (s, i) => i === 0 || (s.start === slices[i - 1]?.end && s.rank > (slices[i - 1]?.rank ?? 0)),
+        ),
+      ).toBe(true);
+      expect(slices[0]?.start).toBe(START);
+      expect(slices.at(-1)?.end).toBe(end);
+      // Assess: each record read once, and log positions give the log's order
+      expect(inLogOrder(pages)).toEqual(events.map((e) => idOf(e.message ?? "")));
+      // Assess: only the peak's slice was split (and its parts again)
+      const peakSlice = planned[2] as SlicePosition;
+      expect(announced.every((p) => p.next.start > peakSlice.start && p.next.end <= peakSlice.end)).toBe(
+        true,
+      );
+    });
+
+    it("keeps a split slice's records before the split and leaves the rest to the new slice, whatever its pending page held", async () => {
+      // Prepare: each answer comes after the others have had their turn, so splits happen while requests are out
+      const { cwl, read, time } = setup({ readTps: 4, pageLimit: 10 });
+      cwl.on(GetLogEventsCommand).callsFake(slowService(time, 3));
+
+      // Act
+      const pages = await read(planned);
+
+      // Assess
+      expect(pages.filter((p) => p.splitOf !== undefined).length).toBeGreaterThan(0);
+      const slices = slicesAfter(planned, pages);
+      for (const [index, bounds] of slices.entries()) {
+        const own = bySlice(pages, index).flatMap((p) => p.records.map(idOf));
+        const expected = events.filter(
+          ({ timestamp = 0 }) => timestamp >= bounds.start && timestamp < bounds.end,
+        );
+        expect(own).toEqual(expected.map((e) => idOf(e.message ?? "")));
+      }
+      expect(inLogOrder(pages)).toEqual(events.map((e) => idOf(e.message ?? "")));
+    });
+
+    it("does not split past busyUntil, where the log holds little", async () => {
+      // Prepare: the peak's slice reads on through the hour after the window
+      const { cwl, chatLog, time } = setup({ readTps: 4, pageLimit: 10 });
+      cwl.on(GetLogEventsCommand).callsFake(slowService(time));
+      const slices = planSlices(START, end + 3_600_000, 4, end);
+
+      // Act
+      const pages: ChatPage[] = [];
+      for await (const p of chatLog.read(SOURCE, slices, { busyUntil: START + 300_000 })) pages.push(p);
+
+      // Assess: nothing is left before busyUntil once the peak is reached
+      expect(pages.filter((p) => p.splitOf !== undefined)).toEqual([]);
+      expect(idsOf(pages).sort()).toEqual(events.map((e) => idOf(e.message ?? "")));
     });
   });
 
@@ -827,6 +941,36 @@ describe("CloudWatchChatLog", () => {
 });
 
 describe("RateLimiter", () => {
+  it("is busy while a request waits its turn, not while requests come slower than its rate", async () => {
+    // Prepare: a clock that only the test moves, and turns that come when the test says
+    let clock = START;
+    const turns: (() => void)[] = [];
+    const limiter = new RateLimiter(
+      5,
+      () => clock,
+      (ms) => {
+        clock += 0 * ms;
+        return new Promise<void>((resolve) => turns.push(resolve));
+      },
+    );
+
+    // Act / Assess: one request alone does not wait
+    await limiter.take();
+    expect(limiter.busy()).toBe(false);
+    // A second one at the same time waits its turn (200 ms later)
+    const second = limiter.take();
+    expect(limiter.busy()).toBe(true);
+    clock += 200;
+    turns.shift()?.();
+    await second;
+    expect(limiter.busy()).toBe(false);
+    // One a second later does not wait
+    clock += 1000;
+    await limiter.take();
+    expect(limiter.busy()).toBe(false);
+    expect(turns).toEqual([]);
+  });
+
   it("lets the first request through at once and spaces the rest 1/perSecond apart", async () => {
     // Prepare
     const time = fakeTime();

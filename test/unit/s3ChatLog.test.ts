@@ -46,7 +46,7 @@ describe("S3ChatLog winding down", () => {
     // Act: out of time once the first page has come
     let winding = false;
     const first: ChatPage[] = [];
-    for await (const page of reader.read(SOURCE, slices, () => winding)) {
+    for await (const page of reader.read(SOURCE, slices, { windDown: () => winding })) {
       first.push(page);
       winding = true;
     }
