@@ -34,6 +34,7 @@ import { broadcastName, type Checkpoint, checkpointOf, validateCheckpoint } from
 import {
   type ChatLog,
   type ChatLogSource,
+  type ChatPage,
   type CheckpointStore,
   type IvsLookups,
   logPosition,
@@ -249,6 +250,20 @@ export function planSlices(start: number, end: number, readTps: number, busyUnti
 }
 
 /**
+ * Moves `slices` on to where `page` leaves its slice. A page announcing a split (`splitOf`) adds
+ * its slice and ends the split one where it starts; a slice's end only ever shrinks, as a page of
+ * the split slice read before the split may come after it.
+ */
+export function takePage(slices: SlicePosition[], page: ChatPage): void {
+  const held = slices[page.slice];
+  slices[page.slice] =
+    held === undefined ? page.next : { ...page.next, end: Math.min(page.next.end, held.end) };
+  if (page.splitOf !== undefined) {
+    slices[page.splitOf] = { ...(slices[page.splitOf] as SlicePosition), end: page.next.start };
+  }
+}
+
+/**
  * Slices of `[start, end)` for a log in S3: one per UTC hour it touches, as the objects lie in
  * hour folders (each read by one slice).
  */
@@ -383,10 +398,7 @@ async function readOn(
   );
   for await (const page of pages) {
     await engine.addRaw(page.records, logPosition(page.next.rank, page.seq));
-    if (page.splitOf !== undefined) {
-      slices[page.splitOf] = { ...(slices[page.splitOf] as SlicePosition), end: page.next.start };
-    }
-    slices[page.slice] = page.next;
+    takePage(slices, page);
     stats.pages++;
     stats.throttles += page.retries;
     if (page.unreadable !== undefined) {

@@ -50,6 +50,9 @@ const UNREACHABLE = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNR
 // A slice is split only when it has about this many pages left: a split costs about one request
 // (the old slice's page that runs past the new end, the new slice's last page, which is short).
 const MIN_SPLIT_PAGES = 4;
+const SPLIT_PAGES = 8;
+// A read that makes fewer requests than this share of its rate has room for another slice.
+const BUSY_SHARE = 0.9;
 // GetLogEvents pages hold at most 10,000 events or 1 MB (26 bytes an event on top of its message).
 // A page at least half full of either tells how dense the log is; a shorter one may just be cut
 // short (the service may return fewer events, or none, while more remain).
@@ -90,11 +93,12 @@ export class RateLimiter {
   private due = Number.NEGATIVE_INFINITY;
   private readonly interval: number;
   private readonly tolerance: number;
-  // Requests waiting their turn.
-  private waiting = 0;
+  // When the requests of the last second (and any booked after now) go, oldest first.
+  private readonly booked: number[] = [];
+  private first = Number.POSITIVE_INFINITY;
 
   constructor(
-    perSecond: number,
+    private readonly perSecond: number,
     private readonly now: () => number = Date.now,
     private readonly sleep: (ms: number) => Promise<void> = (ms) => delay(ms),
     burst = 1,
@@ -103,22 +107,29 @@ export class RateLimiter {
     this.tolerance = (Math.max(1, Math.floor(burst)) - 1) * this.interval;
   }
 
-  /** True while a request waits its turn: the rate is used in full. */
+  /**
+   * True unless the requests of the last second came to less than 90% of the rate: the callers
+   * ask more slowly than it allows. True in the first second, before there is a second to judge.
+   */
   busy(): boolean {
-    return this.waiting > 0;
+    const now = this.now();
+    if (now - this.first < 1000) return true;
+    this.forget(now);
+    return this.booked.length >= BUSY_SHARE * this.perSecond;
   }
 
   async take(): Promise<void> {
     const now = this.now();
     const at = Math.max(now, this.due - this.tolerance);
     this.due = Math.max(this.due, at) + this.interval;
-    if (at <= now) return;
-    this.waiting++;
-    try {
-      await this.sleep(at - now);
-    } finally {
-      this.waiting--;
-    }
+    this.first = Math.min(this.first, at);
+    this.forget(now);
+    this.booked.push(at);
+    if (at > now) await this.sleep(at - now);
+  }
+
+  private forget(now: number): void {
+    while ((this.booked[0] ?? now) <= now - 1000) this.booked.shift();
   }
 }
 
@@ -142,8 +153,34 @@ export class CloudWatchChatLog implements ChatLog {
     // without one more request to learn that it is empty (the range's last slice still needs it).
     const rangeEnd = Math.max(...slices.map((slice) => slice.end));
     const live = slices.map((slice) => new LiveSlice(slice));
-    const page = (index: number, position: SlicePosition, tokens: Set<string>, stopped: () => boolean) =>
-      this.page(source, index, position, live[index] as LiveSlice, rangeEnd, limiter, tokens, stopped);
+    const counts = { pages: 0, splits: 0 };
+    const page = async (
+      index: number,
+      position: SlicePosition,
+      tokens: Set<string>,
+      stopped: () => boolean,
+    ) => {
+      const read = await this.page(
+        source,
+        index,
+        position,
+        live[index] as LiveSlice,
+        rangeEnd,
+        limiter,
+        tokens,
+        stopped,
+      );
+      counts.pages++;
+      return read;
+    };
+    // While the rate is not used in full: one slice a request a second, as planned. A split costs
+    // about a request, and an estimate can be wrong: at most one split for every SPLIT_PAGES pages read.
+    const split = (index: number) => {
+      if (limiter.busy() || counts.splits >= 1 + counts.pages / SPLIT_PAGES) return undefined;
+      const made = splitBusiest(live, index, busyUntil);
+      if (made !== undefined) counts.splits++;
+      return made;
+    };
     return slicePages(
       slices,
       async function* (index, from, stopped) {
@@ -159,11 +196,7 @@ export class CloudWatchChatLog implements ChatLog {
       {
         readAhead: this.deps.readAhead ?? 2,
         ...(windDown && { windDown }),
-        // One slice a request a second, as planned; split only while the rate is not used in full.
-        split: {
-          slicesAtOnce: Math.ceil(readTps),
-          next: (index) => (limiter.busy() ? undefined : splitBusiest(live, index, busyUntil)),
-        },
+        split: { slicesAtOnce: Math.ceil(readTps), next: split },
       },
     );
   }
@@ -348,12 +381,11 @@ class LiveSlice {
   /** The time the slice's latest page at least half full took to read through, in ms; undefined before one. */
   pageMs: number | undefined;
 
-  constructor(slice: SlicePosition, pageMs?: number) {
+  constructor(slice: SlicePosition) {
     this.end = slice.end;
     this.done = slice.done;
     this.rank = slice.rank;
     this.reached = slice.start;
-    this.pageMs = pageMs;
   }
 
   /** Takes in a page of the slice, `pageEvents` the most events a page may hold. */
@@ -362,8 +394,9 @@ class LiveSlice {
     const last = events[events.length - 1]?.timestamp;
     if (last === undefined) return;
     // The time a page took, from where the one before ended. A slice's last page is cut short by
-    // its end: it says nothing of how dense the log is.
-    if (!atEnd && isHalfFull(events, pageEvents)) this.pageMs = Math.max(1, last - this.reached);
+    // its end: it says nothing of how dense the log is. Another page that is not half full says
+    // the log may be sparse here: no estimate until a fuller page comes.
+    if (!atEnd) this.pageMs = isHalfFull(events, pageEvents) ? Math.max(1, last - this.reached) : undefined;
     this.reached = Math.max(this.reached, last);
   }
 
@@ -408,7 +441,8 @@ function splitBusiest(live: LiveSlice[], index: number, busyUntil: number): Slic
   const slice = live[from] as LiveSlice;
   const at = slice.reached + Math.max(1, Math.floor((Math.min(slice.end, busyUntil) - slice.reached) / 2));
   const position = { start: at, end: slice.end, read: 0, done: false, rank };
-  live[index] = new LiveSlice(position, slice.pageMs);
+  // The new slice earns its own estimate: the part of the log it holds may be sparser.
+  live[index] = new LiveSlice(position);
   slice.end = at;
   return { from, position };
 }

@@ -72,8 +72,9 @@ export interface Splitter {
  * the order they arrive; within a slice, in log order. The first error ends the read; returning
  * from the iteration stops every slice. Once `windDown()` is true no slice asks for another page
  * or opens, and the iteration ends after the pages already read or asked for. With `split`, while
- * fewer than its `slicesAtOnce` are read, slices are split and the new ones read too, each
- * announced by a first page without records (`splitOf`).
+ * fewer than its `slicesAtOnce` are read, a slice may be split (one at a time, on each page or
+ * slice read through) and the new one read too, announced by a first page without records
+ * (`splitOf`). A page of the split slice may still carry its end from before the split.
  */
 export async function* slicePages(
   slices: readonly SlicePosition[],
@@ -130,21 +131,21 @@ export async function* slicePages(
   const fill = () => {
     while (reading < slicesAtOnce && pending.length > 0)
       open(...(pending.shift() as [number, SlicePosition]));
-    while (split !== undefined && reading < split.slicesAtOnce && !winding()) {
-      const index = consumed.length;
-      const made = split.next(index);
-      if (made === undefined) return;
-      consumed.push(0);
-      const announced = {
-        slice: index,
-        seq: 0,
-        records: [],
-        next: made.position,
-        retries: 0,
-        splitOf: made.from,
-      };
-      open(index, made.position, announced);
-    }
+    // One split at a time: the next waits for news of the slices (a page, or a slice read through).
+    if (split === undefined || reading >= split.slicesAtOnce || winding()) return;
+    const index = consumed.length;
+    const made = split.next(index);
+    if (made === undefined) return;
+    consumed.push(0);
+    const announced = {
+      slice: index,
+      seq: 0,
+      records: [],
+      next: made.position,
+      retries: 0,
+      splitOf: made.from,
+    };
+    open(index, made.position, announced);
   };
   fill();
   try {

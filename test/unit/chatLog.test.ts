@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-cloudwatch-logs";
 import { mockClient } from "aws-sdk-client-mock";
 import { describe, expect, it } from "vitest";
-import { planSlices } from "../../src/archive/archive";
+import { planSlices, takePage } from "../../src/archive/archive";
 import { type ChatLogSource, type ChatPage, logPosition, type SlicePosition } from "../../src/archive/ports";
 import {
   type ChatLogReaderDeps,
@@ -21,6 +21,7 @@ import {
   createCloudWatchLogsClient,
   RateLimiter,
 } from "../../src/aws/chatLog";
+import { mulberry32 } from "../../src/cli/synthetic";
 import { ChatLogReadError, ChatNotFoundError } from "../../src/errors";
 import { chatMessage } from "../support/chatRecords";
 
@@ -588,15 +589,24 @@ describe("CloudWatchChatLog", () => {
   });
 
   describe("splitting a slice while it is read", () => {
-    /** The slices as the archive keeps them from the pages it takes: a split slice ends where its new part starts. */
+    /** The slices as the archive keeps them from the pages it takes. */
     function slicesAfter(planned: SlicePosition[], pages: ChatPage[]): SlicePosition[] {
       const slices = [...planned];
-      for (const p of pages) {
-        if (p.splitOf !== undefined)
-          slices[p.splitOf] = { ...(slices[p.splitOf] as SlicePosition), end: p.next.start };
-        slices[p.slice] = p.next;
-      }
+      for (const p of pages) takePage(slices, p);
       return slices;
+    }
+
+    /** Why `slices` do not cover `[start, end)` once each, in time and rank order; undefined when they do. */
+    function notTiling(slices: SlicePosition[], start: number, end: number): string | undefined {
+      const sorted = [...slices].sort((a, b) => a.start - b.start);
+      let at = start;
+      for (const [i, s] of sorted.entries()) {
+        if (s.start !== at) return `slice ${i} starts at ${s.start - START}, not ${at - START}`;
+        if (i > 0 && s.rank <= (sorted[i - 1] as SlicePosition).rank)
+          return `slice ${i} is ranked out of order`;
+        at = s.end;
+      }
+      return at === end ? undefined : `the slices end at ${at - START}, not ${end - START}`;
     }
 
     /** Every record with its place in the log (the slice's rank, then its place in the slice), in that order. */
@@ -691,6 +701,144 @@ describe("CloudWatchChatLog", () => {
       // Assess: nothing is left before busyUntil once the peak is reached
       expect(pages.filter((p) => p.splitOf !== undefined)).toEqual([]);
       expect(idsOf(pages).sort()).toEqual(events.map((e) => idOf(e.message ?? "")));
+    });
+    it("keeps the slices covering the range once after every page, each record read once in log order, whatever the timing", async () => {
+      // Prepare: a peak with ties (four records a millisecond); answers and the consumer take a
+      // random number of turns of the event loop, so splits fall between a page's answer and its delivery
+      const tied = Array.from({ length: 400 }, (_, i) => START + 300_000 + Math.floor(i / 4) * 1500);
+      const all = [...quiet(START), ...quiet(START + 150_000), ...tied, ...quiet(START + 450_000)];
+      const log = all.map((at, i) => event(`t${String(i).padStart(3, "0")}`, at));
+      const problems: string[] = [];
+      for (let seed = 1; seed <= 60; seed++) {
+        const random = mulberry32(seed);
+        const turns = async (most: number) => {
+          for (let i = Math.floor(random() * most); i > 0; i--) await new Promise((r) => setImmediate(r));
+        };
+        const { cwl, chatLog, time } = setup({
+          readTps: 4,
+          pageLimit: 10,
+          readAhead: 1 + Math.floor(random() * 3),
+        });
+        const service = logService(log);
+        cwl.on(GetLogEventsCommand).callsFake(async (input: GetLogEventsCommandInput) => {
+          await turns(6);
+          time.advance(400);
+          return service(input);
+        });
+
+        // Act
+        const slices = [...planned];
+        const pages: ChatPage[] = [];
+        for await (const p of chatLog.read(SOURCE, planned)) {
+          pages.push(p);
+          takePage(slices, p);
+          const why = notTiling(slices, START, end);
+          if (why !== undefined) problems.push(`seed ${seed}, page ${pages.length}: ${why}`);
+          await turns(3);
+        }
+        if (inLogOrder(pages).join() !== log.map((e) => idOf(e.message ?? "")).join()) {
+          problems.push(`seed ${seed}: the records in log order differ`);
+        }
+      }
+
+      // Assess
+      expect(problems).toEqual([]);
+    });
+
+    it("costs few requests more on a sparse log after a peak: a new slice earns its own estimate", async () => {
+      // Prepare: one slice of an hour; a peak of 200 records in its first 20 s, then 5 over the hour
+      const peakThenQuiet = [
+        ...Array.from({ length: 200 }, (_, i) => event(`p${i}`, START + i * 100)),
+        ...Array.from({ length: 5 }, (_, i) => event(`q${i}`, START + 60_000 + i * 700_000)),
+      ];
+      const count = async (busyUntil: number) => {
+        const { cwl, chatLog, time } = setup({ readTps: 8, pageLimit: 10 });
+        const service = logService(peakThenQuiet);
+        cwl.on(GetLogEventsCommand).callsFake(async (input: GetLogEventsCommandInput) => {
+          time.advance(400);
+          return service(input);
+        });
+        const pages: ChatPage[] = [];
+        for await (const p of chatLog.read(SOURCE, [slice()], { busyUntil })) pages.push(p);
+        expect(idsOf(pages).sort()).toEqual(peakThenQuiet.map((e) => idOf(e.message ?? "")).sort());
+        return cwl.commandCalls(GetLogEventsCommand).length;
+      };
+
+      // Act: with splitting, and without (nothing is left before busyUntil = START)
+      const split = await count(END);
+      const whole = await count(START);
+
+      // Assess
+      expect(whole).toBe(22);
+      expect(split).toBeLessThanOrEqual(whole + 5);
+    });
+
+    it("does not split a slice alone that keeps the rate busy (requests wait their turn)", async () => {
+      // Prepare: answers at once, so one slice asks as fast as the rate allows; a turn's wait ends on a later turn of the loop
+      const client = createCloudWatchLogsClient({ region: "us-east-1" });
+      const cwl = mockClient(client);
+      let clock = START;
+      const chatLog = new CloudWatchChatLog({
+        client,
+        now: () => clock,
+        sleep: (ms) => {
+          clock += ms;
+          return new Promise((resolve) => setImmediate(resolve));
+        },
+        random: () => 0.5,
+        readTps: 4,
+        pageLimit: 10,
+      });
+      cwl.on(GetLogEventsCommand).callsFake(logService(events));
+
+      // Act
+      const pages: ChatPage[] = [];
+      for await (const p of chatLog.read(SOURCE, [slice({ end })])) pages.push(p);
+
+      // Assess
+      expect(pages.filter((p) => p.splitOf !== undefined)).toEqual([]);
+      expect(idsOf(pages)).toEqual(events.map((e) => idOf(e.message ?? "")));
+    });
+
+    it("does not split a slice whose rank has no room after it", async () => {
+      // Prepare: the peak's slice is ranked 0 and the next one 1
+      const { cwl, read, time } = setup({ readTps: 4, pageLimit: 10 });
+      cwl.on(GetLogEventsCommand).callsFake(slowService(time));
+      const cramped = [
+        { ...slice({ end: START + 450_000 }), rank: 0 },
+        { ...slice({ start: START + 450_000, end }), rank: 1 },
+      ];
+
+      // Act
+      const pages = await read(cramped);
+
+      // Assess
+      expect(pages.filter((p) => p.splitOf !== undefined)).toEqual([]);
+      expect(inLogOrder(pages)).toEqual(events.map((e) => idOf(e.message ?? "")));
+    });
+
+    it("splits the time left before busyUntil, leaving what follows it with the new slice", async () => {
+      // Prepare: the peak lies in the last slice, which reads on through the hour after the window
+      const late = [...quiet(START), ...Array.from({ length: 200 }, (_, i) => START + 450_000 + i * 600)];
+      const log = late.map((at, i) => event(`l${String(i).padStart(3, "0")}`, at));
+      const { cwl, chatLog, time } = setup({ readTps: 4, pageLimit: 10 });
+      const service = logService(log);
+      cwl.on(GetLogEventsCommand).callsFake(async (input: GetLogEventsCommandInput) => {
+        time.advance(400);
+        return service(input);
+      });
+      const slices = planSlices(START, end + 3_600_000, 4, end);
+
+      // Act
+      const pages: ChatPage[] = [];
+      for await (const p of chatLog.read(SOURCE, slices, { busyUntil: end })) pages.push(p);
+
+      // Assess: every split falls within the window; the last new slice reads on to the range's end
+      const announced = pages.filter((p) => p.splitOf !== undefined);
+      expect(announced.length).toBeGreaterThan(0);
+      expect(announced.every((p) => p.next.start < end)).toBe(true);
+      expect(notTiling(slicesAfter(slices, pages), START, end + 3_600_000)).toBeUndefined();
+      expect(inLogOrder(pages)).toEqual(log.map((e) => idOf(e.message ?? "")));
     });
   });
 
@@ -941,34 +1089,28 @@ describe("CloudWatchChatLog", () => {
 });
 
 describe("RateLimiter", () => {
-  it("is busy while a request waits its turn, not while requests come slower than its rate", async () => {
-    // Prepare: a clock that only the test moves, and turns that come when the test says
+  it("is busy while the requests of the last second come to 90% of its rate or more, and in its first second", async () => {
+    // Prepare: 4 a second; a clock that only the test moves
     let clock = START;
-    const turns: (() => void)[] = [];
     const limiter = new RateLimiter(
-      5,
+      4,
       () => clock,
-      (ms) => {
-        clock += 0 * ms;
-        return new Promise<void>((resolve) => turns.push(resolve));
-      },
+      async () => undefined,
     );
 
-    // Act / Assess: one request alone does not wait
+    // Act / Assess: the first second is not judged
     await limiter.take();
-    expect(limiter.busy()).toBe(false);
-    // A second one at the same time waits its turn (200 ms later)
-    const second = limiter.take();
     expect(limiter.busy()).toBe(true);
-    clock += 200;
-    turns.shift()?.();
-    await second;
-    expect(limiter.busy()).toBe(false);
-    // One a second later does not wait
+    // One request in the last second: slower than the rate
     clock += 1000;
     await limiter.take();
     expect(limiter.busy()).toBe(false);
-    expect(turns).toEqual([]);
+    // Three more asked at once (booked 250 ms apart): the rate is used in full
+    await Promise.all([limiter.take(), limiter.take(), limiter.take()]);
+    expect(limiter.busy()).toBe(true);
+    // A second later with none asked: idle
+    clock += 2000;
+    expect(limiter.busy()).toBe(false);
   });
 
   it("lets the first request through at once and spaces the rest 1/perSecond apart", async () => {
