@@ -55,6 +55,7 @@ interface Setup {
   start: number;
   end: number;
   burst: number;
+  mibLatencyMs: number;
   quotaTps: number;
   readTps: number;
   maxRun: string;
@@ -143,6 +144,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
       records: { type: "string", default: "1000000" },
       hours: { type: "string", default: "1" },
       burst: { type: "string", default: "0" },
+      "mib-latency-ms": { type: "string", default: "150" },
       "quota-tps": { type: "string", default: "10" },
       "read-tps": { type: "string" },
       "max-run-seconds": { type: "string", default: "60" },
@@ -161,6 +163,7 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
     start,
     end: start + Number(values.hours) * 3_600_000,
     burst: Number(values.burst),
+    mibLatencyMs: Number(values["mib-latency-ms"]),
     quotaTps,
     readTps: Number(values["read-tps"] ?? quotaTps),
     maxRun: values["max-run-seconds"] as string,
@@ -256,14 +259,14 @@ export async function archiveBench(args: string[], dir: string, cli: string): Pr
     }
 
     if (fromS3 !== undefined && values["no-compare"] === true) return;
-    const standIn = new CloudWatchLogsStandIn({ quotaTps });
+    const standIn = new CloudWatchLogsStandIn({ quotaTps, latencyPerMiBMs: setup.mibLatencyMs });
     standIn.add(LOG_GROUP, LOG_STREAM, chatOf(setup));
     const logsEndpoint = await standIn.start();
     try {
       const floorPages = fewestPages(sizes);
       const floorS = floorPages / quotaTps;
       console.log(
-        `archiving ${sizes.length} records in the read range from CloudWatch Logs: fewest pages ${floorPages}, floor ${floorS.toFixed(1)} s at ${quotaTps} TPS; CHAT_LOG_READ_TPS=${setup.readTps}, --max-run-seconds ${setup.maxRun}`,
+        `archiving ${sizes.length} records in the read range from CloudWatch Logs (20 ms + ${setup.mibLatencyMs} ms per MiB a page): fewest pages ${floorPages}, floor ${floorS.toFixed(1)} s at ${quotaTps} TPS; CHAT_LOG_READ_TPS=${setup.readTps}, --max-run-seconds ${setup.maxRun}`,
       );
       const run = await archiveWith(setup, "archive", {
         ...childEnv,

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   if (!Number.isInteger(records) || records < 1 || !Number.isInteger(runs) || runs < 1) {
     throw new Error(
-      "usage: npm run bench -- [replay] [--records N] [--runs N] | archive [--records N] [--hours H] [--burst SHARE] [--quota-tps N] [--read-tps N] [--max-run-seconds N] [--no-verify]",
+      "usage: npm run bench -- [replay] [--records N] [--runs N] | archive [--records N] [--hours H] [--burst SHARE] [--mib-latency-ms N] [--quota-tps N] [--read-tps N] [--max-run-seconds N] [--no-verify]",
     );
   }
   mkdirSync(dir, { recursive: true });

@@ -53,6 +53,8 @@ const MIN_SPLIT_PAGES = 4;
 const SPLIT_PAGES = 8;
 // A read that makes fewer requests than this share of its rate has room for another slice.
 const BUSY_SHARE = 0.9;
+// Slices read at once, at most, for each request a second: enough while a page takes up to 2 s.
+const SLICES_PER_TPS = 2;
 // GetLogEvents pages hold at most 10,000 events or 1 MB (26 bytes an event on top of its message).
 // A page at least half full of either tells how dense the log is; a shorter one may just be cut
 // short (the service may return fewer events, or none, while more remain).
@@ -173,7 +175,7 @@ export class CloudWatchChatLog implements ChatLog {
       counts.pages++;
       return read;
     };
-    // While the rate is not used in full: one slice a request a second, as planned. A split costs
+    // While the rate is not used in full (slow answers, an uneven chat), up to SLICES_PER_TPS slices a request a second. A split costs
     // about a request, and an estimate can be wrong: at most one split for every SPLIT_PAGES pages read.
     const split = (index: number) => {
       if (limiter.busy() || counts.splits >= 1 + counts.pages / SPLIT_PAGES) return undefined;
@@ -196,7 +198,7 @@ export class CloudWatchChatLog implements ChatLog {
       {
         readAhead: this.deps.readAhead ?? 2,
         ...(windDown && { windDown }),
-        split: { slicesAtOnce: Math.ceil(readTps), next: split },
+        split: { slicesAtOnce: SLICES_PER_TPS * Math.ceil(readTps), next: split },
       },
     );
   }

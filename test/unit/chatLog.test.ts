@@ -773,6 +773,34 @@ describe("CloudWatchChatLog", () => {
       expect(split).toBeLessThanOrEqual(whole + 5);
     });
 
+    it("reads up to two slices a request a second while answers are too slow for the planned ones", async () => {
+      // Prepare: an even chat over four slices at 4 requests a second; each answer takes 3 s
+      const even = Array.from({ length: 400 }, (_, i) =>
+        event(`e${String(i).padStart(3, "0")}`, START + i * 1500),
+      );
+      const { cwl, chatLog, time } = setup({ readTps: 4, pageLimit: 10 });
+      const service = logService(even);
+      cwl.on(GetLogEventsCommand).callsFake(async (input: GetLogEventsCommandInput) => {
+        time.advance(3000);
+        return service(input);
+      });
+
+      // Act
+      const slices = [...planned];
+      let most = 0;
+      const pages: ChatPage[] = [];
+      for await (const p of chatLog.read(SOURCE, planned)) {
+        pages.push(p);
+        takePage(slices, p);
+        most = Math.max(most, slices.filter((s) => !s.done).length);
+      }
+
+      // Assess
+      expect(most).toBeGreaterThan(4);
+      expect(most).toBeLessThanOrEqual(8);
+      expect(inLogOrder(pages)).toEqual(even.map((e) => idOf(e.message ?? "")));
+    });
+
     it("does not split a slice alone that keeps the rate busy (requests wait their turn)", async () => {
       // Prepare: answers at once, so one slice asks as fast as the rate allows; a turn's wait ends on a later turn of the loop
       const client = createCloudWatchLogsClient({ region: "us-east-1" });
