@@ -156,27 +156,11 @@ export class CloudWatchChatLog implements ChatLog {
     const rangeEnd = Math.max(...slices.map((slice) => slice.end));
     const live = slices.map((slice) => new LiveSlice(slice));
     const counts = { pages: 0, splits: 0 };
-    const page = async (
-      index: number,
-      position: SlicePosition,
-      tokens: Set<string>,
-      stopped: () => boolean,
-    ) => {
-      const read = await this.page(
-        source,
-        index,
-        position,
-        live[index] as LiveSlice,
-        rangeEnd,
-        limiter,
-        tokens,
-        stopped,
-      );
-      counts.pages++;
-      return read;
-    };
-    // While the rate is not used in full (slow answers, an uneven chat), up to SLICES_PER_TPS slices a request a second. A split costs
-    // about a request, and an estimate can be wrong: at most one split for every SPLIT_PAGES pages read.
+    const page = (index: number, position: SlicePosition, tokens: Set<string>, stopped: () => boolean) =>
+      this.page(source, index, position, live[index] as LiveSlice, rangeEnd, limiter, tokens, stopped);
+    // While the rate is not used in full (slow answers, an uneven chat): up to SLICES_PER_TPS slices
+    // a request a second. A split costs about a request, and an estimate can be wrong: at most one
+    // split for every SPLIT_PAGES pages read.
     const split = (index: number) => {
       if (limiter.busy() || counts.splits >= 1 + counts.pages / SPLIT_PAGES) return undefined;
       const made = splitBusiest(live, index, busyUntil);
@@ -191,6 +175,7 @@ export class CloudWatchChatLog implements ChatLog {
         while (!position.done && !stopped()) {
           const next = await page(index, position, tokens, stopped);
           if (next === undefined) return;
+          counts.pages++;
           yield next;
           position = next.next;
         }
