@@ -402,6 +402,13 @@ function isHalfFull(events: readonly OutputLogEvent[], pageEvents: number): bool
   return bytes >= PAGE_BYTES / 2;
 }
 
+/** The least rank above `rank` among the slices (SLICE_RANKS when none is). */
+function rankAbove(live: readonly LiveSlice[], rank: number): number {
+  let least = SLICE_RANKS;
+  for (const other of live) if (other.rank > rank && other.rank < least) least = other.rank;
+  return least;
+}
+
 /**
  * Splits the slice with the most pages left (at least MIN_SPLIT_PAGES) in two halves of its time
  * left before `busyUntil`; the second half becomes slice `index`, ranked between the slice and the
@@ -414,11 +421,7 @@ function splitBusiest(live: LiveSlice[], index: number, busyUntil: number): Slic
   for (const [i, slice] of live.entries()) {
     const pages = slice.pagesLeft(busyUntil);
     if (pages < most) continue;
-    const above = Math.min(
-      SLICE_RANKS,
-      ...live.map((other) => (other.rank > slice.rank ? other.rank : SLICE_RANKS)),
-    );
-    const between = Math.floor((slice.rank + above) / 2);
+    const between = Math.floor((slice.rank + rankAbove(live, slice.rank)) / 2);
     if (between === slice.rank) continue;
     from = i;
     rank = between;

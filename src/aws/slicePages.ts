@@ -155,7 +155,7 @@ export async function* slicePages(
       waiting.delete(page.slice);
       yield page;
       // A slice's page may show it worth splitting now.
-      if (split !== undefined && reading < split.slicesAtOnce && !winding()) fill();
+      if (!winding()) fill();
     }
   } finally {
     stop.abort();

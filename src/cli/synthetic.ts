@@ -316,6 +316,7 @@ export function* syntheticChatLog(options: SyntheticOptions): Generator<Syntheti
 
   for (let i = 0; i < options.records; i++) {
     const late = i >= inWindow;
+    // Without a burst, the formula of old: the bench's logs stay byte for byte what they were.
     const ms = late
       ? endMs + Math.floor((LATE_SPAN_MS * (i - inWindow + rand())) / lateCount)
       : burst === 0
